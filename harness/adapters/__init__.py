@@ -1,0 +1,1 @@
+"""Adapters shipped with gradspec, one module per engine."""

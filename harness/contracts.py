@@ -1,0 +1,81 @@
+"""Load the machine-readable contracts in spec/ once: ops, errors, capabilities, tolerances, schema, rules.
+
+Everything several parts of gradspec read is defined there and only there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+
+RULE_LINE = re.compile(r"^- \*\*(?P<id>[A-Z]+-\d+)\*\* (?P<level>MUST|ENGINE-SPECIFIC): (?P<text>.+)$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    level: str  # "MUST" or "ENGINE-SPECIFIC"
+    text: str
+
+
+def _read(name: str) -> str:
+    return resources.files("gradspec.spec").joinpath(name).read_text(encoding="utf-8")
+
+
+def _yaml(name: str, key: str) -> dict:
+    return yaml.safe_load(_read(name))[key]
+
+
+@cache
+def ops() -> dict[str, dict]:
+    """The op vocabulary, by name (spec/ops.yaml)."""
+    return _yaml("ops.yaml", "ops")
+
+
+@cache
+def error_kinds() -> dict[str, dict]:
+    """Error kinds a case may expect (spec/errors.yaml)."""
+    return _yaml("errors.yaml", "errors")
+
+
+@cache
+def warning_kinds() -> dict[str, dict]:
+    """Warning kinds a case may expect (spec/errors.yaml)."""
+    return _yaml("errors.yaml", "warnings")
+
+
+@cache
+def capabilities() -> dict[str, dict]:
+    """Capabilities an engine may have (spec/capabilities.yaml)."""
+    return _yaml("capabilities.yaml", "capabilities")
+
+
+@cache
+def tolerances() -> dict[str, dict[str, float]]:
+    """Default rtol and atol per dtype (spec/tolerances.yaml)."""
+    return _yaml("tolerances.yaml", "tolerances")
+
+
+@cache
+def case_schema() -> dict:
+    """The JSON Schema of case files (spec/case.schema.json)."""
+    return json.loads(_read("case.schema.json"))
+
+
+@cache
+def rules() -> dict[str, Rule]:
+    """Rules of the rule book (spec/semantics.md), by id, in the book's order."""
+    found: dict[str, Rule] = {}
+    for line in _read("semantics.md").splitlines():
+        match = RULE_LINE.match(line)
+        if match:
+            rule = Rule(match["id"], match["level"], match["text"])
+            if rule.id in found:
+                raise ValueError(f"spec/semantics.md defines rule {rule.id} twice")
+            found[rule.id] = rule
+    return found

@@ -1,0 +1,1 @@
+"""Machine-readable contracts shipped with gradspec (data only)."""
