@@ -1,0 +1,145 @@
+"""The adapter protocol: the only code that knows an engine.
+
+An adapter class declares what its engine has (devices, dtypes, capabilities); an
+instance serves one run (one device, one dtype). The interpreter speaks only these
+methods. Engine tensors are opaque to gradspec: it stores them, passes them back,
+and reads values through `to_numpy`.
+
+Optional autograd arguments arrive as None when the case leaves them out, so that the
+engine's own defaults are what gets tested (for example retain_graph defaulting to
+create_graph, LIFE-2). Pass None on as "not given".
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+Tensor = Any  # an engine's tensor
+Handle = Any  # an engine's hook handle
+Hook = Callable[[Tensor], "Tensor | None"]
+
+
+class Adapter(ABC):
+    """Subclass this to plug an engine in; register it under the `gradspec.adapters` entry point group."""
+
+    name: str = ""
+    devices: tuple[str, ...] = ("cpu",)
+    dtypes: tuple[str, ...] = ("float64", "float32")
+    capabilities: frozenset[str] = frozenset()
+
+    def __init__(self, device: str, dtype: str):
+        self.device, self.dtype = device, dtype
+
+    # -- what the engine is and whether it can run here --------------------------
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why the engine cannot run at all here (not installed), or None."""
+        return None
+
+    @classmethod
+    def device_unavailable_reason(cls, device: str) -> str | None:
+        """Why `device` cannot be used here (no GPU), or None."""
+        return None
+
+    @classmethod
+    def version(cls) -> str:
+        return "unknown"
+
+    # -- tensors and operations --------------------------------------------------
+
+    @abstractmethod
+    def tensor(self, value: np.ndarray, requires_grad: bool, dtype: str) -> Tensor:
+        """A new leaf on this run's device with the given dtype name."""
+
+    @abstractmethod
+    def like(self, value: np.ndarray, reference: Tensor) -> Tensor:
+        """A constant with the dtype and device of `reference` (for output gradients, hook results)."""
+
+    @abstractmethod
+    def to_numpy(self, tensor: Tensor) -> np.ndarray:
+        """The values, copied to host memory, without recording anything."""
+
+    @abstractmethod
+    def dtype_name(self, tensor: Tensor) -> str:
+        """'float64', 'float32' or 'int64'."""
+
+    @abstractmethod
+    def apply(self, op: str, args: Sequence[Tensor | float], kwargs: dict[str, Any]) -> Tensor:
+        """Apply a vocabulary op (spec/ops.yaml); numbers arrive as Python floats."""
+
+    @abstractmethod
+    def apply_inplace(self, op: str, target: Tensor, operand: Tensor | float) -> Tensor:
+        """target op= operand for op in add, sub, mul, div; return the tensor now bound to the name."""
+
+    # -- autograd ----------------------------------------------------------------
+
+    @abstractmethod
+    def backward(self, output: Tensor, gradient: Tensor | None, retain_graph: bool | None,
+                 create_graph: bool | None, inputs: Sequence[Tensor] | None) -> None:
+        """output.backward(...)."""
+
+    @abstractmethod
+    def grad(self, outputs: Sequence[Tensor], inputs: Sequence[Tensor], grad_outputs: Sequence[Tensor] | None,
+             retain_graph: bool | None, create_graph: bool | None, allow_unused: bool | None,
+             materialize_grads: bool | None) -> Sequence[Tensor | None]:
+        """autograd.grad(...): one result per input, None where the engine gives None."""
+
+    @abstractmethod
+    def read_grad(self, tensor: Tensor) -> Tensor | None:
+        """tensor.grad."""
+
+    @abstractmethod
+    def set_grad(self, tensor: Tensor, value: Tensor | None) -> None:
+        """tensor.grad = value."""
+
+    @abstractmethod
+    def zero_grad(self, tensor: Tensor) -> None:
+        """tensor.grad.zero_()."""
+
+    @abstractmethod
+    def retain_grad(self, tensor: Tensor) -> None:
+        """tensor.retain_grad()."""
+
+    @abstractmethod
+    def set_requires_grad(self, tensor: Tensor, flag: bool) -> None:
+        """tensor.requires_grad_(flag)."""
+
+    @abstractmethod
+    def requires_grad(self, tensor: Tensor) -> bool: ...
+
+    @abstractmethod
+    def is_leaf(self, tensor: Tensor) -> bool: ...
+
+    @abstractmethod
+    def has_grad_fn(self, tensor: Tensor) -> bool: ...
+
+    @abstractmethod
+    def register_hook(self, tensor: Tensor, hook: Hook) -> Handle:
+        """tensor.register_hook(hook); the hook gets a gradient and returns a tensor or None."""
+
+    @abstractmethod
+    def register_post_accumulate_grad_hook(self, tensor: Tensor, hook: Callable[[Tensor], None]) -> Handle:
+        """tensor.register_post_accumulate_grad_hook(hook); the hook gets the tensor."""
+
+    @abstractmethod
+    def remove_hook(self, handle: Handle) -> None:
+        """handle.remove()."""
+
+    @abstractmethod
+    def grad_mode(self, enabled: bool) -> AbstractContextManager:
+        """set_grad_enabled(enabled) as a context manager (no_grad is enabled=False)."""
+
+    # -- errors ------------------------------------------------------------------
+
+    def classify(self, error: BaseException) -> str | None:
+        """The error kind (spec/errors.yaml) of an engine exception, or None if unknown."""
+        return None
+
+    def classify_warning(self, warning: Warning) -> str | None:
+        """The warning kind (spec/errors.yaml) of an engine warning, or None if unknown."""
+        return None

@@ -1,0 +1,74 @@
+"""The Case: one immutable, validated description of a behaviour, whatever produced it.
+
+YAML files (loader.py) and, later, fuzzer draws both become Cases. Steps keep their
+validated arguments as read-only mappings; the interpreter gives them meaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+
+from .expressions import Statement
+
+
+@dataclass(frozen=True)
+class ErrorExpectation:
+    kind: str
+    match: str | None = None  # a regular expression the engine's message must match
+
+
+@dataclass(frozen=True)
+class TensorDecl:
+    name: str
+    value: np.ndarray  # float64 or int64, as written; cast to the run dtype at run time
+    requires_grad: bool = False
+    dtype: str | None = None  # fixed dtype, overriding the run dtype
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # a key of case.schema.json's $defs/steps, or "inplace" for `x += ...`
+    args: Mapping[str, Any]  # the step's mapping as written, read-only
+    line: int | None = None
+    statement: Statement | None = None  # for compute and inplace steps
+    body: tuple["Step", ...] = ()  # for no_grad, enable_grad, set_grad_enabled
+    raises: ErrorExpectation | None = None
+    warns: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """'step 4 (backward, line 17)'-style label used in failure messages."""
+        where = f", line {self.line}" if self.line else ""
+        return f"{self.kind}{where}"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str  # the path under cases/, e.g. accumulation/grad-plus-backward-sums.yaml
+    path: str
+    title: str
+    rules: tuple[str, ...]
+    source: str
+    derivation: str
+    capabilities: frozenset[str]
+    tensors: tuple[TensorDecl, ...]
+    steps: tuple[Step, ...]
+    dtypes: tuple[str, ...] | None = None  # None: every dtype the engine supports
+    tolerance: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def area(self) -> str:
+        """The folder of the case under cases/ (its rule area)."""
+        return self.id.split("/")[0] if "/" in self.id else ""
+
+
+def frozen(value: Any) -> Any:
+    """A read-only deep copy of plain YAML data."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(frozen(v) for v in value)
+    return value

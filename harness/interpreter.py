@@ -1,0 +1,299 @@
+"""Run a Case on an engine through its adapter, step by step, and judge what happens.
+
+This is the only code that knows the step vocabulary. It never special-cases an
+engine. A run ends at the first step that does not behave as the case says; the
+Outcome names that step, what was expected and what happened.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .adapter import Adapter
+from .case import Case, Step
+from .compare import array_mismatch
+from .expressions import Call, Expr, Num, Ref
+
+PASSED, FAILED, NOT_APPLICABLE = "passed", "failed", "not_applicable"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # passed, failed or not_applicable
+    message: str = ""
+    step: str | None = None  # which step failed, e.g. "step 5 (backward, line 21)"
+    details: tuple[str, ...] = field(default_factory=tuple)
+
+    def report(self) -> str:
+        lines = [f"{self.step}: {self.message}" if self.step else self.message]
+        lines += [f"  {line}" for line in self.details]
+        return "\n".join(lines)
+
+
+class HookRaised(Exception):
+    """Raised by a hook whose case says `returns: raise`; must reach the caller unchanged (HOOK-9)."""
+
+
+class _StepFailed(Exception):
+    def __init__(self, message: str, details: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.message, self.details = message, details
+
+
+def missing_capabilities(case: Case, adapter_cls: type[Adapter]) -> list[str]:
+    return sorted(case.capabilities - set(adapter_cls.capabilities))
+
+
+def run_case(case: Case, adapter: Adapter) -> Outcome:
+    """Run every step of `case` on `adapter`; not applicable if the engine lacks a capability."""
+    missing = missing_capabilities(case, type(adapter))
+    if missing:
+        return Outcome(NOT_APPLICABLE, f"{adapter.name} lacks {', '.join(missing)}")
+    return _Run(case, adapter).run()
+
+
+class _Run:
+    def __init__(self, case: Case, adapter: Adapter):
+        self.case, self.adapter = case, adapter
+        self.env: dict[str, Any] = {}
+        self.handles: dict[str, Any] = {}
+        self.hook_log: list[tuple[str, np.ndarray | None]] = []
+
+    def run(self) -> Outcome:
+        try:
+            self.make_tensors()
+            self.run_steps(self.case.steps, prefix="")
+        except _StepFailed as failure:
+            return Outcome(FAILED, failure.message, self.current, failure.details)
+        return Outcome(PASSED)
+
+    def make_tensors(self) -> None:
+        self.current = "creating tensors"
+        for decl in self.case.tensors:
+            try:
+                self.env[decl.name] = self.adapter.tensor(decl.value, decl.requires_grad, decl.dtype or self.adapter.dtype)
+            except Exception as exc:  # noqa: BLE001 - any engine error is a finding
+                raise _StepFailed(f"creating tensor {decl.name!r} raised {_exception(exc)}") from None
+
+    def run_steps(self, steps: tuple[Step, ...], prefix: str) -> None:
+        for number, step in enumerate(steps, start=1):
+            label = f"{prefix}{number}"
+            self.current = f"step {label} ({step.describe()})"
+            self.run_step(step, label)
+
+    def run_step(self, step: Step, label: str) -> None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                self.dispatch(step, label)
+            except _StepFailed:
+                raise
+            except Exception as exc:  # noqa: BLE001 - engine errors are judged against `raises`
+                self.judge_error(step, exc)
+            else:
+                if step.raises:
+                    raise _StepFailed(f"expected error {step.raises.kind!r}, but the step completed")
+            self.current = f"step {label} ({step.describe()})"
+        seen = [self.adapter.classify_warning(w.message) for w in caught]
+        for kind in step.warns:
+            if kind not in seen:
+                shown = [f"{type(w.message).__name__}: {w.message}" for w in caught] or ["no warning"]
+                raise _StepFailed(f"expected warning {kind!r}", tuple(f"got {s}" for s in shown))
+
+    def judge_error(self, step: Step, exc: Exception) -> None:
+        kind = "hook_error" if _caused_by_hook(exc) else self.adapter.classify(exc)
+        if step.raises is None:
+            raise _StepFailed(f"raised {_exception(exc)} (error kind {kind or 'unclassified'})")
+        if kind != step.raises.kind:
+            raise _StepFailed(f"expected error {step.raises.kind!r}, got {kind or 'an unclassified error'}: {_exception(exc)}")
+        if step.raises.match and not re.search(step.raises.match, str(exc)):
+            raise _StepFailed(f"error {kind!r} raised, but its message does not match {step.raises.match!r}: {exc}")
+
+    def dispatch(self, step: Step, label: str) -> None:
+        handler: Callable[[Step], None] | None = getattr(self, f"do_{step.kind}", None)
+        if step.kind in ("no_grad", "enable_grad", "set_grad_enabled"):
+            enabled = {"no_grad": False, "enable_grad": True}.get(step.kind, step.args.get("set_grad_enabled"))
+            with self.adapter.grad_mode(bool(enabled)):
+                self.run_steps(step.body, prefix=f"{label}.")
+            return
+        assert handler is not None, f"no handler for step kind {step.kind!r}"
+        handler(step)
+
+    # -- values ------------------------------------------------------------------
+
+    def tensor(self, name: str) -> Any:
+        value = self.env[name]
+        if value is None:
+            raise _StepFailed(f"{name!r} is None (a gradient the engine did not produce) and cannot be used here")
+        return value
+
+    def evaluate(self, expr: Expr) -> Any:
+        if isinstance(expr, Num):
+            return expr.value
+        if isinstance(expr, Ref):
+            return self.tensor(expr.name)
+        assert isinstance(expr, Call)
+        return self.adapter.apply(expr.op, [self.evaluate(a) for a in expr.args], dict(expr.kwargs))
+
+    def literal_or_name(self, value: Any, reference: Any) -> Any:
+        """A gradient given as a tensor name or as a literal array (made like `reference`)."""
+        if isinstance(value, str):
+            return self.tensor(value)
+        return self.adapter.like(np.asarray(value, dtype=np.float64), reference)
+
+    # -- steps -------------------------------------------------------------------
+
+    def do_compute(self, step: Step) -> None:
+        self.env[step.statement.target] = self.evaluate(step.statement.expr)
+
+    def do_inplace(self, step: Step) -> None:
+        statement = step.statement
+        operand = self.evaluate(statement.expr)
+        self.env[statement.target] = self.adapter.apply_inplace(statement.inplace_op, self.tensor(statement.target), operand)
+
+    def do_backward(self, step: Step) -> None:
+        output = self.tensor(step.args["backward"])
+        gradient = step.args.get("gradient")
+        inputs = step.args.get("inputs")
+        self.adapter.backward(
+            output,
+            None if gradient is None else self.literal_or_name(gradient, output),
+            step.args.get("retain_graph"),
+            step.args.get("create_graph"),
+            None if inputs is None else [self.tensor(n) for n in _names(inputs)],
+        )
+
+    def do_grad(self, step: Step) -> None:
+        call = step.args["grad"]
+        outputs = [self.tensor(n) for n in _names(call["outputs"])]
+        inputs = [self.tensor(n) for n in _names(call["inputs"])]
+        grad_outputs = call.get("grad_outputs")
+        if grad_outputs is not None:
+            grad_outputs = [self.literal_or_name(g, outputs[min(i, len(outputs) - 1)]) for i, g in enumerate(grad_outputs)]
+        results = self.adapter.grad(outputs, inputs, grad_outputs, call.get("retain_graph"), call.get("create_graph"),
+                                    call.get("allow_unused"), call.get("materialize_grads"))
+        results = list(results)
+        if len(results) != len(inputs):
+            raise _StepFailed(f"grad returned {len(results)} result(s) for {len(inputs)} input(s)")
+        if "as" in call:
+            for name, result in zip(_names(call["as"]), results):
+                self.env[name] = result
+
+    def do_retain_grad(self, step: Step) -> None:
+        self.adapter.retain_grad(self.tensor(step.args["retain_grad"]))
+
+    def do_register_hook(self, step: Step) -> None:
+        label, returns = step.args["as"], step.args.get("returns")
+
+        def hook(gradient):
+            self.hook_log.append((label, self.adapter.to_numpy(gradient)))
+            if returns == "raise":
+                raise HookRaised(f"hook {label!r} raised as the case asks")
+            if returns is None:
+                return None
+            if "scale" in returns:
+                return self.adapter.apply("mul", [gradient, float(returns["scale"])], {})
+            return self.adapter.like(np.asarray(returns["value"], dtype=np.float64), gradient)
+
+        self.handles[label] = self.adapter.register_hook(self.tensor(step.args["register_hook"]), hook)
+
+    def do_register_post_accumulate_grad_hook(self, step: Step) -> None:
+        label = step.args["as"]
+
+        def hook(tensor):
+            grad = self.adapter.read_grad(tensor)
+            self.hook_log.append((label, None if grad is None else self.adapter.to_numpy(grad)))
+
+        tensor = self.tensor(step.args["register_post_accumulate_grad_hook"])
+        self.handles[label] = self.adapter.register_post_accumulate_grad_hook(tensor, hook)
+
+    def do_remove_hook(self, step: Step) -> None:
+        self.adapter.remove_hook(self.handles[step.args["remove_hook"]])
+
+    def do_set_grad(self, step: Step) -> None:
+        for name, value in step.args["set_grad"].items():
+            tensor = self.tensor(name)
+            self.adapter.set_grad(tensor, None if value is None else self.adapter.like(np.asarray(value, dtype=np.float64), tensor))
+
+    def do_zero_grad(self, step: Step) -> None:
+        for name in _names(step.args["zero_grad"]):
+            self.adapter.zero_grad(self.tensor(name))
+
+    def do_requires_grad_(self, step: Step) -> None:
+        for name, flag in step.args["requires_grad_"].items():
+            self.adapter.set_requires_grad(self.tensor(name), flag)
+
+    def do_expect(self, step: Step) -> None:
+        problems: list[str] = []
+        expect = step.args["expect"]
+        for name, want in expect.get("value", {}).items():
+            value = self.env[name]
+            self.check_array(problems, f"value of {name}", want, value)
+        for name, want in expect.get("grad", {}).items():
+            self.check_array(problems, f".grad of {name}", want, self.adapter.read_grad(self.tensor(name)))
+        for name, want in expect.get("grad_dtype", {}).items():
+            grad = self.adapter.read_grad(self.tensor(name))
+            got = None if grad is None else self.adapter.dtype_name(grad)
+            if got != want:
+                problems.append(f"dtype of .grad of {name}: expected {want}, got {got}")
+        for flag, read in (("requires_grad", self.adapter.requires_grad), ("is_leaf", self.adapter.is_leaf),
+                           ("has_grad_fn", self.adapter.has_grad_fn)):
+            for name, want in expect.get(flag, {}).items():
+                got = bool(read(self.tensor(name)))
+                if got != want:
+                    problems.append(f"{flag} of {name}: expected {want}, got {got}")
+        if "hook_calls" in expect:
+            self.check_hook_calls(problems, expect["hook_calls"])
+        if problems:
+            raise _StepFailed(problems[0] if len(problems) == 1 else f"{len(problems)} expectations failed",
+                              tuple(problems) if len(problems) > 1 else ())
+
+    def check_array(self, problems: list[str], what: str, want: Any, value: Any) -> None:
+        got = None if value is None else self.adapter.to_numpy(value)
+        dtype = self.adapter.dtype_name(value) if value is not None else self.adapter.dtype
+        mismatch = array_mismatch(_plain(want), got, dtype, self.case.tolerance)
+        if mismatch:
+            problems.append(f"{what}: {mismatch}")
+
+    def check_hook_calls(self, problems: list[str], expected: Any) -> None:
+        log, self.hook_log = self.hook_log, []
+        got_labels, want_labels = [label for label, _ in log], [call["hook"] for call in expected]
+        if got_labels != want_labels:
+            problems.append(f"hook calls: expected {want_labels}, got {got_labels}")
+            return
+        for index, (call, (label, grad)) in enumerate(zip(expected, log), start=1):
+            if "grad" in call:
+                dtype = str(grad.dtype) if grad is not None else self.adapter.dtype
+                mismatch = array_mismatch(_plain(call["grad"]), grad, dtype, self.case.tolerance)
+                if mismatch:
+                    problems.append(f"hook call {index} ({label}): {mismatch}")
+
+
+def _names(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _plain(value: Any) -> Any:
+    """Nested tuples (frozen case data) back to lists for numpy."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _caused_by_hook(exc: BaseException | None) -> bool:
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, HookRaised):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _exception(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

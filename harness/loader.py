@@ -1,0 +1,316 @@
+"""Load and validate case files into Cases; every problem names file, line, column and what was expected.
+
+Validation has three layers: the YAML itself (yaml_positions), the JSON Schema in
+spec/case.schema.json (structure, one step kind at a time so messages stay precise),
+and meaning that a schema cannot express (names defined before use, known ops,
+rules, error kinds and capabilities, complete capability lists).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import numpy as np
+
+from . import contracts
+from .case import Case, ErrorExpectation, Step, TensorDecl, frozen
+from .errors import CaseFileError, did_you_mean
+from .expressions import ExpressionError, Num, Statement, names_used, ops_used, parse_statement
+from .yaml_positions import YamlError, load_with_positions, position_of
+
+BLOCK_STEPS = ("no_grad", "enable_grad", "set_grad_enabled")
+
+
+def case_id(path: Path, root: Path | None = None) -> str:
+    """The stable id of a case: its path below the nearest folder named `cases`, or below root."""
+    path = Path(path).resolve()
+    if root is not None:
+        return path.relative_to(Path(root).resolve()).as_posix()
+    for parent in path.parents:
+        if parent.name == "cases":
+            return path.relative_to(parent).as_posix()
+    return path.name
+
+
+def load_case(path: str | Path, root: Path | None = None) -> Case:
+    """Read, validate and build one case file; raise CaseFileError on the first problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseFileError(str(path), None, None, f"cannot read the file: {exc}") from None
+    try:
+        data, positions = load_with_positions(text)
+    except YamlError as exc:
+        raise CaseFileError(str(path), exc.line, exc.column, exc.message) from None
+    return build_case(data, str(path), case_id(path, root), positions)
+
+
+def build_case(data: Any, path: str, identifier: str, positions: dict | None = None) -> Case:
+    """Validate plain data (as YAML gives it) and build the Case. Positions may be empty."""
+    return _Builder(path, positions or {}).build(data, identifier)
+
+
+@cache
+def _validator(kind: str | None) -> jsonschema.protocols.Validator:
+    """A validator for the whole file (kind None) or for one step kind."""
+    schema = contracts.case_schema()
+    if kind is not None:
+        schema = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": f"#/$defs/steps/{kind}"}
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def step_kinds() -> list[str]:
+    return list(contracts.case_schema()["$defs"]["steps"])
+
+
+class _Builder:
+    def __init__(self, path: str, positions: dict):
+        self.path, self.positions = path, positions
+        self.defined: set[str] = set()
+        self.hooks: set[str] = set()
+        self.implied: set[str] = set()
+
+    # -- reporting ---------------------------------------------------------
+
+    def fail(self, where: tuple, message: str, column_shift: int = 0) -> None:
+        line, column = position_of(self.positions, where)
+        if column is not None:
+            column += column_shift
+        raise CaseFileError(self.path, line, column, message)
+
+    def check_schema(self, validator, instance: Any, base: tuple, skip_steps: bool = False) -> None:
+        errors = [e for e in validator.iter_errors(instance)
+                  if not (skip_steps and len(e.absolute_path) > 1 and e.absolute_path[0] == "steps")]
+        if errors:
+            error = jsonschema.exceptions.best_match(errors)
+            where, message = _describe(error)
+            self.fail(base + where, message)
+
+    # -- building ----------------------------------------------------------
+
+    def build(self, data: Any, identifier: str) -> Case:
+        if not isinstance(data, dict):
+            self.fail((), f"expected a mapping of case keys at the top of the file, got {type(data).__name__}")
+        self.check_schema(_validator(None), data, (), skip_steps=True)
+        self.check_rules(data["rules"])
+        tensors = tuple(self.tensor(name, decl) for name, decl in data["tensors"].items())
+        steps = tuple(self.steps(data["steps"], ("steps",)))
+        self.check_capabilities(data["capabilities"])
+        tolerance = {k: v for k, v in data.get("tolerance", {}).items() if k != "reason"}
+        return Case(
+            id=identifier, path=self.path, title=data["title"], rules=tuple(data["rules"]),
+            source=data["source"], derivation=data["derivation"],
+            capabilities=frozenset(data["capabilities"]), tensors=tensors, steps=steps,
+            dtypes=tuple(data["dtypes"]) if "dtypes" in data else None, tolerance=frozen(tolerance),
+        )
+
+    def check_rules(self, cited: list[str]) -> None:
+        known = contracts.rules()
+        for index, rule in enumerate(cited):
+            if rule not in known:
+                self.fail(("rules", index), f"unknown rule {rule!r}{did_you_mean(rule, known)}; rules are defined in spec/semantics.md")
+
+    def tensor(self, name: str, decl: dict) -> TensorDecl:
+        where = ("tensors", name, "value")
+        value = self.array(decl["value"], where)
+        dtype = decl.get("dtype")
+        if dtype == "int64":
+            if not np.all(value == np.round(value)):
+                self.fail(where, "an int64 tensor needs whole numbers")
+            value = value.astype(np.int64)
+        self.defined.add(name)
+        return TensorDecl(name, value, bool(decl.get("requires_grad", False)), dtype)
+
+    def array(self, value: Any, where: tuple) -> np.ndarray:
+        try:
+            array = np.array(value, dtype=np.float64)
+        except (ValueError, TypeError):
+            self.fail(where, "expected a number or nested lists of equal length (a rectangular array)")
+        return array
+
+    def steps(self, raw_steps: list, base: tuple) -> Iterable[Step]:
+        for index, raw in enumerate(raw_steps):
+            yield self.step(raw, base + (index,))
+
+    def step(self, raw: Any, where: tuple) -> Step:
+        if isinstance(raw, str):
+            raw = {"compute": raw}
+            where_text = where
+        else:
+            where_text = where + ("compute",)
+        kind = self.step_kind(raw, where)
+        self.check_schema(_validator(kind), raw, where)
+        line = position_of(self.positions, where)[0]
+        raises = self.error_expectation(raw.get("raises"), where + ("raises",))
+        warns = self.warnings(raw.get("warns"), where + ("warns",))
+        if raises:
+            self.implied.add(f"raises:{raises.kind}")
+        if warns:
+            self.implied.add("warns")
+        statement, body = None, ()
+        if kind == "compute":
+            statement = self.statement(raw["compute"], where_text)
+            kind = "inplace" if statement.inplace_op else "compute"
+        elif kind in BLOCK_STEPS:
+            nested = raw["steps"] if kind == "set_grad_enabled" else raw[kind]
+            nested_where = where + (("steps",) if kind == "set_grad_enabled" else (kind,))
+            body = tuple(self.steps(nested, nested_where))
+        else:
+            self.check_names(kind, raw, where)
+        self.note_capabilities(kind, raw)
+        return Step(kind, frozen(raw), line, statement, body, raises, warns)
+
+    def step_kind(self, raw: Any, where: tuple) -> str:
+        if not isinstance(raw, dict):
+            self.fail(where, f"expected a step: a compute string or a mapping with one step key, got {type(raw).__name__}")
+        kinds = step_kinds()
+        present = [key for key in raw if key in kinds]
+        if len(present) > 1:
+            self.fail(where, f"a step has exactly one step key, found {present}")
+        if not present:
+            unknown = [key for key in raw if key not in ("raises", "warns", "as", "steps")]
+            hint = did_you_mean(unknown[0], kinds) if unknown else ""
+            self.fail(where, f"no step key in {sorted(raw)}{hint}; step keys are: {', '.join(kinds)}")
+        return present[0]
+
+    def statement(self, text: str, where: tuple) -> Statement:
+        try:
+            statement = parse_statement(text)
+        except ExpressionError as exc:
+            self.fail(where, f"in {text!r}: {exc.message}", exc.column)
+        if isinstance(statement.expr, Num) and not statement.inplace_op:
+            self.fail(where, f"in {text!r}: a compute step must produce a tensor; declare constants under `tensors:`")
+        used = names_used(statement.expr) + ([statement.target] if statement.inplace_op else [])
+        for name in used:
+            self.require_defined(name, where, text)
+        for op in ops_used(statement.expr):
+            self.implied.add(f"op:{op}")
+        self.defined.add(statement.target)
+        return statement
+
+    def require_defined(self, name: str, where: tuple, context: str = "") -> None:
+        if name not in self.defined:
+            inside = f" in {context!r}" if context else ""
+            self.fail(where, f"name {name!r}{inside} is not defined before this step{did_you_mean(name, self.defined)}")
+
+    def check_names(self, kind: str, raw: dict, where: tuple) -> None:
+        """Tensor names must be defined before use; hook labels must be registered before removal."""
+        value = raw[kind]
+        if kind in ("backward", "retain_grad", "register_hook", "register_post_accumulate_grad_hook"):
+            self.require_defined(value, where + (kind,))
+        elif kind in ("set_grad", "requires_grad_"):
+            for name in value:
+                self.require_defined(name, where + (kind, name))
+        elif kind == "zero_grad":
+            for name in _as_list(value):
+                self.require_defined(name, where + (kind,))
+        elif kind == "remove_hook":
+            if value not in self.hooks:
+                self.fail(where + (kind,), f"no hook registered as {value!r} before this step{did_you_mean(value, self.hooks)}")
+        elif kind == "grad":
+            self.check_grad_call(value, where + ("grad",))
+        elif kind == "expect":
+            self.check_expect(value, where + ("expect",))
+        if kind == "backward":
+            for name in _as_list(raw.get("inputs", [])):
+                self.require_defined(name, where + ("inputs",))
+            if isinstance(raw.get("gradient"), str):
+                self.require_defined(raw["gradient"], where + ("gradient",))
+        if kind in ("register_hook", "register_post_accumulate_grad_hook"):
+            self.hooks.add(raw["as"])
+
+    def check_grad_call(self, call: dict, where: tuple) -> None:
+        for key in ("outputs", "inputs"):
+            for name in _as_list(call[key]):
+                self.require_defined(name, where + (key,))
+        for index, item in enumerate(call.get("grad_outputs", [])):
+            if isinstance(item, str):
+                self.require_defined(item, where + ("grad_outputs", index))
+        if "as" in call:
+            bound = _as_list(call["as"])
+            if len(bound) != len(_as_list(call["inputs"])):
+                self.fail(where + ("as",), f"`as` binds {len(bound)} name(s) but `inputs` has {len(_as_list(call['inputs']))}")
+            self.defined.update(bound)
+
+    def check_expect(self, expect: dict, where: tuple) -> None:
+        for key in ("value", "grad", "requires_grad", "is_leaf", "has_grad_fn", "grad_dtype"):
+            for name in expect.get(key, {}):
+                self.require_defined(name, where + (key, name))
+        for index, call in enumerate(expect.get("hook_calls", [])):
+            if call["hook"] not in self.hooks:
+                self.fail(where + ("hook_calls", index, "hook"),
+                          f"no hook registered as {call['hook']!r}{did_you_mean(call['hook'], self.hooks)}")
+
+    def error_expectation(self, raw: Any, where: tuple) -> ErrorExpectation | None:
+        if raw is None:
+            return None
+        kind, match = (raw, None) if isinstance(raw, str) else (raw["kind"], raw.get("match"))
+        known = contracts.error_kinds()
+        if kind not in known:
+            self.fail(where, f"unknown error kind {kind!r}{did_you_mean(kind, known)}; kinds are listed in spec/errors.yaml")
+        return ErrorExpectation(kind, match)
+
+    def warnings(self, raw: Any, where: tuple) -> tuple[str, ...]:
+        if raw is None:
+            return ()
+        known = contracts.warning_kinds()
+        for kind in _as_list(raw):
+            if kind not in known:
+                self.fail(where, f"unknown warning kind {kind!r}{did_you_mean(kind, known)}; kinds are listed in spec/errors.yaml")
+        return tuple(_as_list(raw))
+
+    def note_capabilities(self, kind: str, raw: dict) -> None:
+        self.implied.add(kind)
+        options = raw.get(kind) if kind == "grad" else raw
+        if isinstance(options, dict):
+            self.implied.update(f"{kind}.{key}" for key, value in options.items() if value not in (False, None))
+        if kind == "expect":
+            self.implied.update(f"expect.{key}" for key in raw["expect"])
+
+    def check_capabilities(self, declared: list[str]) -> None:
+        known = contracts.capabilities()
+        for index, name in enumerate(declared):
+            if name not in known:
+                self.fail(("capabilities", index), f"unknown capability {name!r}{did_you_mean(name, known)}; capabilities are listed in spec/capabilities.yaml")
+        needed = {name for name, entry in known.items() if self.implied & set(entry.get("implied_by", []))}
+        missing = sorted(needed - set(declared))
+        if missing:
+            self.fail(("capabilities",), f"the steps need capabilities {missing} that `capabilities` does not list")
+
+
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[tuple, str]:
+    """Turn a jsonschema error into (path, message) a case author can act on."""
+    path = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(schema.get("properties", {}))
+        extra = sorted(key for key in error.instance if key not in allowed)
+        if extra and allowed:
+            key = extra[0]
+            return path + (key,), f"unknown key {key!r}{did_you_mean(key, allowed)}; expected one of: {', '.join(sorted(allowed))}"
+    if error.validator == "required":
+        return path, f"missing required key: {error.message.split(' is a required')[0]}"
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        deepest = max(error.context, key=lambda e: len(e.absolute_path))
+        if len(deepest.absolute_path) > len(error.absolute_path):
+            return _describe(deepest)
+    if error.validator == "const":
+        return path, f"expected {error.validator_value!r}, got {error.instance!r}"
+    if error.validator == "enum":
+        return path, f"expected one of {error.validator_value}, got {error.instance!r}"
+    if error.validator == "type":
+        return path, f"expected {error.validator_value}, got {error.instance!r}"
+    if error.validator == "pattern":
+        return path, f"{error.instance!r} does not have the expected form ({error.validator_value})"
+    description = schema.get("description")
+    hint = f"; expected: {description}" if description else ""
+    return path, f"{error.message}{hint}"

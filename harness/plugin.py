@@ -1,0 +1,203 @@
+"""The pytest plugin: every YAML file under a `cases` folder becomes one test per engine, device and dtype.
+
+Ids read `cases/accumulation/x.yaml::torch-cpu-float64`. A broken case file is one
+collection error naming file, line and column; the other cases still run. An engine
+that is not installed, or a device this machine lacks, skips with the reason; a case
+that needs a capability the engine lacks is skipped as not applicable.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from . import __version__, contracts
+from .case import Case
+from .errors import CaseFileError, did_you_mean
+from .interpreter import FAILED, NOT_APPLICABLE, Outcome, run_case
+from .loader import load_case
+from .registry import EngineNotFound, default_engines, load_adapter
+
+ALL_DTYPES = ("float64", "float32")
+KNOWN_DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    name: str  # as given: an entry point name or package.module:Class
+    adapter: type
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradspec", "gradspec conformance cases")
+    group.addoption("--engine", action="append", default=[], metavar="NAME",
+                    help="engine to run the cases on: a registered name (torch, reference, ...) or "
+                         "package.module:AdapterClass; repeat or comma-separate for several "
+                         "(default: the built-in engines that are installed)")
+    group.addoption("--device", action="append", default=[], metavar="DEVICE",
+                    help="device(s) to run on: cpu, cuda (default: every device the engine has; "
+                         "devices this machine lacks are skipped)")
+    group.addoption("--dtype", action="append", default=[], metavar="DTYPE",
+                    help="dtype(s) to run in: float64, float32 (default: every dtype the engine supports)")
+    parser.addini("gradspec_cases_folder", "YAML files below a folder of this name are case files", default="cases")
+
+
+def _split(values: list[str]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gradspec: a gradspec conformance case")
+    config._gradspec = _Session(config)  # type: ignore[attr-defined]
+    if config.getoption("--engine"):
+        config._gradspec.engines  # an unknown engine is one usage error now, not one per case file
+
+
+class _Session:
+    """The engines, devices and dtypes chosen for this run, and the outcomes seen."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self._engines: list[EngineChoice] | None = None
+        self.devices = self._checked(_split(config.getoption("--device")), KNOWN_DEVICES, "device")
+        self.dtypes = self._checked(_split(config.getoption("--dtype")), ALL_DTYPES, "dtype")
+        self.outcomes: dict[str, Counter] = defaultdict(Counter)
+        self.case_file_errors: set[str] = set()
+
+    @staticmethod
+    def _checked(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
+        for value in values:
+            if value not in known:
+                raise pytest.UsageError(f"unknown {what} {value!r}{did_you_mean(value, known)}; known: {', '.join(known)}")
+        return values
+
+    @property
+    def engines(self) -> list[EngineChoice]:
+        """Resolved on first use, so that runs without case files never load an adapter."""
+        if self._engines is None:
+            names = _split(self.config.getoption("--engine")) or default_engines()
+            if not names:
+                raise pytest.UsageError("no gradspec engine is registered; is gradspec installed (pip install -e .)?")
+            try:
+                self._engines = [EngineChoice(name, load_adapter(name)) for name in names]
+            except EngineNotFound as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return self._engines
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    folder = parent.config.getini("gradspec_cases_folder")
+    try:
+        parts = file_path.relative_to(parent.config.rootpath).parts
+    except ValueError:
+        parts = file_path.parts
+    if folder in parts[:-1]:
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFile(pytest.File):
+    """One case file: one item per engine, device and dtype."""
+
+    def collect(self):
+        session: _Session = self.config._gradspec  # type: ignore[attr-defined]
+        try:
+            case = load_case(self.path)
+        except CaseFileError as exc:
+            session.case_file_errors.add(self.nodeid)
+            raise self.CollectError(str(exc)) from None
+        for engine in session.engines:
+            adapter = engine.adapter
+            label = adapter.name or engine.name
+            for device in session.devices or adapter.devices:
+                for dtype in session.dtypes or adapter.dtypes:
+                    if case.dtypes and dtype not in case.dtypes:
+                        continue  # the case itself says it only means something in other dtypes
+                    yield CaseItem.from_parent(self, name=f"{label}-{device}-{dtype}", case=case,
+                                               engine=engine, device=device, dtype=dtype)
+
+
+class CaseFailed(Exception):
+    """The engine did not behave as the case says."""
+
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome.report())
+        self.outcome = outcome
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, case: Case, engine: EngineChoice, device: str, dtype: str, **kwargs):
+        super().__init__(**kwargs)
+        self.case, self.engine, self.device, self.dtype = case, engine, device, dtype
+        self.add_marker("gradspec")
+        self.user_properties += [("gradspec_rules", list(case.rules)),
+                                 ("gradspec_capabilities", sorted(case.capabilities))]
+
+    def runtest(self) -> None:
+        adapter_cls = self.engine.adapter
+        session: _Session = self.config._gradspec  # type: ignore[attr-defined]
+        reason = self._unavailable(adapter_cls)
+        if reason:
+            self._record(session, "skipped")
+            pytest.skip(reason)
+        outcome = run_case(self.case, adapter_cls(self.device, self.dtype))
+        self._record(session, outcome.status)
+        if outcome.status == NOT_APPLICABLE:
+            pytest.skip(f"not applicable: {outcome.message}")
+        if outcome.status == FAILED:
+            raise CaseFailed(outcome)
+
+    def _unavailable(self, adapter_cls) -> str | None:
+        if self.device not in adapter_cls.devices:
+            return f"{self.name}: the {adapter_cls.name} adapter has no device {self.device!r}"
+        if self.dtype not in adapter_cls.dtypes:
+            return f"{self.name}: the {adapter_cls.name} adapter does not support {self.dtype}"
+        return adapter_cls.unavailable_reason() or adapter_cls.device_unavailable_reason(self.device)
+
+    def _record(self, session: _Session, status: str) -> None:
+        self.user_properties.append(("gradspec_outcome", status))
+        session.outcomes[self.name][status] += 1
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseFailed):
+            rules = contracts.rules()
+            cited = [f"  {rule}: {rules[rule].text}" for rule in self.case.rules if rule in rules]
+            return "\n".join([
+                f"{self.case.id}: {self.case.title}",
+                f"engine {self.engine.adapter.name} {self.engine.adapter.version()} on {self.device}, {self.dtype}",
+                excinfo.value.outcome.report(),
+                "rules:", *cited,
+            ])
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.case.id}::{self.name}"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtestloop(session: pytest.Session):
+    """Broken case files are collection errors, but must not stop the other cases from running."""
+    state = getattr(session.config, "_gradspec", None)
+    if state and state.case_file_errors and session.testsfailed == len(state.case_file_errors):
+        session.config.option.continue_on_collection_errors = True
+    return (yield)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    state = getattr(config, "_gradspec", None)
+    if not state or not (state.outcomes or state.case_file_errors):
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section(f"gradspec {__version__} conformance summary")
+    for run in sorted(state.outcomes):
+        counts = state.outcomes[run]
+        total = sum(counts.values())
+        parts = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in ("passed", "failed", NOT_APPLICABLE, "skipped") if counts[s])
+        write(f"{run:<28} {counts['passed']:>4}/{total:<4} passed   ({parts})")
+    if state.case_file_errors:
+        write(f"{len(state.case_file_errors)} case file(s) could not be loaded: " + ", ".join(sorted(state.case_file_errors)))

@@ -1,0 +1,47 @@
+"""Find engine adapters: by entry point name (group `gradspec.adapters`) or as `package.module:Class`."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from .adapter import Adapter
+from .errors import did_you_mean
+
+ENTRY_POINT_GROUP = "gradspec.adapters"
+DEFAULT_ENGINES = ("reference", "torch")  # the built-in engines `pytest cases` runs when --engine is absent
+
+
+class EngineNotFound(LookupError):
+    """No adapter answers to that name; the message lists the ones that do."""
+
+
+def registered() -> dict[str, object]:
+    """Entry points of every installed adapter, by name."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def default_engines() -> list[str]:
+    """The built-in engines that are registered in this installation."""
+    names = registered()
+    return [name for name in DEFAULT_ENGINES if name in names]
+
+
+def load_adapter(name: str) -> type[Adapter]:
+    """The adapter class for an engine name or a `package.module:Class` reference."""
+    if ":" in name:
+        module_name, _, attribute = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise EngineNotFound(f"cannot load adapter {name!r}: {exc}") from None
+    else:
+        names = registered()
+        if name not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise EngineNotFound(f"unknown engine {name!r}{did_you_mean(name, names)}; registered engines: {known}; "
+                                 "or give an adapter class as package.module:Class")
+        cls = names[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        raise EngineNotFound(f"{name!r} is not a subclass of gradspec.adapter.Adapter")
+    return cls
