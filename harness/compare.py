@@ -33,10 +33,12 @@ def array_mismatch(expected: Any, got: np.ndarray | None, dtype: str,
         return None
     diff = np.where(close, 0.0, np.abs(have - want))
     diff = np.nan_to_num(diff, nan=np.inf)
-    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.ndim else ()
+    tolerance = f"(tolerance rtol={tol['rtol']:g}, atol={tol['atol']:g}, {dtype})"
+    if want.size == 1:
+        return f"expected {_show(want)}, got {_show(got)} {tolerance}"
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
     return (f"expected {_show(want)}, got {_show(got)}; "
-            f"worst at index {list(worst)}: expected {float(want[worst])!r}, got {float(have[worst])!r} "
-            f"(tolerance rtol={tol['rtol']:g}, atol={tol['atol']:g}, {dtype})")
+            f"worst at index {list(worst)}: expected {float(want[worst])!r}, got {float(have[worst])!r} {tolerance}")
 
 
 def _show(array: np.ndarray) -> str:

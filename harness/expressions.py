@@ -26,13 +26,20 @@ class Ref:
 
 
 @dataclass(frozen=True)
+class GradOf:
+    """`x.grad` read inside an expression: the gradient stored on tensor x (None if absent)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Call:
     op: str
     args: tuple["Expr", ...]
     kwargs: tuple[tuple[str, object], ...] = ()
 
 
-Expr = Union[Num, Ref, Call]
+Expr = Union[Num, Ref, GradOf, Call]
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ class ExpressionError(Exception):
         self.message, self.column = message, column
 
 
-ALLOWED = "names, numbers, the operators + - * / ** @, unary minus, and calls of vocabulary ops"
+ALLOWED = "names, numbers, `name.grad`, the operators + - * / ** @, unary minus, and calls of vocabulary ops"
 
 
 def _operator_table() -> tuple[dict[type, str], dict[type, str]]:
@@ -105,6 +112,8 @@ def _expr(node: ast.AST) -> Expr:
         return Call(unary[type(node.op)], (operand,))
     if isinstance(node, ast.Call):
         return _call(node)
+    if isinstance(node, ast.Attribute) and node.attr == "grad" and isinstance(node.value, ast.Name):
+        return GradOf(node.value.id)
     shown = type(node).__name__
     if isinstance(node, ast.Constant):
         shown = f"the constant {node.value!r}"
@@ -154,11 +163,18 @@ def _fits(kind: str, value: object) -> bool:
 
 def names_used(expr: Expr) -> list[str]:
     """Every tensor name an expression reads, in order of appearance."""
-    if isinstance(expr, Ref):
+    if isinstance(expr, (Ref, GradOf)):
         return [expr.name]
     if isinstance(expr, Call):
         return [name for arg in expr.args for name in names_used(arg)]
     return []
+
+
+def reads_grad(expr: Expr) -> bool:
+    """Whether the expression reads some tensor's .grad."""
+    if isinstance(expr, GradOf):
+        return True
+    return isinstance(expr, Call) and any(reads_grad(arg) for arg in expr.args)
 
 
 def ops_used(expr: Expr) -> list[str]:

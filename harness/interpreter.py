@@ -17,7 +17,7 @@ import numpy as np
 from .adapter import Adapter
 from .case import Case, Step
 from .compare import array_mismatch
-from .expressions import Call, Expr, Num, Ref
+from .expressions import Call, Expr, GradOf, Num, Ref
 
 PASSED, FAILED, NOT_APPLICABLE = "passed", "failed", "not_applicable"
 
@@ -137,8 +137,13 @@ class _Run:
             return expr.value
         if isinstance(expr, Ref):
             return self.tensor(expr.name)
+        if isinstance(expr, GradOf):
+            return self.adapter.read_grad(self.tensor(expr.name))
         assert isinstance(expr, Call)
-        return self.adapter.apply(expr.op, [self.evaluate(a) for a in expr.args], dict(expr.kwargs))
+        args = [self.evaluate(a) for a in expr.args]
+        if any(arg is None for arg in args):
+            raise _StepFailed(f"an operand of {expr.op!r} is None (a .grad the engine did not produce)")
+        return self.adapter.apply(expr.op, args, dict(expr.kwargs))
 
     def literal_or_name(self, value: Any, reference: Any) -> Any:
         """A gradient given as a tensor name or as a literal array (made like `reference`)."""
@@ -249,6 +254,8 @@ class _Run:
                     problems.append(f"{flag} of {name}: expected {want}, got {got}")
         if "hook_calls" in expect:
             self.check_hook_calls(problems, expect["hook_calls"])
+        if "hook_grads" in expect:
+            self.check_hook_grads(problems, expect["hook_grads"])
         if problems:
             raise _StepFailed(problems[0] if len(problems) == 1 else f"{len(problems)} expectations failed",
                               tuple(problems) if len(problems) > 1 else ())
@@ -259,6 +266,24 @@ class _Run:
         mismatch = array_mismatch(_plain(want), got, dtype, self.case.tolerance)
         if mismatch:
             problems.append(f"{what}: {mismatch}")
+
+    def check_hook_grads(self, problems: list[str], expected: Any) -> None:
+        """Per hook, the gradients it saw in order; the order across hooks is not checked."""
+        log, self.hook_log = self.hook_log, []
+        called = sorted({label for label, _ in log})
+        if called != sorted(expected):
+            problems.append(f"hooks called: expected {sorted(expected)}, got {called}")
+            return
+        for label, wanted in expected.items():
+            seen = [grad for name, grad in log if name == label]
+            if len(seen) != len(wanted):
+                problems.append(f"hook {label}: expected {len(wanted)} call(s), got {len(seen)}")
+                continue
+            for index, (want, grad) in enumerate(zip(wanted, seen), start=1):
+                mismatch = array_mismatch(_plain(want), grad, str(grad.dtype) if grad is not None else self.adapter.dtype,
+                                          self.case.tolerance)
+                if mismatch:
+                    problems.append(f"hook {label}, call {index}: {mismatch}")
 
     def check_hook_calls(self, problems: list[str], expected: Any) -> None:
         log, self.hook_log = self.hook_log, []

@@ -18,7 +18,7 @@ import numpy as np
 from . import contracts
 from .case import Case, ErrorExpectation, Step, TensorDecl, frozen
 from .errors import CaseFileError, did_you_mean
-from .expressions import ExpressionError, Num, Statement, names_used, ops_used, parse_statement
+from .expressions import ExpressionError, Num, Statement, names_used, ops_used, parse_statement, reads_grad
 from .yaml_positions import YamlError, load_with_positions, position_of
 
 BLOCK_STEPS = ("no_grad", "enable_grad", "set_grad_enabled")
@@ -190,6 +190,8 @@ class _Builder:
             self.require_defined(name, where, text)
         for op in ops_used(statement.expr):
             self.implied.add(f"op:{op}")
+        if reads_grad(statement.expr):
+            self.implied.add("read_grad")
         self.defined.add(statement.target)
         return statement
 
@@ -241,10 +243,13 @@ class _Builder:
         for key in ("value", "grad", "requires_grad", "is_leaf", "has_grad_fn", "grad_dtype"):
             for name in expect.get(key, {}):
                 self.require_defined(name, where + (key, name))
-        for index, call in enumerate(expect.get("hook_calls", [])):
-            if call["hook"] not in self.hooks:
-                self.fail(where + ("hook_calls", index, "hook"),
-                          f"no hook registered as {call['hook']!r}{did_you_mean(call['hook'], self.hooks)}")
+        labels = [(("hook_calls", i, "hook"), call["hook"]) for i, call in enumerate(expect.get("hook_calls", []))]
+        labels += [(("hook_grads", label), label) for label in expect.get("hook_grads", {})]
+        for path, label in labels:
+            if label not in self.hooks:
+                self.fail(where + path, f"no hook registered as {label!r}{did_you_mean(label, self.hooks)}")
+        if "hook_calls" in expect and "hook_grads" in expect:
+            self.fail(where, "use either hook_calls (in order) or hook_grads (per hook), not both in one expect")
 
     def error_expectation(self, raw: Any, where: tuple) -> ErrorExpectation | None:
         if raw is None:
