@@ -62,7 +62,7 @@ class Adapter(ABC):
 
     @abstractmethod
     def to_numpy(self, tensor: Tensor) -> np.ndarray:
-        """The values, copied to host memory, without recording anything."""
+        """A snapshot of the values in host memory, never a view: the engine may later modify the tensor in place."""
 
     @abstractmethod
     def dtype_name(self, tensor: Tensor) -> str:

@@ -104,7 +104,8 @@ class TorchAdapter(Adapter):
         return torch.as_tensor(value, dtype=reference.dtype, device=reference.device)
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
-        return tensor.detach().cpu().numpy()
+        # A copy: a view would change under later in-place accumulation into .grad.
+        return tensor.detach().cpu().numpy().copy()
 
     def dtype_name(self, tensor: Any) -> str:
         return str(tensor.dtype).removeprefix("torch.")
