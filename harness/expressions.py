@@ -122,14 +122,15 @@ def _expr(node: ast.AST) -> Expr:
 
 def _call(node: ast.Call) -> Call:
     if isinstance(node.func, ast.Name):
-        name, args = node.func.id, [_expr(a) for a in node.args]
+        name, operands = node.func.id, list(node.args)
     elif isinstance(node.func, ast.Attribute):  # x.sum() is sum(x)
-        name, args = node.func.attr, [_expr(node.func.value)] + [_expr(a) for a in node.args]
+        name, operands = node.func.attr, [node.func.value, *node.args]
     else:
         raise ExpressionError("call an op by its name, as in `exp(x)` or `x.exp()`", node.col_offset)
     vocabulary = contracts.ops()
     if name not in vocabulary:
         raise ExpressionError(f"unknown op {name!r}{did_you_mean(name, vocabulary)}", node.col_offset)
+    args = [_expr(operand) for operand in operands]
     entry = vocabulary[name]
     if len(args) != entry["arity"]:
         raise ExpressionError(f"op {name!r} takes {entry['arity']} operand(s), got {len(args)}", node.col_offset)

@@ -29,7 +29,7 @@ class YamlError(Exception):
 
 
 def load_with_positions(text: str) -> tuple[Any, dict[Path, Position]]:
-    """Parse one YAML document; return the data and a map from path to position."""
+    """Parse one YAML document; return the data and a map from path to position (a mapping entry's is its key's)."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -39,7 +39,11 @@ def load_with_positions(text: str) -> tuple[Any, dict[Path, Position]]:
         return _build(loader, node, (), positions), positions
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        context = exc.context or ""
+        if exc.context_mark is not None and exc.problem_mark is not None and exc.context:
+            line, column = _one_based(exc.context_mark)
+            context = f"{exc.context} (which starts at line {line}, column {column}),"
+        problem = " ".join(p for p in (context, exc.problem) if p)
         raise YamlError(f"not valid YAML: {problem}", *_one_based(mark)) from None
     finally:
         loader.dispose()
@@ -50,7 +54,7 @@ def _one_based(mark) -> tuple[int | None, int | None]:
 
 
 def _build(loader, node, path: Path, positions: dict[Path, Position]) -> Any:
-    positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
@@ -58,6 +62,8 @@ def _build(loader, node, path: Path, positions: dict[Path, Position]) -> Any:
             key = loader.construct_object(key_node, deep=True)
             if key in result:
                 raise YamlError(f"duplicate key {key!r}", *_one_based(key_node.start_mark))
+            # A mapping entry is located at its key: that is where an author looks first.
+            positions[path + (key,)] = _one_based(key_node.start_mark)
             result[key] = _build(loader, value_node, path + (key,), positions)
         return result
     if isinstance(node, yaml.SequenceNode):

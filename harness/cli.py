@@ -1,0 +1,87 @@
+"""The `gradspec` command: validate case files and list them by area and rule.
+
+`gradspec validate [PATH ...]` checks every case file and prints one precise error per
+broken file (exit 1 if any). `gradspec list [PATH ...]` prints the cases with the rules
+they cite and the capabilities they need. Running the cases is pytest's job:
+`pytest cases --engine NAME`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from . import __version__, contracts
+from .errors import CaseFileError
+from .loader import load_case
+
+
+def case_files(paths: Iterable[str]) -> list[Path]:
+    """Every .yaml/.yml file under the given files or folders, sorted."""
+    found: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.update(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        elif path.exists():
+            found.add(path)
+        else:
+            raise FileNotFoundError(f"{raw}: no such file or folder")
+    return sorted(found)
+
+
+def validate(paths: Sequence[str]) -> int:
+    files = case_files(paths)
+    errors = 0
+    for path in files:
+        try:
+            load_case(path)
+        except CaseFileError as exc:
+            errors += 1
+            print(exc, file=sys.stderr)
+    print(f"{len(files) - errors} valid, {errors} invalid case file(s)")
+    return 1 if errors else 0
+
+
+def list_cases(paths: Sequence[str]) -> int:
+    by_area: dict[str, list] = defaultdict(list)
+    for path in case_files(paths):
+        try:
+            case = load_case(path)
+        except CaseFileError as exc:
+            print(exc, file=sys.stderr)
+            continue
+        by_area[case.area].append(case)
+    rules = contracts.rules()
+    for area in sorted(by_area):
+        print(f"{area or '.'}/")
+        for case in sorted(by_area[area], key=lambda c: c.id):
+            print(f"  {case.id}: {case.title}")
+            print(f"    rules: {', '.join(case.rules)}   needs: {', '.join(sorted(case.capabilities))}")
+    cited = {rule for cases in by_area.values() for case in cases for rule in case.rules}
+    must = [rule for rule, entry in rules.items() if entry.level == "MUST"]
+    print(f"{sum(map(len, by_area.values()))} cases; {len([r for r in must if r in cited])}/{len(must)} MUST rules cited")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gradspec", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"gradspec {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("validate", "check case files; exit 1 if any is invalid"),
+                            ("list", "list cases by area with their rules and capabilities")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("paths", nargs="*", default=["cases"], help="case files or folders (default: cases)")
+    args = parser.parse_args(argv)
+    try:
+        return {"validate": validate, "list": list_cases}[args.command](args.paths)
+    except FileNotFoundError as exc:
+        print(f"gradspec: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""gradspec's own tests."""

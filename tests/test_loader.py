@@ -1,0 +1,108 @@
+"""The loader accepts the corpus and rejects broken files with one precise error: file, line, column, expectation."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from gradspec.errors import CaseFileError
+from gradspec.loader import build_case, load_case
+
+from .conftest import CASES, VALID_CASE
+
+
+def broken(text: str, old: str, new: str) -> str:
+    assert old in text, f"test bug: {old!r} not in the valid case"
+    return text.replace(old, new, 1)
+
+
+def test_valid_case_loads_into_an_immutable_case(write_case):
+    case = load_case(write_case(VALID_CASE))
+    assert case.id == "case.yaml"
+    assert case.rules == ("ACC-1",)
+    assert case.capabilities == frozenset({"backward"})
+    assert [s.kind for s in case.steps] == ["compute", "backward", "expect"]
+    assert np.array_equal(case.tensors[0].value, [3.0])
+    with pytest.raises(TypeError):
+        case.steps[2].args["expect"]["grad"]["x"] = [7.0]  # read-only mappings
+
+
+def test_case_id_is_the_path_below_cases(write_case):
+    case = load_case(write_case(VALID_CASE, "area/sub/thing.yaml"))
+    assert case.id == "area/sub/thing.yaml"
+    assert case.area == "area"
+
+
+@pytest.mark.parametrize("path", sorted(CASES.rglob("*.yaml")), ids=lambda p: p.relative_to(CASES).as_posix())
+def test_every_case_in_the_corpus_loads(path):
+    case = load_case(path)
+    assert case.derivation.strip(), "every case says how its expected values were derived"
+
+
+BROKEN = [
+    # (what is broken, old text, new text, expected line:col, message pattern)
+    ("bad YAML", "title: y = x^2 at 3 has gradient 6", "title: [unclosed", r"3:\d+",
+     r"not valid YAML: while parsing a flow sequence \(which starts at line 2, column 8\)"),
+    ("duplicate key", "rules: [ACC-1]", "rules: [ACC-1]\nrules: [ACC-2]", r"4:1", r"duplicate key 'rules'"),
+    ("unknown top-level key", "source:", "sauce: x\nsource:", r"4:1", r"unknown key 'sauce' \(did you mean 'source'\?\)"),
+    ("missing required key", "derivation: dy/dx = 2x = 6 at x = 3\n", "", r"1:1", r"missing required key: 'derivation'"),
+    ("unknown step key", "  - backward: y", "  - backwards: y", r"11:5", r"no step key .* \(did you mean 'backward'\?\)"),
+    ("unknown step option", "  - backward: y", "  - backward: y\n    retain_grpah: true", r"12:5",
+     r"unknown key 'retain_grpah' \(did you mean 'retain_graph'\?\)"),
+    ("unknown op", "  - y = sum(x ** 2)", "  - y = summ(x ** 2)", r"10:9", r"unknown op 'summ' \(did you mean 'sum'\?\)"),
+    ("op outside the whitelist", "  - y = sum(x ** 2)", "  - y = __import__('os')", r"10:9", r"unknown op '__import__'"),
+    ("syntax outside the whitelist", "  - y = sum(x ** 2)", "  - y = x[0]", r"10:9", r"Subscript is not allowed"),
+    ("ragged array (wrong shape)", "x: {value: [3.0]", "x: {value: [[3.0], [1.0, 2.0]]", r"8:\d+", r"rectangular array"),
+    ("name not defined", "  - backward: y", "  - backward: z", r"11:\d+", r"name 'z' is not defined"),
+    ("unknown rule", "rules: [ACC-1]", "rules: [ACC-99]", r"3:9", r"unknown rule 'ACC-99'"),
+    ("unknown error kind", "  - backward: y", "  - backward: y\n    raises: freed_grahp", r"12:5",
+     r"unknown error kind 'freed_grahp' \(did you mean 'freed_graph'\?\)"),
+    ("incomplete capabilities", "capabilities: [backward]", "capabilities: [grad]", r"6:\d+",
+     r"the steps need capabilities \['backward'\]"),
+    ("unknown capability", "capabilities: [backward]", "capabilities: [backward, hookz]", r"6:\d+",
+     r"unknown capability 'hookz'"),
+    ("wrong value type", "requires_grad: true}", "requires_grad: yes please}", r"8:\d+", r"expected boolean"),
+    ("wrong schema version", "schema_version: 1", "schema_version: 2", r"1:\d+", r"expected 1, got 2"),
+]
+
+
+@pytest.mark.parametrize("what, old, new, where, message", BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_case_gives_one_precise_error(write_case, what, old, new, where, message):
+    path = write_case(broken(VALID_CASE, old, new))
+    with pytest.raises(CaseFileError) as info:
+        load_case(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}:"), text
+    assert re.match(rf"{re.escape(str(path))}:{where}: ", text), text
+    assert re.search(message, text), text
+
+
+def test_hook_labels_must_be_registered_before_use(write_case):
+    text = broken(VALID_CASE, "  - backward: y", "  - remove_hook: hx\n  - backward: y")
+    with pytest.raises(CaseFileError, match=r"no hook registered as 'hx'"):
+        load_case(write_case(text))
+
+
+def test_grad_as_must_bind_one_name_per_input(write_case):
+    text = broken(VALID_CASE, "  - backward: y", "  - grad: {outputs: y, inputs: x, as: [a, b]}")
+    text = text.replace("capabilities: [backward]", "capabilities: [backward, grad]")
+    with pytest.raises(CaseFileError, match=r"`as` binds 2 name\(s\) but `inputs` has 1"):
+        load_case(write_case(text))
+
+
+def test_a_case_can_be_built_from_plain_data_without_positions():
+    """The fuzzer builds Cases from dicts; errors then name the source without a line."""
+    import yaml
+
+    data = yaml.safe_load(VALID_CASE)
+    assert build_case(data, "<fuzz>", "fuzz/1").id == "fuzz/1"
+    data["steps"][1] = {"backward": "nope"}
+    with pytest.raises(CaseFileError, match=r"^<fuzz>: name 'nope'"):
+        build_case(data, "<fuzz>", "fuzz/1")
+
+
+def test_unreadable_file_is_reported(tmp_path):
+    with pytest.raises(CaseFileError, match="cannot read the file"):
+        load_case(tmp_path / "missing.yaml")
