@@ -13,8 +13,9 @@ create_graph, LIFE-2). Pass None on as "not given".
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -6,9 +6,10 @@ validated arguments as read-only mappings; the interpreter gives them meaning.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class Step:
     args: Mapping[str, Any]  # the step's mapping as written, read-only
     line: int | None = None
     statement: Statement | None = None  # for compute and inplace steps
-    body: tuple["Step", ...] = ()  # for no_grad, enable_grad, set_grad_enabled
+    body: tuple[Step, ...] = ()  # for no_grad, enable_grad, set_grad_enabled
     raises: ErrorExpectation | None = None
     warns: tuple[str, ...] = ()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Union
 
 from . import contracts
 from .errors import did_you_mean
@@ -35,11 +34,11 @@ class GradOf:
 @dataclass(frozen=True)
 class Call:
     op: str
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     kwargs: tuple[tuple[str, object], ...] = ()
 
 
-Expr = Union[Num, Ref, GradOf, Call]
+Expr = Num | Ref | GradOf | Call
 
 
 @dataclass(frozen=True)

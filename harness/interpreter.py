@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -186,7 +187,7 @@ class _Run:
         if len(results) != len(inputs):
             raise _StepFailed(f"grad returned {len(results)} result(s) for {len(inputs)} input(s)")
         if "as" in call:
-            for name, result in zip(_names(call["as"]), results):
+            for name, result in zip(_names(call["as"]), results, strict=True):
                 self.env[name] = result
 
     def do_retain_grad(self, step: Step) -> None:
@@ -223,7 +224,8 @@ class _Run:
     def do_set_grad(self, step: Step) -> None:
         for name, value in step.args["set_grad"].items():
             tensor = self.tensor(name)
-            self.adapter.set_grad(tensor, None if value is None else self.adapter.like(np.asarray(value, dtype=np.float64), tensor))
+            new = None if value is None else self.adapter.like(np.asarray(value, dtype=np.float64), tensor)
+            self.adapter.set_grad(tensor, new)
 
     def do_zero_grad(self, step: Step) -> None:
         for name in _names(step.args["zero_grad"]):
@@ -279,7 +281,7 @@ class _Run:
             if len(seen) != len(wanted):
                 problems.append(f"hook {label}: expected {len(wanted)} call(s), got {len(seen)}")
                 continue
-            for index, (want, grad) in enumerate(zip(wanted, seen), start=1):
+            for index, (want, grad) in enumerate(zip(wanted, seen, strict=True), start=1):
                 mismatch = array_mismatch(_plain(want), grad, str(grad.dtype) if grad is not None else self.adapter.dtype,
                                           self.case.tolerance)
                 if mismatch:
@@ -291,7 +293,7 @@ class _Run:
         if got_labels != want_labels:
             problems.append(f"hook calls: expected {want_labels}, got {got_labels}")
             return
-        for index, (call, (label, grad)) in enumerate(zip(expected, log), start=1):
+        for index, (call, (label, grad)) in enumerate(zip(expected, log, strict=True), start=1):
             if "grad" in call:
                 dtype = str(grad.dtype) if grad is not None else self.adapter.dtype
                 mismatch = array_mismatch(_plain(call["grad"]), grad, dtype, self.case.tolerance)

@@ -8,9 +8,10 @@ rules, error kinds and capabilities, complete capability lists).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import jsonschema
 import numpy as np
@@ -113,7 +114,8 @@ class _Builder:
         known = contracts.rules()
         for index, rule in enumerate(cited):
             if rule not in known:
-                self.fail(("rules", index), f"unknown rule {rule!r}{did_you_mean(rule, known)}; rules are defined in spec/semantics.md")
+                hint = did_you_mean(rule, known)
+                self.fail(("rules", index), f"unknown rule {rule!r}{hint}; rules are defined in spec/semantics.md")
 
     def tensor(self, name: str, decl: dict) -> TensorDecl:
         where = ("tensors", name, "value")
@@ -266,7 +268,8 @@ class _Builder:
         known = contracts.warning_kinds()
         for kind in _as_list(raw):
             if kind not in known:
-                self.fail(where, f"unknown warning kind {kind!r}{did_you_mean(kind, known)}; kinds are listed in spec/errors.yaml")
+                hint = did_you_mean(kind, known)
+                self.fail(where, f"unknown warning kind {kind!r}{hint}; kinds are listed in spec/errors.yaml")
         return tuple(_as_list(raw))
 
     def note_capabilities(self, kind: str, raw: dict) -> None:
@@ -281,7 +284,9 @@ class _Builder:
         known = contracts.capabilities()
         for index, name in enumerate(declared):
             if name not in known:
-                self.fail(("capabilities", index), f"unknown capability {name!r}{did_you_mean(name, known)}; capabilities are listed in spec/capabilities.yaml")
+                hint = did_you_mean(name, known)
+                self.fail(("capabilities", index),
+                          f"unknown capability {name!r}{hint}; capabilities are listed in spec/capabilities.yaml")
         needed = {name for name, entry in known.items() if self.implied & set(entry.get("implied_by", []))}
         missing = sorted(needed - set(declared))
         if missing:
@@ -301,7 +306,8 @@ def _describe(error: jsonschema.ValidationError) -> tuple[tuple, str]:
         extra = sorted(key for key in error.instance if key not in allowed)
         if extra and allowed:
             key = extra[0]
-            return path + (key,), f"unknown key {key!r}{did_you_mean(key, allowed)}; expected one of: {', '.join(sorted(allowed))}"
+            expected = ", ".join(sorted(allowed))
+            return path + (key,), f"unknown key {key!r}{did_you_mean(key, allowed)}; expected one of: {expected}"
     if error.validator == "required":
         return path, f"missing required key: {error.message.split(' is a required')[0]}"
     if error.validator in ("oneOf", "anyOf") and error.context:

@@ -53,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gradspec: a gradspec conformance case")
     config._gradspec = _Session(config)  # type: ignore[attr-defined]
     if config.getoption("--engine"):
-        config._gradspec.engines  # an unknown engine is one usage error now, not one per case file
+        config._gradspec.resolve()  # an unknown engine is one usage error now, not one per case file
 
 
 class _Session:
@@ -76,7 +76,10 @@ class _Session:
 
     @property
     def engines(self) -> list[EngineChoice]:
-        """Resolved on first use, so that runs without case files never load an adapter."""
+        return self.resolve()
+
+    def resolve(self) -> list[EngineChoice]:
+        """Load the adapters; done on first use, so that runs without case files never load one."""
         if self._engines is None:
             names = _split(self.config.getoption("--engine")) or default_engines()
             if not names:
@@ -110,7 +113,8 @@ class CaseFile(pytest.File):
             case = load_case(self.path)
         except CaseFileError as exc:
             session.case_file_errors.add(self.nodeid)
-            raise self.CollectError(str(exc)) from None
+            exc.path = _relative(self.path, self.config.rootpath)
+            raise self.CollectError(exc.format()) from None
         for engine in session.engines:
             adapter = engine.adapter
             label = adapter.name or engine.name
@@ -120,6 +124,13 @@ class CaseFile(pytest.File):
                         continue  # the case itself says it only means something in other dtypes
                     yield CaseItem.from_parent(self, name=f"{label}-{device}-{dtype}", case=case,
                                                engine=engine, device=device, dtype=dtype)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
 
 
 class CaseFailed(Exception):
@@ -197,7 +208,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     for run in sorted(state.outcomes):
         counts = state.outcomes[run]
         total = sum(counts.values())
-        parts = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in ("passed", "failed", NOT_APPLICABLE, "skipped") if counts[s])
+        statuses = ("passed", "failed", NOT_APPLICABLE, "skipped")
+        parts = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in statuses if counts[s])
         write(f"{run:<28} {counts['passed']:>4}/{total:<4} passed   ({parts})")
     if state.case_file_errors:
         write(f"{len(state.case_file_errors)} case file(s) could not be loaded: " + ", ".join(sorted(state.case_file_errors)))

@@ -7,7 +7,6 @@ from collections import defaultdict
 
 import jsonschema
 import pytest
-
 from gradspec import contracts
 from gradspec.adapters import torch_adapter
 from gradspec.loader import load_case, step_kinds

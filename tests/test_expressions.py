@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from gradspec.expressions import Call, ExpressionError, GradOf, Num, Ref, Statement, names_used, parse_statement
 
 

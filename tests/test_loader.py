@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-
 from gradspec.errors import CaseFileError
 from gradspec.loader import build_case, load_case
 

@@ -7,7 +7,8 @@ cases are skipped with that reason, never an import error.
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -1,0 +1,29 @@
+# The two commands of the README, and what they need. Each target sets itself up:
+# a virtual environment in .venv with the pinned versions of requirements/pinned.txt.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.gradspec-installed
+# Extra pytest arguments, e.g. make conformance ARGS="--engine torch --device cuda"
+ARGS   ?=
+
+.PHONY: conformance test validate clean
+
+conformance: $(STAMP)  ## run every case on the default engines; writes reports/conformance.xml
+	$(BIN)/pytest cases --junitxml=reports/conformance.xml $(ARGS)
+
+test: $(STAMP)  ## run gradspec's own tests
+	$(BIN)/pytest tests $(ARGS)
+
+validate: $(STAMP)  ## check every case file
+	$(BIN)/gradspec validate cases
+
+$(STAMP): pyproject.toml requirements/pinned.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/pinned.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache

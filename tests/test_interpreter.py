@@ -1,0 +1,151 @@
+"""The interpreter judges engines: it passes conforming behaviour and fails every kind of deviation with a precise message."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from gradspec.adapters.torch_adapter import TorchAdapter
+from gradspec.interpreter import FAILED, NOT_APPLICABLE, PASSED, run_case
+from gradspec.loader import build_case
+
+from .conftest import VALID_CASE
+
+torch = pytest.importorskip("torch")
+
+
+def case_from(text: str, **changes):
+    data = yaml.safe_load(text)
+    data.update(changes)
+    return build_case(data, "<test>", "test/case.yaml")
+
+
+def run(text: str, adapter_cls=TorchAdapter, dtype="float64", **changes):
+    return run_case(case_from(text, **changes), adapter_cls("cpu", dtype))
+
+
+def test_conforming_case_passes():
+    assert run(VALID_CASE).status == PASSED
+
+
+def test_wrong_expected_value_fails_naming_step_tensor_values_and_tolerance():
+    outcome = run(VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: [6.5]}"))
+    assert outcome.status == FAILED
+    assert outcome.step == "step 3 (expect)"
+    assert ".grad of x: expected [6.5], got [6.]" in outcome.message
+    assert "rtol=1e-07" in outcome.message and "float64" in outcome.message
+
+
+def test_wrong_shape_fails_even_when_values_agree():
+    outcome = run(VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: [[6.0]]}"))
+    assert outcome.status == FAILED
+    assert "expected shape [1, 1], got shape [1]" in outcome.message
+
+
+def test_none_versus_value_fails_both_ways():
+    assert "expected None, got [6.]" in run(VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: null}")).message
+    text = VALID_CASE.replace("  - backward: y\n", "")
+    assert "expected [6.], got None" in run(text).message
+
+
+def test_float32_uses_the_float32_tolerance():
+    near = VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: [6.00001]}")
+    assert run(near, dtype="float32").status == PASSED  # 1.7e-6 relative: inside float32's rtol of 1e-5
+    assert run(near, dtype="float64").status == FAILED  # outside float64's rtol of 1e-7
+
+
+def test_expected_error_that_does_not_happen_fails():
+    text = VALID_CASE.replace("  - backward: y\n", "  - backward: y\n    raises: freed_graph\n")
+    text = text.replace("capabilities: [backward]", "capabilities: [backward, graph_lifetime]")
+    outcome = run(text)
+    assert outcome.status == FAILED
+    assert outcome.message == "expected error 'freed_graph', but the step completed"
+
+
+def test_unexpected_error_fails_with_its_kind():
+    text = VALID_CASE.replace("  - expect:", "  - backward: y\n  - expect:")
+    outcome = run(text)
+    assert outcome.status == FAILED
+    assert outcome.step == "step 3 (backward)"
+    assert "(error kind freed_graph)" in outcome.message
+
+
+def test_error_of_another_kind_fails():
+    text = VALID_CASE.replace("  - expect:", "  - backward: y\n    raises: nonscalar_implicit\n  - expect:")
+    text = text.replace("capabilities: [backward]", "capabilities: [backward, graph_lifetime]")
+    outcome = run(text)
+    assert outcome.status == FAILED
+    assert "expected error 'nonscalar_implicit', got freed_graph" in outcome.message
+
+
+def test_error_message_pattern_is_checked():
+    base = VALID_CASE.replace("capabilities: [backward]", "capabilities: [backward, graph_lifetime]")
+    matching = base.replace("  - expect:", "  - backward: y\n    raises: {kind: freed_graph, match: 'second time'}\n  - expect:")
+    other = base.replace("  - expect:", "  - backward: y\n    raises: {kind: freed_graph, match: 'no such words'}\n  - expect:")
+    assert run(matching).status == PASSED
+    assert "does not match 'no such words'" in run(other).message
+
+
+def test_missing_expected_warning_fails():
+    extra = "  - expect:\n      is_leaf: {x: true}\n    warns: nonleaf_grad_access\n"
+    text = VALID_CASE.replace("  - expect:\n", extra + "  - expect:\n")
+    text = text.replace("capabilities: [backward]", "capabilities: [backward, introspection, warnings]")
+    outcome = run(text)
+    assert outcome.status == FAILED
+    assert outcome.message == "expected warning 'nonleaf_grad_access'"
+
+
+class TorchWithoutHooks(TorchAdapter):
+    name = "torch-without-hooks"
+    capabilities = TorchAdapter.capabilities - {"tensor_hooks"}
+
+
+def test_missing_capability_makes_the_case_not_applicable_not_passed():
+    text = VALID_CASE.replace("  - backward: y", "  - register_hook: x\n    as: h\n  - backward: y")
+    text = text.replace("capabilities: [backward]", "capabilities: [backward, tensor_hooks]")
+    assert run(text).status == PASSED
+    outcome = run(text, adapter_cls=TorchWithoutHooks)
+    assert outcome.status == NOT_APPLICABLE
+    assert outcome.message == "torch-without-hooks lacks tensor_hooks"
+
+
+def test_hook_call_order_is_checked():
+    hooks = "  - register_hook: x\n    as: h1\n  - register_hook: x\n    as: h2\n"
+    text = VALID_CASE.replace("  - backward: y", hooks + "  - backward: y")
+    text = text.replace("capabilities: [backward]", "capabilities: [backward, tensor_hooks]")
+    right = text.replace("grad: {x: [6.0]}", "hook_calls: [{hook: h1, grad: [6.0]}, {hook: h2, grad: [6.0]}]")
+    wrong = text.replace("grad: {x: [6.0]}", "hook_calls: [{hook: h2}, {hook: h1}]")
+    assert run(right).status == PASSED
+    assert "hook calls: expected ['h2', 'h1'], got ['h1', 'h2']" in run(wrong).message
+
+
+class MisclassifyingTorch(TorchAdapter):
+    name = "misclassifying"
+
+    def classify(self, error):
+        return None
+
+
+def test_unclassified_engine_error_is_a_failure_not_a_pass():
+    text = VALID_CASE.replace("capabilities: [backward]", "capabilities: [backward, graph_lifetime]")
+    text = text.replace("  - expect:", "  - backward: y\n    raises: freed_graph\n  - expect:")
+    outcome = run(text, adapter_cls=MisclassifyingTorch)
+    assert outcome.status == FAILED
+    assert "got an unclassified error: RuntimeError" in outcome.message
+
+
+def test_corpus_passes_on_torch_cpu_in_both_dtypes():
+    """The corpus is trusted only while PyTorch passes it (and, once it exists, the reference engine)."""
+    from pathlib import Path
+
+    from gradspec.loader import load_case
+
+    from .conftest import CASES
+
+    failures = []
+    for path in sorted(Path(CASES).rglob("*.yaml")):
+        case = load_case(path)
+        for dtype in case.dtypes or ("float64", "float32"):
+            outcome = run_case(case, TorchAdapter("cpu", dtype))
+            if outcome.status != PASSED:
+                failures.append(f"{case.id} [{dtype}]: {outcome.report()}")
+    assert failures == []

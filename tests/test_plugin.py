@@ -1,0 +1,144 @@
+"""The pytest plugin end to end, in a fresh pytest run per test (pytester)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import VALID_CASE
+
+pytest.importorskip("torch")
+
+WRONG_CASE = VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: [7.0]}")
+BROKEN_CASE = VALID_CASE.replace("  - backward: y", "  - backwards: y")
+
+
+@pytest.fixture
+def cases(pytester):
+    """Write case files under pytester's cases/ folder: cases(name=text, ...)."""
+
+    def write(**files: str):
+        for name, text in files.items():
+            path = pytester.path / "cases" / f"{name}.yaml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+
+    return write
+
+
+def test_ids_are_path_engine_device_dtype(pytester, cases):
+    cases(**{"area/good": VALID_CASE})
+    result = pytester.runpytest("cases", "--engine", "torch", "--device", "cpu", "--collect-only", "-q")
+    result.stdout.fnmatch_lines([
+        "cases/area/good.yaml::torch-cpu-float64",
+        "cases/area/good.yaml::torch-cpu-float32",
+    ])
+
+
+def test_passing_case_and_summary(pytester, cases):
+    cases(good=VALID_CASE)
+    result = pytester.runpytest("cases", "--engine", "torch", "--device", "cpu")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*gradspec * conformance summary*", "torch-cpu-float64 * 1/1 * passed*"])
+
+
+def test_failure_shows_case_engine_step_values_tolerance_and_rules(pytester, cases):
+    cases(wrong=WRONG_CASE)
+    result = pytester.runpytest("cases", "--engine", "torch", "--device", "cpu", "--dtype", "float64")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "wrong.yaml: y = x^2 at 3 has gradient 6",
+        "engine torch * on cpu, float64",
+        "step 3 (expect, line 12): .grad of x: expected [7.], got [6.] (tolerance rtol=1e-07, atol=1e-10, float64)",
+        "rules:",
+        "  ACC-1: *",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_broken_file_is_one_collection_error_and_the_rest_still_runs(pytester, cases):
+    cases(good=VALID_CASE, broken=BROKEN_CASE, wrong=WRONG_CASE)
+    result = pytester.runpytest("cases", "--engine", "torch", "--device", "cpu", "--dtype", "float64")
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines([
+        "*ERROR collecting cases/broken.yaml*",
+        "cases/broken.yaml:11:5: no step key in *'backwards'* (did you mean 'backward'?); step keys are: *",
+        "1 case file(s) could not be loaded: cases/broken.yaml",
+    ])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_collection_errors_outside_case_files_still_stop_the_run(pytester, cases):
+    """The plugin only relaxes pytest's rule for case files, never for a user's Python tests."""
+    cases(good=VALID_CASE)
+    pytester.makepyfile(test_bad="import no_such_module_anywhere")
+    result = pytester.runpytest("cases", "test_bad.py", "--engine", "torch", "--device", "cpu")
+    result.stdout.fnmatch_lines(["*Interrupted: 1 error during collection*"])
+
+
+def test_unknown_engine_is_one_usage_error_with_a_suggestion(pytester, cases):
+    cases(good=VALID_CASE)
+    result = pytester.runpytest("cases", "--engine", "torhc")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown engine 'torhc' (did you mean 'torch'?); registered engines: *torch*"])
+
+
+def test_unknown_device_and_dtype_are_usage_errors(pytester, cases):
+    cases(good=VALID_CASE)
+    assert pytester.runpytest("cases", "--device", "tpu").ret == pytest.ExitCode.USAGE_ERROR
+    result = pytester.runpytest("cases", "--dtype", "float46")
+    result.stderr.fnmatch_lines(["*unknown dtype 'float46' (did you mean 'float64'?)*"])
+
+
+def test_adapter_given_as_module_and_class_plugs_in_without_registration(pytester, cases):
+    pytester.makepyfile(my_engine='''
+        from gradspec.adapters.torch_adapter import TorchAdapter
+
+        class NoHooks(TorchAdapter):
+            name = "nohooks"
+            devices = ("cpu",)
+            capabilities = TorchAdapter.capabilities - {"tensor_hooks"}
+    ''')
+    hooked = VALID_CASE.replace("  - backward: y", "  - register_hook: x\n    as: h\n  - backward: y")
+    hooked = hooked.replace("capabilities: [backward]", "capabilities: [backward, tensor_hooks]")
+    cases(plain=VALID_CASE, hooked=hooked)
+    pytester.syspathinsert()
+    result = pytester.runpytest("cases", "--engine", "my_engine:NoHooks", "--dtype", "float64", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*not applicable: nohooks lacks tensor_hooks*"])
+
+
+def test_bad_adapter_reference_is_a_usage_error(pytester, cases):
+    cases(good=VALID_CASE)
+    result = pytester.runpytest("cases", "--engine", "no_such_module:Adapter")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*cannot load adapter 'no_such_module:Adapter'*"])
+
+
+def test_case_restricted_to_a_dtype_runs_only_there(pytester, cases):
+    cases(only64=VALID_CASE.replace("capabilities: [backward]", "capabilities: [backward]\ndtypes: [float64]"))
+    result = pytester.runpytest("cases", "--engine", "torch", "--device", "cpu", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["cases/only64.yaml::torch-cpu-float64", "1 test collected*"])
+
+
+def test_cuda_runs_where_present_and_skips_with_a_reason_where_absent(pytester, cases):
+    import torch
+
+    cases(good=VALID_CASE)
+    result = pytester.runpytest("cases", "--engine", "torch", "--device", "cuda", "-rs")
+    if torch.cuda.is_available():
+        result.assert_outcomes(passed=2)
+    else:
+        result.assert_outcomes(skipped=2)
+        result.stdout.fnmatch_lines(["*no CUDA device here (torch.cuda.is_available() is False)*"])
+
+
+def test_yaml_outside_a_cases_folder_is_not_collected(pytester, cases):
+    pytester.makefile(".yaml", config="not: a case")
+    (pytester.path / "ci").mkdir()
+    (pytester.path / "ci" / "workflow.yaml").write_text("on: push")
+    result = pytester.runpytest(".", "--engine", "torch", "--device", "cpu", "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    cases(good=VALID_CASE)
+    result = pytester.runpytest(".", "--engine", "torch", "--device", "cpu", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["cases/good.yaml::torch-cpu-float64", "cases/good.yaml::torch-cpu-float32",
+                                 "2 tests collected*"])

@@ -1,0 +1,45 @@
+"""The torch adapter: lazy import, device availability, and error classification on real torch errors."""
+
+from __future__ import annotations
+
+import pytest
+from gradspec.adapters import torch_adapter
+from gradspec.adapters.torch_adapter import TorchAdapter
+
+torch = pytest.importorskip("torch")
+
+
+def test_missing_torch_is_a_reason_not_an_import_error(monkeypatch):
+    monkeypatch.setattr(torch_adapter, "torch", None)
+    assert "torch is not installed" in TorchAdapter.unavailable_reason()
+    assert TorchAdapter.version() == "not installed"
+
+
+def test_cuda_availability_follows_torch():
+    reason = TorchAdapter.device_unavailable_reason("cuda")
+    assert (reason is None) == torch.cuda.is_available()
+    assert TorchAdapter.device_unavailable_reason("cpu") is None
+
+
+def test_unknown_messages_are_unclassified():
+    adapter = TorchAdapter("cpu", "float64")
+    assert adapter.classify(RuntimeError("something else entirely")) is None
+    assert adapter.classify(ValueError("Trying to backward through the graph a second time")) is None
+
+
+def test_observed_values_are_copies():
+    adapter = TorchAdapter("cpu", "float64")
+    t = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    seen = adapter.to_numpy(t)
+    t.add_(1)
+    assert seen.tolist() == [1.0, 2.0]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_cuda_tensors_live_on_the_gpu_and_read_back():
+    import numpy as np
+
+    adapter = TorchAdapter("cuda", "float32")
+    t = adapter.tensor(np.array([1.0, 2.0]), True, "float32")
+    assert t.device.type == "cuda" and adapter.like(np.array([3.0, 4.0]), t).device.type == "cuda"
+    assert adapter.to_numpy(t).tolist() == [1.0, 2.0]
