@@ -65,6 +65,7 @@ class _Session:
         self.devices = self._checked(_split(config.getoption("--device")), KNOWN_DEVICES, "device")
         self.dtypes = self._checked(_split(config.getoption("--dtype")), ALL_DTYPES, "dtype")
         self.outcomes: dict[str, Counter] = defaultdict(Counter)
+        self.skip_reasons: dict[str, str] = {}  # why a whole engine-device-dtype run could not start
         self.case_file_errors: set[str] = set()
 
     @staticmethod
@@ -155,6 +156,7 @@ class CaseItem(pytest.Item):
         reason = self._unavailable(adapter_cls)
         if reason:
             self._record(session, "skipped")
+            session.skip_reasons[self.name] = reason
             pytest.skip(reason)
         outcome = run_case(self.case, adapter_cls(self.device, self.dtype))
         self._record(session, outcome.status)
@@ -210,6 +212,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         total = sum(counts.values())
         statuses = ("passed", "failed", NOT_APPLICABLE, "skipped")
         parts = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in statuses if counts[s])
-        write(f"{run:<28} {counts['passed']:>4}/{total:<4} passed   ({parts})")
+        if counts["skipped"] == total and run in state.skip_reasons:
+            write(f"{run:<28} not run: {state.skip_reasons[run]}")
+        else:
+            write(f"{run:<28} {counts['passed']:>4}/{total:<4} passed   ({parts})")
     if state.case_file_errors:
         write(f"{len(state.case_file_errors)} case file(s) could not be loaded: " + ", ".join(sorted(state.case_file_errors)))
