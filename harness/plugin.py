@@ -52,6 +52,7 @@ def _split(values: list[str]) -> list[str]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gradspec: a gradspec conformance case")
     config._gradspec = _Session(config)  # type: ignore[attr-defined]
+    config.pluginmanager.register(config._gradspec, "gradspec-session")
     if config.getoption("--engine"):
         config._gradspec.resolve()  # an unknown engine is one usage error now, not one per case file
 
@@ -67,6 +68,38 @@ class _Session:
         self.outcomes: dict[str, Counter] = defaultdict(Counter)
         self.skip_reasons: dict[str, str] = {}  # why a whole engine-device-dtype run could not start
         self.case_file_errors: set[str] = set()
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """Remember broken case files (only this plugin collects YAML); pytest-xdist forwards these too."""
+        if report.failed and report.nodeid.endswith((".yaml", ".yml")):
+            self.case_file_errors.add(report.nodeid)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Count outcomes from reports, which pytest-xdist forwards from its workers to the controller."""
+        properties = dict(report.user_properties)
+        if report.when != "call" or "gradspec_outcome" not in properties:
+            return
+        run = report.nodeid.rsplit("::", 1)[-1]
+        self.outcomes[run][properties["gradspec_outcome"]] += 1
+        if "gradspec_skip_reason" in properties:
+            self.skip_reasons[run] = properties["gradspec_skip_reason"]
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not (self.outcomes or self.case_file_errors):
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section(f"gradspec {__version__} conformance summary")
+        for run in sorted(self.outcomes):
+            counts = self.outcomes[run]
+            total = sum(counts.values())
+            if counts["skipped"] == total and run in self.skip_reasons:
+                write(f"{run:<28} not run: {self.skip_reasons[run]}")
+                continue
+            statuses = ("passed", "failed", NOT_APPLICABLE, "skipped")
+            parts = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in statuses if counts[s])
+            write(f"{run:<28} {counts['passed']:>4}/{total:<4} passed   ({parts})")
+        if self.case_file_errors:
+            write(f"{len(self.case_file_errors)} case file(s) could not be loaded: " + ", ".join(sorted(self.case_file_errors)))
 
     @staticmethod
     def _checked(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
@@ -113,7 +146,6 @@ class CaseFile(pytest.File):
         try:
             case = load_case(self.path)
         except CaseFileError as exc:
-            session.case_file_errors.add(self.nodeid)
             exc.path = _relative(self.path, self.config.rootpath)
             raise self.CollectError(exc.format()) from None
         for engine in session.engines:
@@ -152,14 +184,12 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         adapter_cls = self.engine.adapter
-        session: _Session = self.config._gradspec  # type: ignore[attr-defined]
         reason = self._unavailable(adapter_cls)
         if reason:
-            self._record(session, "skipped")
-            session.skip_reasons[self.name] = reason
+            self.user_properties += [("gradspec_outcome", "skipped"), ("gradspec_skip_reason", reason)]
             pytest.skip(reason)
         outcome = run_case(self.case, adapter_cls(self.device, self.dtype))
-        self._record(session, outcome.status)
+        self.user_properties.append(("gradspec_outcome", outcome.status))
         if outcome.status == NOT_APPLICABLE:
             pytest.skip(f"not applicable: {outcome.message}")
         if outcome.status == FAILED:
@@ -171,10 +201,6 @@ class CaseItem(pytest.Item):
         if self.dtype not in adapter_cls.dtypes:
             return f"{self.name}: the {adapter_cls.name} adapter does not support {self.dtype}"
         return adapter_cls.unavailable_reason() or adapter_cls.device_unavailable_reason(self.device)
-
-    def _record(self, session: _Session, status: str) -> None:
-        self.user_properties.append(("gradspec_outcome", status))
-        session.outcomes[self.name][status] += 1
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseFailed):
@@ -199,22 +225,3 @@ def pytest_runtestloop(session: pytest.Session):
     if state and state.case_file_errors and session.testsfailed == len(state.case_file_errors):
         session.config.option.continue_on_collection_errors = True
     return (yield)
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    state = getattr(config, "_gradspec", None)
-    if not state or not (state.outcomes or state.case_file_errors):
-        return
-    write = terminalreporter.write_line
-    terminalreporter.section(f"gradspec {__version__} conformance summary")
-    for run in sorted(state.outcomes):
-        counts = state.outcomes[run]
-        total = sum(counts.values())
-        statuses = ("passed", "failed", NOT_APPLICABLE, "skipped")
-        parts = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in statuses if counts[s])
-        if counts["skipped"] == total and run in state.skip_reasons:
-            write(f"{run:<28} not run: {state.skip_reasons[run]}")
-        else:
-            write(f"{run:<28} {counts['passed']:>4}/{total:<4} passed   ({parts})")
-    if state.case_file_errors:
-        write(f"{len(state.case_file_errors)} case file(s) could not be loaded: " + ", ".join(sorted(state.case_file_errors)))

@@ -143,3 +143,14 @@ def test_yaml_outside_a_cases_folder_is_not_collected(pytester, cases):
     result = pytester.runpytest(".", "--engine", "torch", "--device", "cpu", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["cases/good.yaml::torch-cpu-float64", "cases/good.yaml::torch-cpu-float32",
                                  "2 tests collected*"])
+
+
+def test_parallel_run_with_xdist_keeps_isolation_and_summary(pytester, cases):
+    pytest.importorskip("xdist")
+    cases(good=VALID_CASE, broken=BROKEN_CASE, wrong=WRONG_CASE)
+    result = pytester.runpytest("cases", "-n", "2", "--engine", "torch", "--device", "cpu", "--dtype", "float64")
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines([
+        "torch-cpu-float64 * 1/2 * passed*(1 passed, 1 failed)",
+        "1 case file(s) could not be loaded: cases/broken.yaml",
+    ])
