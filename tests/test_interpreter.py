@@ -149,3 +149,12 @@ def test_corpus_passes_on_torch_cpu_in_both_dtypes():
             if outcome.status != PASSED:
                 failures.append(f"{case.id} [{dtype}]: {outcome.report()}")
     assert failures == []
+
+
+def test_a_case_can_loosen_the_tolerance_with_a_reason():
+    near = VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: [6.001]}")
+    assert run(near).status == FAILED
+    loosened = run(near, tolerance={"rtol": 1e-3, "reason": "test of the override"})
+    assert loosened.status == PASSED
+    with pytest.raises(Exception, match="reason"):
+        case_from(near, tolerance={"rtol": 1e-3})  # a tolerance without a reason is refused
