@@ -8,7 +8,7 @@ from collections import defaultdict
 import jsonschema
 import pytest
 from gradspec import contracts
-from gradspec.adapters import torch_adapter
+from gradspec.adapters import reference_adapter, torch_adapter, torch_like
 from gradspec.loader import load_case, step_kinds
 
 from .conftest import CASES
@@ -94,13 +94,14 @@ def test_case_schema_is_a_valid_json_schema():
     jsonschema.validators.validator_for(schema).check_schema(schema)
 
 
-def test_torch_adapter_implements_every_op_in_the_vocabulary():
-    assert set(torch_adapter._OPS) == set(contracts.ops())
+def test_torch_like_adapters_implement_every_op_in_the_vocabulary():
+    assert set(torch_like.OPS) == set(contracts.ops())
 
 
-def test_torch_adapter_only_classifies_into_known_kinds():
-    assert {kind for _, _, kind in torch_adapter._ERRORS} <= set(contracts.error_kinds())
-    assert {kind for _, _, kind in torch_adapter._WARNINGS} <= set(contracts.warning_kinds())
+@pytest.mark.parametrize("module", [torch_adapter, reference_adapter], ids=["torch", "reference"])
+def test_adapters_only_classify_into_known_kinds(module):
+    assert {kind for _, _, kind in module.ERRORS} <= set(contracts.error_kinds())
+    assert {kind for _, _, kind in module.WARNINGS} <= set(contracts.warning_kinds())
 
 
 def test_tolerances_cover_every_run_dtype():

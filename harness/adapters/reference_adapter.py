@@ -1,0 +1,63 @@
+"""The adapter for gradspec's own reference engine (reference_engine/), on CPU in float64 and float32."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import reference_engine as engine
+
+from .. import contracts
+from .torch_like import TorchLikeAdapter
+
+# The engine raises one exception class per situation, so types alone classify them.
+ERRORS = [
+    (engine.FreedGraphError, "", "freed_graph"),
+    (engine.NoGradFnError, "", "no_grad_fn"),
+    (engine.NotRequiresGradError, "", "not_requires_grad"),
+    (engine.NonScalarImplicitError, "", "nonscalar_implicit"),
+    (engine.UnusedInputError, "", "unused_input"),
+    (engine.GradShapeMismatchError, "", "grad_shape_mismatch"),
+    (engine.GradCountMismatchError, "", "grad_count_mismatch"),
+    (engine.InvalidArgumentError, "", "invalid_argument"),
+    (engine.InplaceModifiedError, "", "inplace_modified"),
+    (engine.LeafInplaceError, "", "leaf_inplace"),
+    (engine.NonLeafRequiresGradError, "", "nonleaf_requires_grad"),
+    (engine.IntegerRequiresGradError, "", "integer_requires_grad"),
+    (engine.HookShapeError, "", "hook_shape"),
+    (engine.PostAccumulateNonLeafError, "", "post_accumulate_nonleaf"),
+]
+WARNINGS = [(engine.NonLeafGradAccessWarning, "", "nonleaf_grad_access")]
+
+
+class ReferenceAdapter(TorchLikeAdapter):
+    name = "reference"
+    devices = ("cpu",)
+    dtypes = ("float64", "float32")
+    # It implements the whole rule book, and follows PyTorch's kink conventions.
+    capabilities = frozenset(contracts.capabilities())
+    errors, warnings = ERRORS, WARNINGS
+
+    @classmethod
+    def version(cls) -> str:
+        from gradspec import __version__
+        return __version__
+
+    def tensor(self, value: np.ndarray, requires_grad: bool, dtype: str) -> Any:
+        return engine.tensor(value, requires_grad=requires_grad, dtype=dtype)
+
+    def like(self, value: np.ndarray, reference: Any) -> Any:
+        return engine.tensor(value, dtype=reference.dtype)
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        return np.array(tensor.data, copy=True)
+
+    def dtype_name(self, tensor: Any) -> str:
+        return tensor.dtype.name
+
+    def grad_function(self):
+        return engine.grad
+
+    def grad_mode(self, enabled: bool):
+        return engine.set_grad_enabled(enabled)

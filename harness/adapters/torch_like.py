@@ -1,0 +1,122 @@
+"""A base for adapters of engines with PyTorch's tensor API (torch itself, gradspec's reference engine, ...).
+
+Operations are the tensor's operators and methods, autograd calls are `backward`,
+`grad`, `.grad`, `retain_grad`, `register_hook` and so on. A subclass says how to make
+tensors and read them back, which function is `grad`, how to enter a grad mode, and
+maps its exceptions to error kinds with a table of (type, message pattern, kind).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ..adapter import Adapter
+
+
+def _reduce(method: str):
+    def reduce(a, dim=None, keepdim=False):
+        return getattr(a, method)() if dim is None else getattr(a, method)(dim, keepdim=keepdim)
+    return reduce
+
+
+def _method(name: str):
+    return lambda a: getattr(a, name)()
+
+
+# Every op of spec/ops.yaml, spelled with PyTorch's tensor API.
+OPS = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: a ** b,
+    "matmul": lambda a, b: a @ b,
+    "neg": lambda a: -a,
+    "sum": _reduce("sum"),
+    "mean": _reduce("mean"),
+    "max": _method("max"),
+    "transpose": _method("t"),
+    "reshape": lambda a, shape: a.reshape(tuple(shape)),
+    **{name: _method(name) for name in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt",
+                                        "clone", "detach")},
+}
+INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
+
+
+class TorchLikeAdapter(Adapter):
+    """Everything but tensor creation, reading values, grad modes and the error tables."""
+
+    errors: Sequence[tuple[type, str, str]] = ()  # (exception type, message regex, error kind)
+    warnings: Sequence[tuple[type, str, str]] = ()  # (warning type, message regex, warning kind)
+
+    def grad_function(self):
+        """The engine's autograd.grad."""
+        raise NotImplementedError
+
+    def apply(self, op: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        return OPS[op](*args, **kwargs)
+
+    def apply_inplace(self, op: str, target: Any, operand: Any) -> Any:
+        return getattr(target, INPLACE[op])(operand)
+
+    def backward(self, output, gradient, retain_graph, create_graph, inputs) -> None:
+        output.backward(**_given(gradient=gradient, retain_graph=retain_graph, create_graph=create_graph,
+                                 inputs=inputs))
+
+    def grad(self, outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads):
+        kwargs = _given(grad_outputs=grad_outputs, retain_graph=retain_graph, create_graph=create_graph,
+                        allow_unused=allow_unused, materialize_grads=materialize_grads)
+        return self.grad_function()(list(outputs), list(inputs), **kwargs)
+
+    def read_grad(self, tensor):
+        return tensor.grad
+
+    def set_grad(self, tensor, value) -> None:
+        tensor.grad = value
+
+    def zero_grad(self, tensor) -> None:
+        tensor.grad.zero_()
+
+    def retain_grad(self, tensor) -> None:
+        tensor.retain_grad()
+
+    def set_requires_grad(self, tensor, flag: bool) -> None:
+        tensor.requires_grad_(flag)
+
+    def requires_grad(self, tensor) -> bool:
+        return tensor.requires_grad
+
+    def is_leaf(self, tensor) -> bool:
+        return tensor.is_leaf
+
+    def has_grad_fn(self, tensor) -> bool:
+        return tensor.grad_fn is not None
+
+    def register_hook(self, tensor, hook):
+        return tensor.register_hook(hook)
+
+    def register_post_accumulate_grad_hook(self, tensor, hook):
+        return tensor.register_post_accumulate_grad_hook(hook)
+
+    def remove_hook(self, handle) -> None:
+        handle.remove()
+
+    def classify(self, error: BaseException) -> str | None:
+        return _match(self.errors, error)
+
+    def classify_warning(self, warning: Warning) -> str | None:
+        return _match(self.warnings, warning)
+
+
+def _given(**kwargs: Any) -> dict[str, Any]:
+    """Only the arguments the case gave, so that the engine's own defaults are what is tested."""
+    return {key: value for key, value in kwargs.items() if value is not None}
+
+
+def _match(table, error) -> str | None:
+    for kind_of_error, pattern, kind in table:
+        if isinstance(error, kind_of_error) and re.search(pattern, str(error)):
+            return kind
+    return None

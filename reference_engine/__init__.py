@@ -1,0 +1,36 @@
+"""gradspec's reference engine: reverse-mode autodiff on numpy, written from spec/semantics.md.
+
+A second, independent implementation of the rule book. It has a PyTorch-like surface
+(Tensor, backward, grad, hooks, grad modes, in-place updates) and knows nothing of the
+gradspec harness.
+"""
+
+from .engine import backward, grad
+from .errors import (
+                     AutogradError,
+                     FreedGraphError,
+                     GradCountMismatchError,
+                     GradShapeMismatchError,
+                     HookShapeError,
+                     InplaceModifiedError,
+                     IntegerRequiresGradError,
+                     InvalidArgumentError,
+                     LeafInplaceError,
+                     NoGradFnError,
+                     NonLeafGradAccessWarning,
+                     NonLeafRequiresGradError,
+                     NonScalarImplicitError,
+                     NotRequiresGradError,
+                     PostAccumulateNonLeafError,
+                     UnusedInputError,
+)
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .tensor import Tensor, tensor
+
+__all__ = [
+    "Tensor", "tensor", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "AutogradError", "FreedGraphError", "GradCountMismatchError", "GradShapeMismatchError", "HookShapeError",
+    "InplaceModifiedError", "IntegerRequiresGradError", "InvalidArgumentError", "LeafInplaceError", "NoGradFnError",
+    "NonLeafRequiresGradError", "NonScalarImplicitError", "NotRequiresGradError", "PostAccumulateNonLeafError",
+    "UnusedInputError", "NonLeafGradAccessWarning",
+]

@@ -1,0 +1,245 @@
+"""Reverse-mode execution: `backward` and `grad` over the recorded graph, in time linear in its size.
+
+One pass finds the nodes reachable from the outputs; when only some inputs are wanted,
+a second pass keeps the nodes that lead to them (so nodes off those paths never run, and
+their hooks never fire, HOOK-11). Each node waits until every node that feeds it has run
+(a count of dependencies, no recursion), so a tensor's hooks always run before those of
+the tensors it came from (HOOK-6), and a leaf reached along many paths gets one summed
+gradient (ACC-2, HOOK-5).
+
+Without create_graph, gradients flow as plain numpy arrays and nothing is recorded. With
+it, they flow as Tensors under grad mode, so the derivative rules record themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import grad_mode, ops
+from .errors import (
+    GradCountMismatchError,
+    GradShapeMismatchError,
+    HookShapeError,
+    InvalidArgumentError,
+    NoGradFnError,
+    NonScalarImplicitError,
+    NotRequiresGradError,
+    UnusedInputError,
+)
+from .graph import AccumulateGrad
+from .tensor import Tensor
+
+
+def backward(output: Tensor, gradient: Tensor | None = None, retain_graph: bool | None = None,
+             create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
+    """output.backward(): accumulate into the .grad of leaves (or only of `inputs`, GRAD-9)."""
+    if not output.requires_grad:
+        raise NoGradFnError("element 0 of tensors does not require grad and does not have a grad_fn")
+    root_grad = _root_gradient(output, gradient, 0)
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not inputs:
+            raise InvalidArgumentError("`inputs` argument to `backward()` cannot be empty.")
+        for tensor in inputs:
+            if not tensor.requires_grad:
+                raise NotRequiresGradError("can't retain_grad on Tensor that has requires_grad=False")
+    _Pass([output], [root_grad], retain_graph, create_graph, inputs, accumulate=True).run()
+
+
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Tensor | Sequence[Tensor | None] | None = None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool | None = None,
+         materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
+    """autograd.grad: the gradients of `outputs` with respect to `inputs`; writes no .grad (GRAD-1)."""
+    outputs, inputs = _as_list(outputs), _as_list(inputs)
+    if materialize_grads and allow_unused is False:
+        raise InvalidArgumentError("Expected allow_unused to be True or not passed when materialize_grads=True, "
+                                   "but got: allow_unused=False.")
+    allow_unused = bool(allow_unused) or materialize_grads
+    grad_outputs = [None] * len(outputs) if grad_outputs is None else _as_list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise GradCountMismatchError(f"grad requires one output gradient per output: got {len(outputs)} tensors "
+                                     f"and {len(grad_outputs)} gradients")
+    for index, output in enumerate(outputs):
+        if not output.requires_grad:
+            raise NoGradFnError(f"element {index} of tensors does not require grad and does not have a grad_fn")
+    root_grads = [_root_gradient(o, g, i) for i, (o, g) in enumerate(zip(outputs, grad_outputs, strict=True))]
+    for tensor in inputs:
+        if not tensor.requires_grad:
+            raise NotRequiresGradError("One of the differentiated Tensors does not require grad")
+    captured = _Pass(outputs, root_grads, retain_graph, create_graph, inputs, accumulate=False).run()
+    results = []
+    for index, tensor in enumerate(inputs):
+        result = captured.get(tensor._edge())
+        if result is None and not allow_unused:
+            raise UnusedInputError(f"The differentiated Tensor at index {index} appears to not have been used in "
+                                   "the graph. Set allow_unused=True if this is the desired behavior.")
+        if result is None and materialize_grads:  # GRAD-4; the flag follows PyTorch (GRAD-12)
+            result = Tensor(np.zeros_like(tensor.data), requires_grad=create_graph)
+        results.append(_as_tensor(result) if result is not None else None)
+    return tuple(results)
+
+
+class _Pass:
+    """One backward pass: discover, prune, then run nodes as their dependencies complete."""
+
+    def __init__(self, roots, root_grads, retain_graph, create_graph, targets, accumulate):
+        self.roots = [t._edge() for t in roots]
+        self.root_grads = root_grads
+        self.create_graph = bool(create_graph)
+        self.retain_graph = self.create_graph if retain_graph is None else bool(retain_graph)  # LIFE-2
+        self.targets = None if targets is None else {t._edge(): t for t in targets}
+        self.accumulate = accumulate
+        self.captured: dict[Any, Any] = {}
+
+    def run(self) -> dict:
+        parents = self.discover()
+        needed = self.prune(parents)
+        dependencies = self.count(needed)
+        buffers: dict[Any, Any] = {}
+        for node, gradient in zip(self.roots, self.root_grads, strict=True):
+            value = gradient if self.create_graph else gradient.data
+            buffers[node] = value if node not in buffers else buffers[node] + value
+        ready = [node for node in dict.fromkeys(self.roots) if dependencies.get(node, 0) == 0]
+        with grad_mode._Mode(self.create_graph):  # hooks and rules see grad mode == create_graph
+            while ready:
+                node = ready.pop()
+                gradient = buffers.pop(node, None)
+                input_grads = self.visit(node, gradient, needed) if gradient is not None else ()
+                for index, child in enumerate(node.next_nodes):
+                    if child is None or child not in needed:
+                        continue
+                    child_grad = input_grads[index] if input_grads else None
+                    if child_grad is not None:
+                        buffers[child] = child_grad if child not in buffers else buffers[child] + child_grad
+                    dependencies[child] -= 1
+                    if dependencies[child] == 0:
+                        ready.append(child)
+        return self.captured
+
+    def discover(self) -> dict:
+        """Every node reachable from the roots, with the nodes that feed each (iteratively)."""
+        parents: dict[Any, list] = {node: [] for node in self.roots}
+        stack = list(parents)
+        while stack:
+            node = stack.pop()
+            for child in node.next_nodes:
+                if child is None:
+                    continue
+                if child not in parents:
+                    parents[child] = []
+                    stack.append(child)
+                parents[child].append(node)
+        return parents
+
+    def prune(self, parents: dict) -> set:
+        """The nodes that lead to a wanted input (all reachable nodes when every leaf is wanted)."""
+        if self.targets is None:
+            return set(parents)
+        needed = {node for node in self.targets if node in parents}
+        stack = list(needed)
+        while stack:
+            for parent in parents[stack.pop()]:
+                if parent not in needed:
+                    needed.add(parent)
+                    stack.append(parent)
+        return needed
+
+    def count(self, needed: set) -> dict:
+        dependencies = dict.fromkeys(needed, 0)
+        for node in needed:
+            for child in node.next_nodes:
+                if child is not None and child in needed:
+                    dependencies[child] += 1
+        return dependencies
+
+    def visit(self, node, gradient, needed: set) -> tuple:
+        """Hooks, retained and captured gradients, accumulation, then the node's own rules."""
+        gradient = self.run_tensor_hooks(node, gradient)
+        if node.retained is not None:
+            _accumulate(node.retained, gradient, self.create_graph)
+        wanted = self.targets is not None and node in self.targets
+        if wanted and not self.accumulate:
+            self.captured[node] = gradient
+        if isinstance(node, AccumulateGrad):
+            if self.accumulate and (self.targets is None or wanted):
+                _accumulate(node.tensor, gradient, self.create_graph)
+                for hook in list(node.post_hooks.values()):
+                    if hook(node.tensor) is not None:
+                        raise TypeError("Tensor post accumulate grad hooks should return None.")
+            return ()
+        if wanted and self.accumulate:
+            _accumulate(self.targets[node], gradient, self.create_graph)  # a listed non-leaf (GRAD-10)
+        if not any(child is not None and child in needed for child in node.next_nodes):
+            return ()
+        return self.apply_rules(node, gradient, needed)
+
+    def run_tensor_hooks(self, node, gradient):
+        """Each hook sees the previous one's result; a returned tensor replaces the gradient (HOOK-2)."""
+        for hook in list(node.tensor_hooks.values()):
+            result = hook(_as_tensor(gradient))
+            if result is None:
+                continue
+            if not isinstance(result, Tensor):
+                raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}'")
+            if result.shape != np.shape(ops.data_of(gradient)):
+                raise HookShapeError(f"hook '{getattr(hook, '__name__', 'hook')}' has changed the size of value")
+            gradient = result if self.create_graph else result.data
+        return gradient
+
+    def apply_rules(self, node, gradient, needed: set) -> list:
+        a, b, out = node.saved_values(as_tensors=self.create_graph)
+        if self.create_graph:
+            gradient = _as_tensor(gradient)
+        grads = []
+        for rule, child, (shape, dtype) in zip(node.rules, node.next_nodes, node.input_meta, strict=True):
+            if rule is None or child is None or child not in needed:
+                grads.append(None)
+                continue
+            value = rule(gradient, a, b, out, node.attrs)
+            if ops.shape_of(value) != shape:
+                value = ops.sum_to(value, shape)  # undo broadcasting (SHAPE-2)
+            if np.dtype(ops.data_of(value).dtype) != dtype:
+                value = ops.cast(value, dtype)  # each input gets its own dtype (SHAPE-3)
+            grads.append(value)
+        if not self.retain_graph:
+            node.release()
+        return grads
+
+
+def _accumulate(tensor: Tensor, gradient: Any, create_graph: bool) -> None:
+    """Add a gradient into tensor.grad (ACC-1, ACC-3); a first gradient is never shared with anyone else."""
+    if create_graph:
+        incoming = _as_tensor(gradient)
+        tensor.grad = incoming if tensor._grad is None else tensor._grad + incoming
+        return
+    data = np.asarray(ops.data_of(gradient))
+    current = tensor._grad
+    if current is None:
+        tensor.grad = Tensor(data.astype(tensor.data.dtype, copy=True))
+    elif current.requires_grad:
+        tensor.grad = Tensor(current.data + data)
+    else:
+        np.add(current.data, data, out=current.data, casting="same_kind")
+
+
+def _root_gradient(output: Tensor, gradient: Tensor | None, index: int) -> Tensor:
+    if gradient is None:
+        if output.data.size != 1:
+            raise NonScalarImplicitError("grad can be implicitly created only for scalar outputs")
+        return Tensor(np.ones_like(output.data))
+    if gradient.shape != output.shape:
+        raise GradShapeMismatchError(f"Mismatch in shape: grad_output[{index}] has a shape of {list(gradient.shape)} "
+                                     f"and output[{index}] has a shape of {list(output.shape)}.")
+    return gradient
+
+
+def _as_tensor(value: Any) -> Tensor:
+    return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+
+
+def _as_list(value: Any) -> list:
+    return [value] if isinstance(value, Tensor) or value is None else list(value)

@@ -1,0 +1,82 @@
+"""Grad mode: whether operations are recorded. A context manager and decorator, like PyTorch's."""
+
+from __future__ import annotations
+
+import functools
+
+_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _enabled
+
+
+class set_grad_enabled:
+    """Record operations (True) or not (False) inside a `with` block or a decorated function.
+
+    Like PyTorch, constructing it sets the mode at once (so it also works as a plain call);
+    leaving the block restores the mode that held before it.
+    """
+
+    def __init__(self, mode: bool):
+        global _enabled
+        self.previous, self.mode = _enabled, bool(mode)
+        _enabled = self.mode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        global _enabled
+        _enabled = self.previous
+        return False
+
+    def __call__(self, function):
+        mode = self.mode
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with _Mode(mode):
+                return function(*args, **kwargs)
+
+        self.__exit__()  # decorating must not leave the mode changed
+        return wrapper
+
+
+class _Mode:
+    """A mode that takes effect on entering, not on construction (for no_grad and enable_grad)."""
+
+    def __init__(self, mode: bool):
+        self.mode = mode
+
+    def __enter__(self):
+        global _enabled
+        self.previous, _enabled = _enabled, self.mode
+        return self
+
+    def __exit__(self, *exc_info):
+        global _enabled
+        _enabled = self.previous
+        return False
+
+    def __call__(self, function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with _Mode(self.mode):
+                return function(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_Mode):
+    """Do not record operations in this block (MODE-1)."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(_Mode):
+    """Record operations in this block, even inside no_grad (MODE-2)."""
+
+    def __init__(self):
+        super().__init__(True)

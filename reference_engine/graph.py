@@ -1,0 +1,95 @@
+"""Graph nodes: what an operation leaves behind for backward, apart from the tensors users hold.
+
+A Node knows where gradients go next (one edge per input: the producing node, a leaf's
+AccumulateGrad, or None), the shape and dtype each input's gradient must have, and the
+values it saved. Tensor hooks and retain_grad of a non-leaf live on the node that
+produced it; a leaf's live on its AccumulateGrad, with post-accumulate-grad hooks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from .errors import FreedGraphError, InplaceModifiedError
+
+_handle_ids = itertools.count()
+
+
+class RemovableHandle:
+    """Returned by every hook registration; remove() may be called any number of times (HOOK-4)."""
+
+    __slots__ = ("_hooks", "_id")
+
+    def __init__(self, hooks: dict):
+        self._hooks, self._id = hooks, next(_handle_ids)
+
+    def remove(self) -> None:
+        self._hooks.pop(self._id, None)
+
+
+class Node:
+    """One recorded operation (or a leaf's accumulator, see AccumulateGrad)."""
+
+    __slots__ = ("name", "rules", "next_nodes", "input_meta", "saved", "saved_versions", "saves_anything",
+                 "released", "attrs", "tensor_hooks", "retained", "__weakref__")
+
+    def __init__(self, name: str, rules: tuple, next_nodes: list, input_meta: list, saved: tuple, attrs: dict):
+        self.name = name
+        self.rules = rules  # one derivative rule per input, None for inputs that need no gradient
+        self.next_nodes = next_nodes  # per input: Node, AccumulateGrad or None
+        self.input_meta = input_meta  # per input: (shape, dtype) its gradient must have
+        self.saved = saved  # (a, b, out): Tensors or None, as the op table says the op saves
+        self.saved_versions = tuple(t._version.value if t is not None else 0 for t in saved)
+        self.saves_anything = any(t is not None for t in saved)
+        self.released = False
+        self.attrs = attrs
+        self.tensor_hooks: dict[int, Callable] = {}  # hooks on the tensor this node produced
+        self.retained = None  # the tensor whose .grad this node fills (retain_grad), if any
+
+    def saved_values(self, as_tensors: bool) -> tuple:
+        """The saved values for a rule, after checking they still exist and were not modified."""
+        if self.released and self.saves_anything:
+            raise FreedGraphError(
+                "Trying to backward through the graph a second time (or directly access saved tensors after they "
+                f"have already been freed); {self.name} needs values that were freed. Specify retain_graph=True "
+                "when calling backward() or grad() the first time.")
+        for position, (tensor, version) in enumerate(zip(self.saved, self.saved_versions, strict=True)):
+            if tensor is not None and tensor._version.value != version:
+                raise InplaceModifiedError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: value {position} saved by {self.name} is at version {tensor._version.value}; "
+                    f"expected version {version} instead.")
+        if as_tensors:
+            return self.saved
+        return tuple(t.data if t is not None else None for t in self.saved)
+
+    def release(self) -> None:
+        """Free the saved values (LIFE-1); shapes and edges stay, so nodes that saved nothing can run again."""
+        if self.saves_anything:
+            self.saved = (None,) * len(self.saved)
+        self.released = True
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+class AccumulateGrad:
+    """The node where a leaf's gradient arrives: its tensor hooks run, then .grad is updated, then post hooks."""
+
+    __slots__ = ("tensor", "tensor_hooks", "post_hooks", "__weakref__")
+    name = "AccumulateGrad"
+    next_nodes: list = []
+
+    def __init__(self, tensor: Any):
+        self.tensor = tensor
+        self.tensor_hooks: dict[int, Callable] = {}
+        self.post_hooks: dict[int, Callable] = {}
+
+    @property
+    def retained(self):
+        return None
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"

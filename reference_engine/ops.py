@@ -1,0 +1,215 @@
+"""The flat op table: each op once, with its numpy forward, what it saves, and one derivative rule per input.
+
+Rules take (g, a, b, out, attrs) and are written with Python operators and the
+dispatching functions below, so the same rule runs on plain numpy arrays (a backward
+without create_graph: fast, nothing recorded) and on Tensors (with create_graph: every
+step recorded, which gives derivatives of any order with no extra code). A rule may
+return a gradient that is still broadcast; the engine sums it back to the input's shape.
+
+The table mirrors spec/ops.yaml (names, arity, what each op saves); a test keeps them
+in step. Names starting with an underscore are internal helpers, not vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import grad_mode
+from .graph import Node
+
+
+@dataclass(frozen=True)
+class Op:
+    forward: Callable[..., np.ndarray]
+    rules: tuple[Callable | None, ...]  # one per operand
+    saves: str = "nothing"  # inputs, output, both or nothing (spec/ops.yaml)
+    attrs: dict[str, Any] = field(default_factory=dict)  # keyword arguments and their defaults
+
+
+# -- dispatch: the same call works on numpy arrays and on Tensors ------------------
+
+
+def call(name: str, *args: Any, **attrs: Any) -> Any:
+    """Apply op `name`: recorded through `apply` if any operand is a Tensor, plain numpy otherwise."""
+    if any(isinstance(a, Tensor) for a in args):
+        return apply(name, *args, **attrs)
+    return OPS[name].forward(*args, **attrs)
+
+
+def exp(a): return call("exp", a)
+def log(a): return call("log", a)
+def sin(a): return call("sin", a)
+def cos(a): return call("cos", a)
+def transpose(a): return call("transpose", a)
+def reshape(a, shape): return call("reshape", a, shape=tuple(shape))
+def expand(a, shape): return call("_expand", a, shape=tuple(shape))
+def sum_to(a, shape): return call("_sum_to", a, shape=tuple(shape))
+def cast(a, dtype): return call("_cast", a, dtype=np.dtype(dtype).name)
+
+
+def constant(value: np.ndarray, like: Any) -> Any:
+    """A value that carries no gradient, in the form (array or Tensor) of `like`."""
+    return Tensor(value) if isinstance(like, Tensor) else value
+
+
+def shape_of(value: Any) -> tuple:
+    return tuple(np.shape(value.data if isinstance(value, Tensor) else value))
+
+
+def data_of(value: Any) -> np.ndarray:
+    return value.data if isinstance(value, Tensor) else np.asarray(value)
+
+
+# -- forwards that need more than one numpy call --------------------------------
+
+
+def _reduce(numpy_reduce):
+    def forward(a, dim=None, keepdim=False):
+        return np.asarray(numpy_reduce(a, axis=dim, keepdims=keepdim))
+    return forward
+
+
+def _kept_shape(shape: tuple, dim: int | None) -> tuple:
+    """The shape a reduction over `dim` has with keepdim=True."""
+    if dim is None:
+        return (1,) * len(shape)
+    dim = dim % len(shape)
+    return shape[:dim] + (1,) + shape[dim + 1:]
+
+
+def _matmul_rules():
+    def as_matrices(a, b):
+        a_shape, b_shape = shape_of(a), shape_of(b)
+        a2 = a if len(a_shape) == 2 else reshape(a, (1, a_shape[0]))
+        b2 = b if len(b_shape) == 2 else reshape(b, (b_shape[0], 1))
+        return a2, b2, a_shape, b_shape
+
+    def grad_a(g, a, b, out, attrs):
+        a2, b2, a_shape, _ = as_matrices(a, b)
+        g2 = reshape(g, (shape_of(a2)[0], shape_of(b2)[1]))
+        return reshape(g2 @ transpose(b2), a_shape)
+
+    def grad_b(g, a, b, out, attrs):
+        a2, b2, _, b_shape = as_matrices(a, b)
+        g2 = reshape(g, (shape_of(a2)[0], shape_of(b2)[1]))
+        return reshape(transpose(a2) @ g2, b_shape)
+
+    return grad_a, grad_b
+
+
+def _sum_grad(g, a, b, out, attrs):
+    shape = attrs["in_shape"]
+    if not attrs.get("keepdim"):
+        g = reshape(g, _kept_shape(shape, attrs.get("dim")))
+    return expand(g, shape)
+
+
+def _mean_grad(g, a, b, out, attrs):
+    shape = attrs["in_shape"]
+    count = int(np.prod(shape)) if attrs.get("dim") is None else shape[attrs["dim"]]
+    return _sum_grad(g, a, b, out, attrs) / count
+
+
+def _max_grad(g, a, b, out, attrs):
+    ties = data_of(a) == data_of(out)
+    share = (ties / ties.sum()).astype(data_of(a).dtype)
+    return g * constant(share, g)  # tied maxima split evenly (KINK-3)
+
+
+def _sqrt_grad(g, a, b, out, attrs):
+    with np.errstate(divide="ignore"):
+        return g / (2 * out)  # sqrt'(0) = inf (KINK-2)
+
+
+def _sum_to_forward(a, shape):
+    """Sum a broadcast array back to `shape` (the reverse of broadcasting)."""
+    a = np.asarray(a)
+    extra = a.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and a.shape[i + extra] != 1)
+    return np.asarray(a.sum(axis=axes, keepdims=True).reshape(shape)) if axes else a.reshape(shape)
+
+
+def _safe(function):
+    """numpy forward that returns inf/nan at domain edges without printing warnings (sqrt'(0) = inf)."""
+    def forward(*args, **kwargs):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return function(*args, **kwargs)
+    return forward
+
+
+OPS: dict[str, Op] = {
+    # elementwise, two operands (broadcasting)
+    "add": Op(np.add, (lambda g, a, b, o, t: g, lambda g, a, b, o, t: g)),
+    "sub": Op(np.subtract, (lambda g, a, b, o, t: g, lambda g, a, b, o, t: -g)),
+    "mul": Op(np.multiply, (lambda g, a, b, o, t: g * b, lambda g, a, b, o, t: g * a), "inputs"),
+    "div": Op(_safe(np.divide), (lambda g, a, b, o, t: g / b, lambda g, a, b, o, t: -g * a / (b * b)), "inputs"),
+    "pow": Op(_safe(np.power), (lambda g, a, b, o, t: g * b * a ** (b - 1),
+                                lambda g, a, b, o, t: g * log(a) * a ** b), "inputs"),
+    "matmul": Op(np.matmul, _matmul_rules(), "inputs"),
+    # elementwise, one operand
+    "neg": Op(np.negative, (lambda g, a, b, o, t: -g,)),
+    "exp": Op(np.exp, (lambda g, a, b, o, t: g * o,), "output"),
+    "log": Op(_safe(np.log), (lambda g, a, b, o, t: g / a,), "inputs"),
+    "sin": Op(np.sin, (lambda g, a, b, o, t: g * cos(a),), "inputs"),
+    "cos": Op(np.cos, (lambda g, a, b, o, t: -(g * sin(a)),), "inputs"),
+    "tanh": Op(np.tanh, (lambda g, a, b, o, t: g * (1 - o * o),), "output"),
+    "sigmoid": Op(lambda a: 1 / (1 + np.exp(-a)), (lambda g, a, b, o, t: g * o * (1 - o),), "output"),
+    "relu": Op(lambda a: np.maximum(a, 0).astype(a.dtype),  # relu'(0) = 0 (KINK-1)
+               (lambda g, a, b, o, t: g * constant((data_of(o) > 0).astype(data_of(o).dtype), g),), "output"),
+    "abs": Op(np.abs, (lambda g, a, b, o, t: g * constant(np.sign(data_of(a)), g),), "inputs"),  # abs'(0) = 0
+    "sqrt": Op(np.sqrt, (_sqrt_grad,), "output"),
+    # reductions
+    "sum": Op(_reduce(np.sum), (_sum_grad,), attrs={"dim": None, "keepdim": False}),
+    "mean": Op(_reduce(np.mean), (_mean_grad,), attrs={"dim": None, "keepdim": False}),
+    "max": Op(lambda a: np.asarray(np.max(a)), (_max_grad,), "both"),
+    # shape; the reference engine has no views, so these copy
+    "clone": Op(np.copy, (lambda g, a, b, o, t: g,)),
+    "transpose": Op(lambda a: np.ascontiguousarray(a.T), (lambda g, a, b, o, t: transpose(g),)),
+    "reshape": Op(lambda a, shape: np.reshape(a, shape).copy(), (lambda g, a, b, o, t: reshape(g, t["in_shape"]),),
+                  attrs={"shape": None}),
+    # internal helpers used by rules and by the engine
+    "_expand": Op(lambda a, shape: np.broadcast_to(a, shape), (lambda g, a, b, o, t: sum_to(g, t["in_shape"]),),
+                  attrs={"shape": None}),
+    "_sum_to": Op(_sum_to_forward, (lambda g, a, b, o, t: expand(g, t["in_shape"]),), attrs={"shape": None}),
+    "_cast": Op(lambda a, dtype: a.astype(dtype), (lambda g, a, b, o, t: cast(g, t["in_dtype"]),),
+                attrs={"dtype": None}),
+}
+
+
+def apply(name: str, *args: Any, **attrs: Any) -> Tensor:
+    """Run op `name` on Tensors (numbers become constants of the other operand's dtype) and record it."""
+    op = OPS[name]
+    like = next(a for a in args if isinstance(a, Tensor))
+    tensors = [a if isinstance(a, Tensor) else Tensor(np.asarray(a, dtype=like.data.dtype)) for a in args]
+    out = Tensor(np.asarray(op.forward(*(t.data for t in tensors), **attrs)))
+    if grad_mode._enabled and any(t.requires_grad for t in tensors):
+        record(name, op, tensors, out, attrs)
+    return out
+
+
+def record(name: str, op: Op, inputs: list[Tensor], out: Tensor, attrs: dict) -> Node:
+    """Attach a node for `out` computed by `op` from `inputs`."""
+    a = inputs[0]
+    b = inputs[1] if len(inputs) > 1 else None
+    saves = op.saves
+    saved = (a if saves in ("inputs", "both") else None,
+             b if saves in ("inputs", "both") else None,
+             out if saves in ("output", "both") else None)
+    rule_attrs = dict(attrs, in_shape=a.data.shape, in_dtype=a.data.dtype.name)
+    node = Node(
+        name=f"{name.capitalize()}Backward",
+        rules=tuple(rule if t.requires_grad else None for rule, t in zip(op.rules, inputs, strict=True)),
+        next_nodes=[t._edge() for t in inputs],
+        input_meta=[(t.data.shape, t.data.dtype) for t in inputs],
+        saved=saved,
+        attrs=rule_attrs,
+    )
+    out.requires_grad, out.grad_fn = True, node
+    return node
+
+
+from .tensor import Tensor  # noqa: E402  (Tensor's operators call apply; the cycle is resolved here)

@@ -1,0 +1,224 @@
+"""The user-facing Tensor: a numpy array with autograd state, separate from the graph Node that produced it."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import grad_mode
+from .errors import (
+    IntegerRequiresGradError,
+    LeafInplaceError,
+    NonLeafGradAccessWarning,
+    NonLeafRequiresGradError,
+    NotRequiresGradError,
+    PostAccumulateNonLeafError,
+)
+from .graph import AccumulateGrad, Node, RemovableHandle
+
+
+class _Version:
+    """A version counter, shared by a tensor and its detached aliases (MODE-6)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+class Tensor:
+    __slots__ = ("data", "requires_grad", "grad_fn", "_grad", "_version", "_accumulator", "_retains_grad",
+                 "__weakref__")
+
+    def __init__(self, data: Any, requires_grad: bool = False):
+        self.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        self.grad_fn: Node | None = None
+        self._grad: Tensor | None = None
+        self._version = _Version()
+        self._accumulator: AccumulateGrad | None = None
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # -- autograd state --------------------------------------------------------
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def grad(self) -> Tensor | None:
+        if not self.is_leaf and not self._retains_grad:
+            warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                          "attribute won't be populated during backward(); call retain_grad() on it first.",
+                          NonLeafGradAccessWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        self._grad = value
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        if flag and self.data.dtype.kind not in "fc":
+            raise IntegerRequiresGradError("only Tensors of floating point dtype can require gradients")
+        if not self.is_leaf:
+            if not flag:
+                raise NonLeafRequiresGradError("you can only change requires_grad flags of leaf variables; "
+                                               "use detach() to take a non-leaf out of the graph")
+            return self
+        self.requires_grad = bool(flag)
+        return self
+
+    def _edge(self):
+        """Where a gradient for this tensor goes: its node, its leaf accumulator, or nowhere."""
+        if not self.requires_grad:
+            return None
+        if self.grad_fn is not None:
+            return self.grad_fn
+        if self._accumulator is None:
+            self._accumulator = AccumulateGrad(self)
+        return self._accumulator
+
+    def retain_grad(self) -> None:
+        if not self.requires_grad:
+            raise NotRequiresGradError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.is_leaf or self._retains_grad:
+            return  # RETAIN-3: a leaf keeps its gradient anyway
+        self._retains_grad = True
+        self.grad_fn.retained = self
+
+    def detach(self) -> Tensor:
+        """A leaf that shares this tensor's values and version counter and does not require grad (MODE-5, MODE-6)."""
+        alias = Tensor(self.data)
+        alias._version = self._version
+        return alias
+
+    # -- hooks -----------------------------------------------------------------
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        if not self.requires_grad:
+            raise NotRequiresGradError("cannot register a hook on a tensor that doesn't require gradient")
+        hooks = self._edge().tensor_hooks
+        handle = RemovableHandle(hooks)
+        hooks[handle._id] = hook
+        return handle
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
+        if not self.is_leaf:
+            raise PostAccumulateNonLeafError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if not self.requires_grad:
+            raise NotRequiresGradError("cannot register a hook on a tensor that doesn't require gradient")
+        hooks = self._edge().post_hooks
+        handle = RemovableHandle(hooks)
+        hooks[handle._id] = hook
+        return handle
+
+    # -- backward ----------------------------------------------------------------
+
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs: list[Tensor] | None = None) -> None:
+        engine.backward(self, gradient, retain_graph, create_graph, inputs)
+
+    # -- operations ----------------------------------------------------------------
+
+    def __add__(self, other): return ops.apply("add", self, other)
+    def __radd__(self, other): return ops.apply("add", other, self)
+    def __sub__(self, other): return ops.apply("sub", self, other)
+    def __rsub__(self, other): return ops.apply("sub", other, self)
+    def __mul__(self, other): return ops.apply("mul", self, other)
+    def __rmul__(self, other): return ops.apply("mul", other, self)
+    def __truediv__(self, other): return ops.apply("div", self, other)
+    def __rtruediv__(self, other): return ops.apply("div", other, self)
+    def __pow__(self, other): return ops.apply("pow", self, other)
+    def __rpow__(self, other): return ops.apply("pow", other, self)
+    def __matmul__(self, other): return ops.apply("matmul", self, other)
+    def __rmatmul__(self, other): return ops.apply("matmul", other, self)
+    def __neg__(self): return ops.apply("neg", self)
+
+    def exp(self): return ops.apply("exp", self)
+    def log(self): return ops.apply("log", self)
+    def sin(self): return ops.apply("sin", self)
+    def cos(self): return ops.apply("cos", self)
+    def tanh(self): return ops.apply("tanh", self)
+    def sigmoid(self): return ops.apply("sigmoid", self)
+    def relu(self): return ops.apply("relu", self)
+    def abs(self): return ops.apply("abs", self)
+    def sqrt(self): return ops.apply("sqrt", self)
+    def sum(self, dim=None, keepdim=False): return ops.apply("sum", self, dim=dim, keepdim=keepdim)
+    def mean(self, dim=None, keepdim=False): return ops.apply("mean", self, dim=dim, keepdim=keepdim)
+    def max(self): return ops.apply("max", self)
+    def clone(self): return ops.apply("clone", self)
+    def t(self): return ops.apply("transpose", self)
+    def reshape(self, *shape): return ops.apply("reshape", self, shape=_shape(shape))
+
+    # -- in-place updates (INPLACE rules) ----------------------------------------------
+
+    def add_(self, other): return self._inplace("add", other)
+    def sub_(self, other): return self._inplace("sub", other)
+    def mul_(self, other): return self._inplace("mul", other)
+    def div_(self, other): return self._inplace("div", other)
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
+
+    def zero_(self) -> Tensor:
+        self.data[...] = 0
+        self._version.value += 1
+        return self
+
+    def _inplace(self, name: str, other: Any) -> Tensor:
+        recording = grad_mode._enabled
+        if recording and self.is_leaf and self.requires_grad:
+            raise LeafInplaceError("a leaf Variable that requires grad is being used in an in-place operation.")
+        node = None
+        if recording and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+            # Record the out-of-place op on a snapshot of the old value; the tensor then takes the result
+            # over, keeping its identity and version counter, with the new node as its grad_fn.
+            before = Tensor(self.data.copy())
+            before.requires_grad, before.grad_fn = self.requires_grad, self.grad_fn
+            result = ops.apply(name, before, other)
+            value, node = result.data, result.grad_fn
+        else:
+            value = ops.OPS[name].forward(self.data, other.data if isinstance(other, Tensor) else other)
+        np.copyto(self.data, value, casting="same_kind")
+        self._version.value += 1
+        if node is not None:
+            if self._retains_grad:  # retain_grad follows the tensor; its hooks stay with the old node
+                self.grad_fn.retained, node.retained = None, self
+            self.grad_fn, self.requires_grad = node, True
+        return self
+
+    # -- display -----------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        extra = f", grad_fn={self.grad_fn!r}" if self.grad_fn is not None else (
+            ", requires_grad=True" if self.requires_grad else "")
+        return f"tensor({self.data!r}{extra})"
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self) -> float:
+        return self.data.item()
+
+
+def _shape(shape: tuple) -> tuple:
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+def tensor(value: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """A new leaf holding a copy of `value`."""
+    return Tensor(np.array(value, dtype=dtype), requires_grad=requires_grad)
+
+
+from . import engine, ops  # noqa: E402  (both use Tensor; importing them last resolves the cycle)
