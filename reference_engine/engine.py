@@ -84,7 +84,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
 
 
 class _Pass:
-    """One backward pass: discover, prune, then run nodes as their dependencies complete."""
+    """One backward pass: find the nodes, keep those that lead to wanted inputs, run each when its inputs are in."""
 
     def __init__(self, roots, root_grads, retain_graph, create_graph, targets, accumulate):
         self.roots = [t._edge() for t in roots]
@@ -96,29 +96,46 @@ class _Pass:
         self.captured: dict[Any, Any] = {}
 
     def run(self) -> dict:
-        parents = self.discover()
-        needed = self.prune(parents)
-        dependencies = self.count(needed)
+        if self.targets is None:
+            needed, dependencies = None, self.count_all()
+        else:
+            needed = self.prune(self.discover())
+            dependencies = self.count(needed)
         buffers: dict[Any, Any] = {}
         for node, gradient in zip(self.roots, self.root_grads, strict=True):
             value = gradient if self.create_graph else gradient.data
             buffers[node] = value if node not in buffers else buffers[node] + value
-        ready = [node for node in dict.fromkeys(self.roots) if dependencies.get(node, 0) == 0]
+        ready = [node for node in dict.fromkeys(self.roots) if dependencies[node] == 0]
         with grad_mode._Mode(self.create_graph):  # hooks and rules see grad mode == create_graph
             while ready:
                 node = ready.pop()
                 gradient = buffers.pop(node, None)
-                input_grads = self.visit(node, gradient, needed) if gradient is not None else ()
+                input_grads = self.visit(node, gradient, needed) if gradient is not None else None
                 for index, child in enumerate(node.next_nodes):
-                    if child is None or child not in needed:
+                    if child is None or (needed is not None and child not in needed):
                         continue
-                    child_grad = input_grads[index] if input_grads else None
-                    if child_grad is not None:
-                        buffers[child] = child_grad if child not in buffers else buffers[child] + child_grad
+                    if input_grads is not None and input_grads[index] is not None:
+                        incoming = _conform(input_grads[index], child)
+                        buffers[child] = incoming if child not in buffers else buffers[child] + incoming
                     dependencies[child] -= 1
                     if dependencies[child] == 0:
                         ready.append(child)
         return self.captured
+
+    def count_all(self) -> dict:
+        """For every node reachable from the roots, how many reachable nodes feed it (iteratively)."""
+        dependencies = dict.fromkeys(self.roots, 0)
+        stack = list(dependencies)
+        while stack:
+            for child in stack.pop().next_nodes:
+                if child is None:
+                    continue
+                if child in dependencies:
+                    dependencies[child] += 1
+                else:
+                    dependencies[child] = 1
+                    stack.append(child)
+        return dependencies
 
     def discover(self) -> dict:
         """Every node reachable from the roots, with the nodes that feed each (iteratively)."""
@@ -136,9 +153,7 @@ class _Pass:
         return parents
 
     def prune(self, parents: dict) -> set:
-        """The nodes that lead to a wanted input (all reachable nodes when every leaf is wanted)."""
-        if self.targets is None:
-            return set(parents)
+        """The nodes that lead to a wanted input."""
         needed = {node for node in self.targets if node in parents}
         stack = list(needed)
         while stack:
@@ -150,31 +165,34 @@ class _Pass:
 
     def count(self, needed: set) -> dict:
         dependencies = dict.fromkeys(needed, 0)
+        for node in self.roots:
+            dependencies.setdefault(node, 0)
         for node in needed:
             for child in node.next_nodes:
                 if child is not None and child in needed:
                     dependencies[child] += 1
         return dependencies
 
-    def visit(self, node, gradient, needed: set) -> tuple:
+    def visit(self, node, gradient, needed: set | None) -> list | None:
         """Hooks, retained and captured gradients, accumulation, then the node's own rules."""
-        gradient = self.run_tensor_hooks(node, gradient)
+        if node.tensor_hooks:
+            gradient = self.run_tensor_hooks(node, gradient)
         if node.retained is not None:
             _accumulate(node.retained, gradient, self.create_graph)
         wanted = self.targets is not None and node in self.targets
         if wanted and not self.accumulate:
             self.captured[node] = gradient
-        if isinstance(node, AccumulateGrad):
+        if type(node) is AccumulateGrad:
             if self.accumulate and (self.targets is None or wanted):
                 _accumulate(node.tensor, gradient, self.create_graph)
-                for hook in list(node.post_hooks.values()):
+                for hook in list((node.post_hooks or {}).values()):
                     if hook(node.tensor) is not None:
                         raise TypeError("Tensor post accumulate grad hooks should return None.")
-            return ()
+            return None
         if wanted and self.accumulate:
             _accumulate(self.targets[node], gradient, self.create_graph)  # a listed non-leaf (GRAD-10)
-        if not any(child is not None and child in needed for child in node.next_nodes):
-            return ()
+        if needed is not None and not any(child in needed for child in node.next_nodes if child is not None):
+            return None
         return self.apply_rules(node, gradient, needed)
 
     def run_tensor_hooks(self, node, gradient):
@@ -190,24 +208,29 @@ class _Pass:
             gradient = result if self.create_graph else result.data
         return gradient
 
-    def apply_rules(self, node, gradient, needed: set) -> list:
+    def apply_rules(self, node, gradient, needed: set | None) -> list:
         a, b, out = node.saved_values(as_tensors=self.create_graph)
         if self.create_graph:
             gradient = _as_tensor(gradient)
         grads = []
-        for rule, child, (shape, dtype) in zip(node.rules, node.next_nodes, node.input_meta, strict=True):
-            if rule is None or child is None or child not in needed:
+        for rule, child in zip(node.rules, node.next_nodes, strict=True):
+            if rule is None or child is None or (needed is not None and child not in needed):
                 grads.append(None)
-                continue
-            value = rule(gradient, a, b, out, node.attrs)
-            if ops.shape_of(value) != shape:
-                value = ops.sum_to(value, shape)  # undo broadcasting (SHAPE-2)
-            if np.dtype(ops.data_of(value).dtype) != dtype:
-                value = ops.cast(value, dtype)  # each input gets its own dtype (SHAPE-3)
-            grads.append(value)
+            else:
+                grads.append(rule(gradient, a, b, out, node.attrs))
         if not self.retain_graph:
             node.release()
         return grads
+
+
+def _conform(gradient: Any, node) -> Any:
+    """Give a gradient the shape and dtype of the tensor it arrives for (SHAPE-2, SHAPE-3)."""
+    data = gradient.data if type(gradient) is Tensor else gradient  # an array or a numpy scalar
+    if data.shape != node.shape:
+        gradient = ops.sum_to(gradient, node.shape)  # undo broadcasting
+    if data.dtype != node.dtype:
+        gradient = ops.cast(gradient, node.dtype)
+    return gradient
 
 
 def _accumulate(tensor: Tensor, gradient: Any, create_graph: bool) -> None:

@@ -30,62 +30,63 @@ class RemovableHandle:
 
 
 class Node:
-    """One recorded operation (or a leaf's accumulator, see AccumulateGrad)."""
+    """One recorded operation, with the shape and dtype its output's gradient must have."""
 
-    __slots__ = ("name", "rules", "next_nodes", "input_meta", "saved", "saved_versions", "saves_anything",
-                 "released", "attrs", "tensor_hooks", "retained", "__weakref__")
+    __slots__ = ("name", "rules", "next_nodes", "shape", "dtype", "saved", "saved_versions", "freed", "attrs",
+                 "tensor_hooks", "retained", "__weakref__")
 
-    def __init__(self, name: str, rules: tuple, next_nodes: list, input_meta: list, saved: tuple, attrs: dict):
+    def __init__(self, name: str, rules: tuple, next_nodes: tuple, out: Any, saved: tuple, attrs: dict):
         self.name = name
         self.rules = rules  # one derivative rule per input, None for inputs that need no gradient
         self.next_nodes = next_nodes  # per input: Node, AccumulateGrad or None
-        self.input_meta = input_meta  # per input: (shape, dtype) its gradient must have
-        self.saved = saved  # (a, b, out): Tensors or None, as the op table says the op saves
+        self.shape, self.dtype = out.data.shape, out.data.dtype
+        self.saved = saved  # (a, b, out): the Tensors the active rules read, None elsewhere
         self.saved_versions = tuple(t._version.value if t is not None else 0 for t in saved)
-        self.saves_anything = any(t is not None for t in saved)
-        self.released = False
+        self.freed = False  # saved values were released and some were needed
         self.attrs = attrs
-        self.tensor_hooks: dict[int, Callable] = {}  # hooks on the tensor this node produced
+        self.tensor_hooks: dict[int, Callable] | None = None  # hooks on the tensor this node produced
         self.retained = None  # the tensor whose .grad this node fills (retain_grad), if any
 
     def saved_values(self, as_tensors: bool) -> tuple:
         """The saved values for a rule, after checking they still exist and were not modified."""
-        if self.released and self.saves_anything:
+        if self.freed:
             raise FreedGraphError(
                 "Trying to backward through the graph a second time (or directly access saved tensors after they "
-                f"have already been freed); {self.name} needs values that were freed. Specify retain_graph=True "
+                f"have already been freed); {self!r} needs values that were freed. Specify retain_graph=True "
                 "when calling backward() or grad() the first time.")
         for position, (tensor, version) in enumerate(zip(self.saved, self.saved_versions, strict=True)):
             if tensor is not None and tensor._version.value != version:
                 raise InplaceModifiedError(
                     "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: value {position} saved by {self.name} is at version {tensor._version.value}; "
+                    f"operation: value {position} saved by {self!r} is at version {tensor._version.value}; "
                     f"expected version {version} instead.")
         if as_tensors:
             return self.saved
-        return tuple(t.data if t is not None else None for t in self.saved)
+        a, b, out = self.saved
+        return (a.data if a is not None else None, b.data if b is not None else None,
+                out.data if out is not None else None)
 
     def release(self) -> None:
-        """Free the saved values (LIFE-1); shapes and edges stay, so nodes that saved nothing can run again."""
-        if self.saves_anything:
-            self.saved = (None,) * len(self.saved)
-        self.released = True
+        """Free the saved values (LIFE-1); edges stay, so a node that saved nothing can run again (LIFE-5)."""
+        if self.saved != (None, None, None):
+            self.saved, self.freed = (None, None, None), True
 
     def __repr__(self) -> str:
-        return f"<{self.name}>"
+        return f"<{self.name.capitalize()}Backward>"
 
 
 class AccumulateGrad:
     """The node where a leaf's gradient arrives: its tensor hooks run, then .grad is updated, then post hooks."""
 
-    __slots__ = ("tensor", "tensor_hooks", "post_hooks", "__weakref__")
+    __slots__ = ("tensor", "shape", "dtype", "tensor_hooks", "post_hooks", "__weakref__")
     name = "AccumulateGrad"
-    next_nodes: list = []
+    next_nodes: tuple = ()
 
     def __init__(self, tensor: Any):
         self.tensor = tensor
-        self.tensor_hooks: dict[int, Callable] = {}
-        self.post_hooks: dict[int, Callable] = {}
+        self.shape, self.dtype = tensor.data.shape, tensor.data.dtype
+        self.tensor_hooks: dict[int, Callable] | None = None
+        self.post_hooks: dict[int, Callable] | None = None
 
     @property
     def retained(self):

@@ -22,12 +22,38 @@ from . import grad_mode
 from .graph import Node
 
 
+SLOTS = ("a", "b", "out")
+
+
 @dataclass(frozen=True)
 class Op:
     forward: Callable[..., np.ndarray]
     rules: tuple[Callable | None, ...]  # one per operand
-    saves: str = "nothing"  # inputs, output, both or nothing (spec/ops.yaml)
+    uses: tuple[str, ...] = ()  # per rule, the values it reads: a string of slots, e.g. "b" or "a,out"
     attrs: dict[str, Any] = field(default_factory=dict)  # keyword arguments and their defaults
+    plans: dict = field(default_factory=dict, compare=False)  # cache: active mask -> (rules, slots to keep)
+
+    @property
+    def saves(self) -> str:
+        """What the op saves when every operand needs a gradient, in spec/ops.yaml's words."""
+        slots = self.slots_to_save((True,) * len(self.rules))
+        inputs, output = slots[0] or slots[1], slots[2]
+        return {(False, False): "nothing", (True, False): "inputs", (False, True): "output"}.get(
+            (inputs, output), "both")
+
+    def slots_to_save(self, active: tuple[bool, ...]) -> tuple[bool, bool, bool]:
+        return self.plan(active)[1]
+
+    def plan(self, active: tuple[bool, ...]) -> tuple[tuple, tuple[bool, bool, bool]]:
+        """For operands that need a gradient (`active`): their rules, and which values those rules read.
+
+        Only what the active rules read is saved, as PyTorch does; plans are cached per mask.
+        """
+        if active not in self.plans:
+            used = {slot for rule_uses, on in zip(self.uses, active) if on for slot in rule_uses.split(",") if slot}
+            rules = tuple(rule if on else None for rule, on in zip(self.rules, active))
+            self.plans[active] = (rules, tuple(slot in used for slot in SLOTS))
+        return self.plans[active]
 
 
 # -- dispatch: the same call works on numpy arrays and on Tensors ------------------
@@ -48,7 +74,7 @@ def transpose(a): return call("transpose", a)
 def reshape(a, shape): return call("reshape", a, shape=tuple(shape))
 def expand(a, shape): return call("_expand", a, shape=tuple(shape))
 def sum_to(a, shape): return call("_sum_to", a, shape=tuple(shape))
-def cast(a, dtype): return call("_cast", a, dtype=np.dtype(dtype).name)
+def cast(a, dtype): return call("_cast", a, dtype=np.dtype(dtype))
 
 
 def constant(value: np.ndarray, like: Any) -> Any:
@@ -143,73 +169,70 @@ def _safe(function):
 
 OPS: dict[str, Op] = {
     # elementwise, two operands (broadcasting)
-    "add": Op(np.add, (lambda g, a, b, o, t: g, lambda g, a, b, o, t: g)),
-    "sub": Op(np.subtract, (lambda g, a, b, o, t: g, lambda g, a, b, o, t: -g)),
-    "mul": Op(np.multiply, (lambda g, a, b, o, t: g * b, lambda g, a, b, o, t: g * a), "inputs"),
-    "div": Op(_safe(np.divide), (lambda g, a, b, o, t: g / b, lambda g, a, b, o, t: -g * a / (b * b)), "inputs"),
+    "add": Op(np.add, (lambda g, a, b, o, t: g, lambda g, a, b, o, t: g), ("", "")),
+    "sub": Op(np.subtract, (lambda g, a, b, o, t: g, lambda g, a, b, o, t: -g), ("", "")),
+    "mul": Op(np.multiply, (lambda g, a, b, o, t: g * b, lambda g, a, b, o, t: g * a), ("b", "a")),
+    "div": Op(_safe(np.divide), (lambda g, a, b, o, t: g / b, lambda g, a, b, o, t: -g * a / (b * b)), ("b", "a,b")),
     "pow": Op(_safe(np.power), (lambda g, a, b, o, t: g * b * a ** (b - 1),
-                                lambda g, a, b, o, t: g * log(a) * a ** b), "inputs"),
-    "matmul": Op(np.matmul, _matmul_rules(), "inputs"),
+                                lambda g, a, b, o, t: g * log(a) * a ** b), ("a,b", "a,b")),
+    "matmul": Op(np.matmul, _matmul_rules(), ("a,b", "a,b")),
     # elementwise, one operand
-    "neg": Op(np.negative, (lambda g, a, b, o, t: -g,)),
-    "exp": Op(np.exp, (lambda g, a, b, o, t: g * o,), "output"),
-    "log": Op(_safe(np.log), (lambda g, a, b, o, t: g / a,), "inputs"),
-    "sin": Op(np.sin, (lambda g, a, b, o, t: g * cos(a),), "inputs"),
-    "cos": Op(np.cos, (lambda g, a, b, o, t: -(g * sin(a)),), "inputs"),
-    "tanh": Op(np.tanh, (lambda g, a, b, o, t: g * (1 - o * o),), "output"),
-    "sigmoid": Op(lambda a: 1 / (1 + np.exp(-a)), (lambda g, a, b, o, t: g * o * (1 - o),), "output"),
+    "neg": Op(np.negative, (lambda g, a, b, o, t: -g,), ("",)),
+    "exp": Op(np.exp, (lambda g, a, b, o, t: g * o,), ("out",)),
+    "log": Op(_safe(np.log), (lambda g, a, b, o, t: g / a,), ("a",)),
+    "sin": Op(np.sin, (lambda g, a, b, o, t: g * cos(a),), ("a",)),
+    "cos": Op(np.cos, (lambda g, a, b, o, t: -(g * sin(a)),), ("a",)),
+    "tanh": Op(np.tanh, (lambda g, a, b, o, t: g * (1 - o * o),), ("out",)),
+    "sigmoid": Op(lambda a: 1 / (1 + np.exp(-a)), (lambda g, a, b, o, t: g * o * (1 - o),), ("out",)),
     "relu": Op(lambda a: np.maximum(a, 0).astype(a.dtype),  # relu'(0) = 0 (KINK-1)
-               (lambda g, a, b, o, t: g * constant((data_of(o) > 0).astype(data_of(o).dtype), g),), "output"),
-    "abs": Op(np.abs, (lambda g, a, b, o, t: g * constant(np.sign(data_of(a)), g),), "inputs"),  # abs'(0) = 0
-    "sqrt": Op(np.sqrt, (_sqrt_grad,), "output"),
+               (lambda g, a, b, o, t: g * constant((data_of(o) > 0).astype(data_of(o).dtype), g),), ("out",)),
+    "abs": Op(np.abs, (lambda g, a, b, o, t: g * constant(np.sign(data_of(a)), g),), ("a",)),  # abs'(0) = 0
+    "sqrt": Op(np.sqrt, (_sqrt_grad,), ("out",)),
     # reductions
-    "sum": Op(_reduce(np.sum), (_sum_grad,), attrs={"dim": None, "keepdim": False}),
-    "mean": Op(_reduce(np.mean), (_mean_grad,), attrs={"dim": None, "keepdim": False}),
-    "max": Op(lambda a: np.asarray(np.max(a)), (_max_grad,), "both"),
+    "sum": Op(_reduce(np.sum), (_sum_grad,), ("",), attrs={"dim": None, "keepdim": False}),
+    "mean": Op(_reduce(np.mean), (_mean_grad,), ("",), attrs={"dim": None, "keepdim": False}),
+    "max": Op(lambda a: np.asarray(np.max(a)), (_max_grad,), ("a,out",)),
     # shape; the reference engine has no views, so these copy
-    "clone": Op(np.copy, (lambda g, a, b, o, t: g,)),
-    "transpose": Op(lambda a: np.ascontiguousarray(a.T), (lambda g, a, b, o, t: transpose(g),)),
+    "clone": Op(np.copy, (lambda g, a, b, o, t: g,), ("",)),
+    "transpose": Op(lambda a: np.ascontiguousarray(a.T), (lambda g, a, b, o, t: transpose(g),), ("",)),
     "reshape": Op(lambda a, shape: np.reshape(a, shape).copy(), (lambda g, a, b, o, t: reshape(g, t["in_shape"]),),
-                  attrs={"shape": None}),
+                  ("",), attrs={"shape": None}),
     # internal helpers used by rules and by the engine
     "_expand": Op(lambda a, shape: np.broadcast_to(a, shape), (lambda g, a, b, o, t: sum_to(g, t["in_shape"]),),
-                  attrs={"shape": None}),
-    "_sum_to": Op(_sum_to_forward, (lambda g, a, b, o, t: expand(g, t["in_shape"]),), attrs={"shape": None}),
-    "_cast": Op(lambda a, dtype: a.astype(dtype), (lambda g, a, b, o, t: cast(g, t["in_dtype"]),),
+                  ("",), attrs={"shape": None}),
+    "_sum_to": Op(_sum_to_forward, (lambda g, a, b, o, t: expand(g, t["in_shape"]),), ("",), attrs={"shape": None}),
+    "_cast": Op(lambda a, dtype: a.astype(dtype), (lambda g, a, b, o, t: cast(g, t["in_dtype"]),), ("",),
                 attrs={"dtype": None}),
 }
 
 
-def apply(name: str, *args: Any, **attrs: Any) -> Tensor:
+def apply(name: str, *args: Any, **attrs: Any) -> "Tensor":
     """Run op `name` on Tensors (numbers become constants of the other operand's dtype) and record it."""
     op = OPS[name]
-    like = next(a for a in args if isinstance(a, Tensor))
-    tensors = [a if isinstance(a, Tensor) else Tensor(np.asarray(a, dtype=like.data.dtype)) for a in args]
-    out = Tensor(np.asarray(op.forward(*(t.data for t in tensors), **attrs)))
-    if grad_mode._enabled and any(t.requires_grad for t in tensors):
-        record(name, op, tensors, out, attrs)
+    inputs = args if all(type(a) is Tensor for a in args) else _with_constants(args)
+    out = result(np.asarray(op.forward(*[t.data for t in inputs], **attrs)))
+    if grad_mode._enabled:
+        active = tuple([t.requires_grad for t in inputs])
+        if True in active:
+            record(name, op, inputs, active, out, attrs)
     return out
 
 
-def record(name: str, op: Op, inputs: list[Tensor], out: Tensor, attrs: dict) -> Node:
-    """Attach a node for `out` computed by `op` from `inputs`."""
+def _with_constants(args: tuple) -> list["Tensor"]:
+    like = next(a for a in args if isinstance(a, Tensor))
+    return [a if isinstance(a, Tensor) else Tensor(np.asarray(a, dtype=like.data.dtype)) for a in args]
+
+
+def record(name: str, op: Op, inputs, active: tuple[bool, ...], out: "Tensor", attrs: dict) -> Node:
+    """Attach a node for `out`, saving only what the rules of the active operands read."""
+    rules, (keep_a, keep_b, keep_out) = op.plan(active)
     a = inputs[0]
     b = inputs[1] if len(inputs) > 1 else None
-    saves = op.saves
-    saved = (a if saves in ("inputs", "both") else None,
-             b if saves in ("inputs", "both") else None,
-             out if saves in ("output", "both") else None)
-    rule_attrs = dict(attrs, in_shape=a.data.shape, in_dtype=a.data.dtype.name)
-    node = Node(
-        name=f"{name.capitalize()}Backward",
-        rules=tuple(rule if t.requires_grad else None for rule, t in zip(op.rules, inputs, strict=True)),
-        next_nodes=[t._edge() for t in inputs],
-        input_meta=[(t.data.shape, t.data.dtype) for t in inputs],
-        saved=saved,
-        attrs=rule_attrs,
-    )
+    node = Node(name, rules, tuple([t._edge() for t in inputs]), out,
+                (a if keep_a else None, b if keep_b else None, out if keep_out else None),
+                dict(attrs, in_shape=a.data.shape, in_dtype=a.data.dtype))
     out.requires_grad, out.grad_fn = True, node
     return node
 
 
-from .tensor import Tensor  # noqa: E402  (Tensor's operators call apply; the cycle is resolved here)
+from .tensor import Tensor, result  # noqa: E402  (Tensor's operators call apply; the cycle is resolved here)

@@ -110,9 +110,11 @@ class Tensor:
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         if not self.requires_grad:
             raise NotRequiresGradError("cannot register a hook on a tensor that doesn't require gradient")
-        hooks = self._edge().tensor_hooks
-        handle = RemovableHandle(hooks)
-        hooks[handle._id] = hook
+        node = self._edge()
+        if node.tensor_hooks is None:
+            node.tensor_hooks = {}
+        handle = RemovableHandle(node.tensor_hooks)
+        node.tensor_hooks[handle._id] = hook
         return handle
 
     def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
@@ -120,9 +122,11 @@ class Tensor:
             raise PostAccumulateNonLeafError("post accumulate grad hooks cannot be registered on non-leaf tensors")
         if not self.requires_grad:
             raise NotRequiresGradError("cannot register a hook on a tensor that doesn't require gradient")
-        hooks = self._edge().post_hooks
-        handle = RemovableHandle(hooks)
-        hooks[handle._id] = hook
+        node = self._edge()
+        if node.post_hooks is None:
+            node.post_hooks = {}
+        handle = RemovableHandle(node.post_hooks)
+        node.post_hooks[handle._id] = hook
         return handle
 
     # -- backward ----------------------------------------------------------------
@@ -210,6 +214,14 @@ class Tensor:
 
     def item(self) -> float:
         return self.data.item()
+
+
+def result(data: np.ndarray) -> Tensor:
+    """A new tensor for an operation's result: the constructor without its checks (the hot path)."""
+    out = object.__new__(Tensor)
+    out.data, out.requires_grad, out.grad_fn, out._grad = data, False, None, None
+    out._version, out._accumulator, out._retains_grad = _Version(), None, False
+    return out
 
 
 def _shape(shape: tuple) -> tuple:

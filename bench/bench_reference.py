@@ -1,0 +1,99 @@
+"""Benchmark the reference engine against peers measured in the same run; prints ratios, asserts nothing.
+
+    python bench/bench_reference.py [--repeat N]
+
+1. forward + backward of a 10,000-op chain of size-1 tensors, against PyTorch CPU eager
+   (target: at most 0.7x PyTorch's time);
+2. the same with create_graph=True;
+3. a 1,000-op chain of mul/add on 10^5-element tensors, against the same numpy calls
+   (forward and the hand-written backward) without any graph (target: within 1.1x);
+4. growth from a 1,000-op to a 10,000-op chain of size-1 tensors (target: at most 11x).
+Each figure is the best of --repeat runs (the least disturbed by the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+
+import reference_engine as rg
+
+try:
+    import torch
+except ImportError:  # the PyTorch comparisons are skipped without it
+    torch = None
+
+
+def best_of(repeat: int, function) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def chain(module, ops: int, size: int, create_graph: bool = False):
+    """y = ((x*c + d)*c + d)...; ops alternate mul and add; then backward."""
+    make = (lambda v, g=False: rg.tensor(v, requires_grad=g)) if module == "reference" else (
+        lambda v, g=False: torch.tensor(v, requires_grad=g, dtype=torch.float64))
+    x = make(np.full(size, 1.0), True)
+    c, d = make(np.full(size, 1.0001)), make(np.full(size, 0.001))
+
+    def run():
+        y = x
+        for i in range(ops):
+            y = y * c if i % 2 == 0 else y + d
+        loss = y.sum()
+        loss.backward(create_graph=create_graph)
+        x.grad = None
+    return run
+
+
+def numpy_chain(ops: int, size: int):
+    """The same arithmetic as chain(...) in plain numpy: forward, then the backward by hand."""
+    x, c, d = np.full(size, 1.0), np.full(size, 1.0001), np.full(size, 0.001)
+
+    def run():
+        y = x
+        for i in range(ops):
+            y = y * c if i % 2 == 0 else y + d
+        g = np.ones(size)
+        for i in reversed(range(ops)):
+            if i % 2 == 0:
+                g = g * c
+        return g
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    r = args.repeat
+    print(f"reference engine benchmark; python {platform.python_version()}, numpy {np.__version__}, "
+          f"torch {torch.__version__ if torch else 'absent'}; best of {r}")
+    rows = []
+    if torch is not None:
+        torch.set_num_threads(1)
+        for create_graph, label in ((False, "10,000-op chain, size 1"), (True, "10,000-op chain, size 1, create_graph")):
+            ours = best_of(r, chain("reference", 10_000, 1, create_graph))
+            theirs = best_of(r, chain("torch", 10_000, 1, create_graph))
+            target = "<= 0.7" if not create_graph else "(none)"
+            rows.append((label, "torch eager", ours, theirs, target))
+    ours = best_of(r, chain("reference", 1_000, 100_000))
+    plain = best_of(r, numpy_chain(1_000, 100_000))
+    rows.append(("1,000-op chain, size 1e5", "plain numpy", ours, plain, "<= 1.1"))
+    small = best_of(r, chain("reference", 1_000, 1))
+    large = best_of(r, chain("reference", 10_000, 1))
+    rows.append(("growth 1,000 -> 10,000 ops", "1,000 ops", large, small, "<= 11"))
+    print(f"{'workload':<40} {'peer':<12} {'ours (s)':>10} {'peer (s)':>10} {'ratio':>7}  target")
+    for label, peer, a, b, target in rows:
+        print(f"{label:<40} {peer:<12} {a:>10.4f} {b:>10.4f} {a / b:>7.2f}  {target}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The reference engine's tensor API, tested directly (the cases test it through the adapter)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+import reference_engine as rg
+from reference_engine import engine, ops
+
+from .conftest import REPO
+
+SPEC_OPS = yaml.safe_load((REPO / "spec" / "ops.yaml").read_text())["ops"]
+NOT_RECORDED = {"detach"}  # detach cuts the graph; it is a Tensor method, not a recorded op
+
+
+def test_op_table_follows_spec_ops_yaml():
+    public = {name: op for name, op in ops.OPS.items() if not name.startswith("_")}
+    assert set(public) == set(SPEC_OPS) - NOT_RECORDED
+    for name, op in public.items():
+        assert len(op.rules) == SPEC_OPS[name]["arity"], f"{name}: one rule per operand"
+        assert op.saves == SPEC_OPS[name]["saves"], f"{name}: saves {op.saves}, spec says {SPEC_OPS[name]['saves']}"
+        assert set(op.attrs) == set(SPEC_OPS[name].get("attributes", {})), f"{name}: keyword arguments"
+
+
+def test_hundred_thousand_op_chain_needs_no_recursion():
+    x = rg.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y + 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_chain_of_sixty_diamonds_visits_each_node_once(monkeypatch):
+    """2^60 paths from output to input; the work must follow the nodes, not the paths."""
+    visits = []
+    original = engine._Pass.visit
+    monkeypatch.setattr(engine._Pass, "visit", lambda self, node, g, needed: visits.append(node) or original(self, node, g, needed))
+    x = rg.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(60):
+        y = y * 1.0 + y * 1.0
+    y.backward()
+    assert x.grad.item() == 2.0 ** 60
+    assert len(visits) == len(set(visits)) == 3 * 60 + 1  # two muls and one add per diamond, and the leaf
+
+
+def test_first_gradient_never_aliases_the_callers_gradient():
+    x = rg.tensor([1.0, 2.0], requires_grad=True)
+    v = rg.tensor([1.0, 1.0])
+    x.backward(v)
+    x.backward(v)
+    assert v.data.tolist() == [1.0, 1.0] and x.grad.data.tolist() == [2.0, 2.0]
+
+
+def test_grad_keeps_the_leaf_dtype_and_shape():
+    x = rg.tensor([[1.0, 2.0]], requires_grad=True, dtype="float32")
+    w = rg.tensor([3.0], requires_grad=True, dtype="float64")
+    (x * w).sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.shape == (1, 2)
+    assert w.grad.dtype == np.float64 and w.grad.shape == (1,) and w.grad.item() == 3.0
+
+
+def test_detach_shares_values_and_version_counter():
+    x = rg.tensor([1.0, 2.0], requires_grad=True)
+    a = x * 1.0
+    d = a.detach()
+    d += 1.0
+    assert a.data.tolist() == [2.0, 3.0]
+    assert a._version.value == d._version.value == 1
+    assert not d.requires_grad and d.is_leaf
+
+
+def test_inplace_mul_by_a_tensor_that_requires_grad_uses_the_old_value():
+    x = rg.tensor([2.0], requires_grad=True)
+    w = rg.tensor([5.0], requires_grad=True)
+    a = x * 1.0
+    a *= w  # a = x*w; d/dw needs the old a (2), d/dx is w (5)
+    a.sum().backward()
+    assert (x.grad.item(), w.grad.item()) == (5.0, 2.0)
+
+
+def test_retain_grad_follows_the_tensor_through_an_inplace_update():
+    x = rg.tensor([1.0], requires_grad=True)
+    a = x * 2.0
+    a.retain_grad()
+    a *= 3.0
+    (a * 5.0).sum().backward()
+    assert a.grad.item() == 5.0  # the gradient of the updated a, not of the value before
+    assert x.grad.item() == 30.0
+
+
+def test_grad_modes_as_context_decorator_and_call():
+    x = rg.tensor([1.0], requires_grad=True)
+
+    @rg.no_grad()
+    def unrecorded():
+        return x * 2.0
+
+    assert not unrecorded().requires_grad
+    with rg.no_grad():
+        with rg.enable_grad():
+            assert (x * 2.0).requires_grad
+        assert not (x * 2.0).requires_grad
+    rg.set_grad_enabled(False)  # like PyTorch, a plain call switches the mode
+    try:
+        assert not rg.is_grad_enabled()
+    finally:
+        rg.set_grad_enabled(True)
+    assert rg.is_grad_enabled()
+
+
+def test_hook_returning_a_non_tensor_and_post_hook_returning_a_value_are_refused():
+    x = rg.tensor([1.0], requires_grad=True)
+    u = x * 2.0
+    u.register_hook(lambda g: 1)
+    with pytest.raises(TypeError, match="hook returned 'int'"):
+        u.sum().backward()
+    z = rg.tensor([1.0], requires_grad=True)
+    z.register_post_accumulate_grad_hook(lambda t: 5)
+    with pytest.raises(TypeError, match="should return None"):
+        (z * 2.0).sum().backward()
+
+
+def test_backward_inputs_must_not_be_empty():
+    x = rg.tensor([1.0], requires_grad=True)
+    with pytest.raises(rg.InvalidArgumentError, match="cannot be empty"):
+        (x * 2.0).sum().backward(inputs=[])
+
+
+def test_nodes_that_saved_nothing_may_run_again_like_pytorch():
+    """LIFE-5 (ENGINE-SPECIFIC): the reference engine follows PyTorch here."""
+    x = rg.tensor([1.0], requires_grad=True)
+    y = (x + 1.0).sum()
+    y.backward()
+    y.backward()
+    assert x.grad.item() == 2.0
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((2, 3), (3, 4)), ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,))])
+def test_matmul_gradients_have_operand_shapes_for_1d_and_2d(a_shape, b_shape):
+    rng = np.random.default_rng(0)
+    a = rg.tensor(rng.normal(size=a_shape), requires_grad=True)
+    b = rg.tensor(rng.normal(size=b_shape), requires_grad=True)
+    (a @ b).sum().backward()
+    assert a.grad.shape == a_shape and b.grad.shape == b_shape
+    ones = np.ones(np.shape(a.data @ b.data))
+    a2 = a.data.reshape(1, -1) if a.data.ndim == 1 else a.data
+    b2 = b.data.reshape(-1, 1) if b.data.ndim == 1 else b.data
+    ones2 = ones.reshape(a2.shape[0], b2.shape[1])
+    np.testing.assert_allclose(a.grad.data, (ones2 @ b2.T).reshape(a_shape))
+    np.testing.assert_allclose(b.grad.data, (a2.T @ ones2).reshape(b_shape))
