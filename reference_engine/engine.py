@@ -174,26 +174,37 @@ class _Pass:
         return dependencies
 
     def visit(self, node, gradient, needed: set | None) -> list | None:
-        """Hooks, retained and captured gradients, accumulation, then the node's own rules."""
+        """Hooks, then retained, wanted or accumulated gradients, then the node's own rules."""
         if node.tensor_hooks:
             gradient = self.run_tensor_hooks(node, gradient)
         if node.retained is not None:
             _accumulate(node.retained, gradient, self.create_graph)
-        wanted = self.targets is not None and node in self.targets
-        if wanted and not self.accumulate:
-            self.captured[node] = gradient
+        if self.targets is not None and node in self.targets:
+            return self.visit_wanted(node, gradient, needed)
         if type(node) is AccumulateGrad:
-            if self.accumulate and (self.targets is None or wanted):
-                _accumulate(node.tensor, gradient, self.create_graph)
-                for hook in list((node.post_hooks or {}).values()):
-                    if hook(node.tensor) is not None:
-                        raise TypeError("Tensor post accumulate grad hooks should return None.")
-            return None
-        if wanted and self.accumulate:
-            _accumulate(self.targets[node], gradient, self.create_graph)  # a listed non-leaf (GRAD-10)
-        if needed is not None and not any(child in needed for child in node.next_nodes if child is not None):
+            if self.targets is None:  # plain backward: every leaf reached accumulates
+                self.accumulate_leaf(node, gradient)
             return None
         return self.apply_rules(node, gradient, needed)
+
+    def visit_wanted(self, node, gradient, needed: set) -> list | None:
+        """A wanted input: grad captures its gradient, backward(inputs=...) accumulates it (GRAD-9, GRAD-10)."""
+        if not self.accumulate:
+            self.captured[node] = gradient
+        elif type(node) is AccumulateGrad:
+            self.accumulate_leaf(node, gradient)
+        else:
+            _accumulate(self.targets[node], gradient, self.create_graph)
+        if type(node) is AccumulateGrad or not any(child in needed for child in node.next_nodes if child is not None):
+            return None  # nothing wanted lies beyond it (HOOK-11: a wanted leaf's node does not run)
+        return self.apply_rules(node, gradient, needed)
+
+    def accumulate_leaf(self, node, gradient) -> None:
+        """Update .grad, then run the post-accumulate-grad hooks with the tensor (HOOK-12)."""
+        _accumulate(node.tensor, gradient, self.create_graph)
+        for hook in list((node.post_hooks or {}).values()):
+            if hook(node.tensor) is not None:
+                raise TypeError("Tensor post accumulate grad hooks should return None.")
 
     def run_tensor_hooks(self, node, gradient):
         """Each hook sees the previous one's result; a returned tensor replaces the gradient (HOOK-2)."""
@@ -212,12 +223,12 @@ class _Pass:
         a, b, out = node.saved_values(as_tensors=self.create_graph)
         if self.create_graph:
             gradient = _as_tensor(gradient)
-        grads = []
-        for rule, child in zip(node.rules, node.next_nodes, strict=True):
-            if rule is None or child is None or (needed is not None and child not in needed):
-                grads.append(None)
-            else:
-                grads.append(rule(gradient, a, b, out, node.attrs))
+        attrs = node.attrs
+        if needed is None:  # a rule is None exactly when its input needs no gradient
+            grads = [rule(gradient, a, b, out, attrs) if rule is not None else None for rule in node.rules]
+        else:
+            grads = [rule(gradient, a, b, out, attrs) if rule is not None and child in needed else None
+                     for rule, child in zip(node.rules, node.next_nodes, strict=True)]
         if not self.retain_graph:
             node.release()
         return grads

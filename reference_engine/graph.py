@@ -41,7 +41,7 @@ class Node:
         self.next_nodes = next_nodes  # per input: Node, AccumulateGrad or None
         self.shape, self.dtype = out.data.shape, out.data.dtype
         self.saved = saved  # (a, b, out): the Tensors the active rules read, None elsewhere
-        self.saved_versions = tuple(t._version.value if t is not None else 0 for t in saved)
+        self.saved_versions = tuple([t.version if t is not None else 0 for t in saved])
         self.freed = False  # saved values were released and some were needed
         self.attrs = attrs
         self.tensor_hooks: dict[int, Callable] | None = None  # hooks on the tensor this node produced
@@ -54,17 +54,24 @@ class Node:
                 "Trying to backward through the graph a second time (or directly access saved tensors after they "
                 f"have already been freed); {self!r} needs values that were freed. Specify retain_graph=True "
                 "when calling backward() or grad() the first time.")
-        for position, (tensor, version) in enumerate(zip(self.saved, self.saved_versions, strict=True)):
-            if tensor is not None and tensor._version.value != version:
-                raise InplaceModifiedError(
-                    "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: value {position} saved by {self!r} is at version {tensor._version.value}; "
-                    f"expected version {version} instead.")
+        a, b, out = self.saved
+        version_a, version_b, version_out = self.saved_versions
+        if ((a is not None and a.version != version_a) or (b is not None and b.version != version_b)
+                or (out is not None and out.version != version_out)):
+            raise self._modified_error()
         if as_tensors:
             return self.saved
-        a, b, out = self.saved
         return (a.data if a is not None else None, b.data if b is not None else None,
                 out.data if out is not None else None)
+
+    def _modified_error(self) -> InplaceModifiedError:
+        changed = [(position, tensor.version, version) for position, (tensor, version)
+                   in enumerate(zip(self.saved, self.saved_versions, strict=True))
+                   if tensor is not None and tensor.version != version]
+        position, now, then = changed[0]
+        return InplaceModifiedError(
+            "one of the variables needed for gradient computation has been modified by an inplace operation: "
+            f"value {position} saved by {self!r} is at version {now}; expected version {then} instead.")
 
     def release(self) -> None:
         """Free the saved values (LIFE-1); edges stay, so a node that saved nothing can run again (LIFE-5)."""

@@ -21,7 +21,6 @@ import numpy as np
 from . import grad_mode
 from .graph import Node
 
-
 SLOTS = ("a", "b", "out")
 
 
@@ -31,6 +30,7 @@ class Op:
     rules: tuple[Callable | None, ...]  # one per operand
     uses: tuple[str, ...] = ()  # per rule, the values it reads: a string of slots, e.g. "b" or "a,out"
     attrs: dict[str, Any] = field(default_factory=dict)  # keyword arguments and their defaults
+    reads_input_meta: bool = False  # whether rules read attrs["in_shape"] / attrs["in_dtype"]
     plans: dict = field(default_factory=dict, compare=False)  # cache: active mask -> (rules, slots to keep)
 
     @property
@@ -50,8 +50,8 @@ class Op:
         Only what the active rules read is saved, as PyTorch does; plans are cached per mask.
         """
         if active not in self.plans:
-            used = {slot for rule_uses, on in zip(self.uses, active) if on for slot in rule_uses.split(",") if slot}
-            rules = tuple(rule if on else None for rule, on in zip(self.rules, active))
+            used = {slot for rule_uses, on in zip(self.uses, active, strict=True) if on for slot in rule_uses.split(",") if slot}
+            rules = tuple(rule if on else None for rule, on in zip(self.rules, active, strict=True))
             self.plans[active] = (rules, tuple(slot in used for slot in SLOTS))
         return self.plans[active]
 
@@ -189,48 +189,66 @@ OPS: dict[str, Op] = {
     "abs": Op(np.abs, (lambda g, a, b, o, t: g * constant(np.sign(data_of(a)), g),), ("a",)),  # abs'(0) = 0
     "sqrt": Op(np.sqrt, (_sqrt_grad,), ("out",)),
     # reductions
-    "sum": Op(_reduce(np.sum), (_sum_grad,), ("",), attrs={"dim": None, "keepdim": False}),
-    "mean": Op(_reduce(np.mean), (_mean_grad,), ("",), attrs={"dim": None, "keepdim": False}),
+    "sum": Op(_reduce(np.sum), (_sum_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
+    "mean": Op(_reduce(np.mean), (_mean_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "max": Op(lambda a: np.asarray(np.max(a)), (_max_grad,), ("a,out",)),
     # shape; the reference engine has no views, so these copy
     "clone": Op(np.copy, (lambda g, a, b, o, t: g,), ("",)),
     "transpose": Op(lambda a: np.ascontiguousarray(a.T), (lambda g, a, b, o, t: transpose(g),), ("",)),
     "reshape": Op(lambda a, shape: np.reshape(a, shape).copy(), (lambda g, a, b, o, t: reshape(g, t["in_shape"]),),
-                  ("",), attrs={"shape": None}),
+                  ("",), attrs={"shape": None}, reads_input_meta=True),
     # internal helpers used by rules and by the engine
     "_expand": Op(lambda a, shape: np.broadcast_to(a, shape), (lambda g, a, b, o, t: sum_to(g, t["in_shape"]),),
-                  ("",), attrs={"shape": None}),
-    "_sum_to": Op(_sum_to_forward, (lambda g, a, b, o, t: expand(g, t["in_shape"]),), ("",), attrs={"shape": None}),
+                  ("",), attrs={"shape": None}, reads_input_meta=True),
+    "_sum_to": Op(_sum_to_forward, (lambda g, a, b, o, t: expand(g, t["in_shape"]),), ("",), attrs={"shape": None},
+                  reads_input_meta=True),
     "_cast": Op(lambda a, dtype: a.astype(dtype), (lambda g, a, b, o, t: cast(g, t["in_dtype"]),), ("",),
-                attrs={"dtype": None}),
+                attrs={"dtype": None}, reads_input_meta=True),
 }
 
 
-def apply(name: str, *args: Any, **attrs: Any) -> "Tensor":
-    """Run op `name` on Tensors (numbers become constants of the other operand's dtype) and record it."""
+def apply(name: str, *args: Any, **attrs: Any) -> Tensor:
+    """Run op `name` on its operands (at least one a Tensor) and record it; see unary and binary."""
+    return binary(name, *args) if len(args) == 2 else unary(name, args[0], **attrs)
+
+
+def binary(name: str, a: Any, b: Any) -> Tensor:
+    """A two-operand op; a number becomes a constant of the other operand's dtype (x * 2 stays float32)."""
     op = OPS[name]
-    inputs = args if all(type(a) is Tensor for a in args) else _with_constants(args)
-    out = result(np.asarray(op.forward(*[t.data for t in inputs], **attrs)))
-    if grad_mode._enabled:
-        active = tuple([t.requires_grad for t in inputs])
-        if True in active:
-            record(name, op, inputs, active, out, attrs)
+    if type(a) is not Tensor:
+        a = Tensor(np.asarray(a, dtype=b.data.dtype))
+    if type(b) is not Tensor:
+        b = Tensor(np.asarray(b, dtype=a.data.dtype))
+    out = _result(op.forward(a.data, b.data))
+    if grad_mode._enabled and (a.requires_grad or b.requires_grad):
+        record(name, op, (a, b), (a.requires_grad, b.requires_grad), out, _NO_ATTRS)
     return out
 
 
-def _with_constants(args: tuple) -> list["Tensor"]:
-    like = next(a for a in args if isinstance(a, Tensor))
-    return [a if isinstance(a, Tensor) else Tensor(np.asarray(a, dtype=like.data.dtype)) for a in args]
+def unary(name: str, a: Tensor, **attrs: Any) -> Tensor:
+    op = OPS[name]
+    out = _result(op.forward(a.data, **attrs) if attrs else op.forward(a.data))
+    if grad_mode._enabled and a.requires_grad:
+        record(name, op, (a,), (True,), out, attrs)
+    return out
 
 
-def record(name: str, op: Op, inputs, active: tuple[bool, ...], out: "Tensor", attrs: dict) -> Node:
+def _result(data: Any) -> Tensor:
+    return result(data if type(data) is np.ndarray else np.asarray(data))  # 0-d ufunc results are scalars
+
+
+_NO_ATTRS: dict = {}
+
+
+def record(name: str, op: Op, inputs: tuple, active: tuple[bool, ...], out: Tensor, attrs: dict) -> Node:
     """Attach a node for `out`, saving only what the rules of the active operands read."""
     rules, (keep_a, keep_b, keep_out) = op.plan(active)
     a = inputs[0]
     b = inputs[1] if len(inputs) > 1 else None
+    if op.reads_input_meta:
+        attrs = dict(attrs, in_shape=a.data.shape, in_dtype=a.data.dtype)
     node = Node(name, rules, tuple([t._edge() for t in inputs]), out,
-                (a if keep_a else None, b if keep_b else None, out if keep_out else None),
-                dict(attrs, in_shape=a.data.shape, in_dtype=a.data.dtype))
+                (a if keep_a else None, b if keep_b else None, out if keep_out else None), attrs)
     out.requires_grad, out.grad_fn = True, node
     return node
 

@@ -37,7 +37,7 @@ class Tensor:
         self.data = data if isinstance(data, np.ndarray) else np.asarray(data)
         self.grad_fn: Node | None = None
         self._grad: Tensor | None = None
-        self._version = _Version()
+        self._version: _Version | None = None  # created on the first in-place update or detach
         self._accumulator: AccumulateGrad | None = None
         self._retains_grad = False
         self.requires_grad = False
@@ -61,6 +61,16 @@ class Tensor:
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
         self._grad = value
+
+    @property
+    def version(self) -> int:
+        """How many in-place updates the values have had; shared with detached aliases (MODE-6)."""
+        return self._version.value if self._version is not None else 0
+
+    def _shared_version(self) -> _Version:
+        if self._version is None:
+            self._version = _Version()
+        return self._version
 
     @property
     def shape(self) -> tuple:
@@ -101,8 +111,8 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A leaf that shares this tensor's values and version counter and does not require grad (MODE-5, MODE-6)."""
-        alias = Tensor(self.data)
-        alias._version = self._version
+        alias = result(self.data)
+        alias._version = self._shared_version()
         return alias
 
     # -- hooks -----------------------------------------------------------------
@@ -137,35 +147,35 @@ class Tensor:
 
     # -- operations ----------------------------------------------------------------
 
-    def __add__(self, other): return ops.apply("add", self, other)
-    def __radd__(self, other): return ops.apply("add", other, self)
-    def __sub__(self, other): return ops.apply("sub", self, other)
-    def __rsub__(self, other): return ops.apply("sub", other, self)
-    def __mul__(self, other): return ops.apply("mul", self, other)
-    def __rmul__(self, other): return ops.apply("mul", other, self)
-    def __truediv__(self, other): return ops.apply("div", self, other)
-    def __rtruediv__(self, other): return ops.apply("div", other, self)
-    def __pow__(self, other): return ops.apply("pow", self, other)
-    def __rpow__(self, other): return ops.apply("pow", other, self)
-    def __matmul__(self, other): return ops.apply("matmul", self, other)
-    def __rmatmul__(self, other): return ops.apply("matmul", other, self)
-    def __neg__(self): return ops.apply("neg", self)
+    def __add__(self, other): return ops.binary("add", self, other)
+    def __radd__(self, other): return ops.binary("add", other, self)
+    def __sub__(self, other): return ops.binary("sub", self, other)
+    def __rsub__(self, other): return ops.binary("sub", other, self)
+    def __mul__(self, other): return ops.binary("mul", self, other)
+    def __rmul__(self, other): return ops.binary("mul", other, self)
+    def __truediv__(self, other): return ops.binary("div", self, other)
+    def __rtruediv__(self, other): return ops.binary("div", other, self)
+    def __pow__(self, other): return ops.binary("pow", self, other)
+    def __rpow__(self, other): return ops.binary("pow", other, self)
+    def __matmul__(self, other): return ops.binary("matmul", self, other)
+    def __rmatmul__(self, other): return ops.binary("matmul", other, self)
+    def __neg__(self): return ops.unary("neg", self)
 
-    def exp(self): return ops.apply("exp", self)
-    def log(self): return ops.apply("log", self)
-    def sin(self): return ops.apply("sin", self)
-    def cos(self): return ops.apply("cos", self)
-    def tanh(self): return ops.apply("tanh", self)
-    def sigmoid(self): return ops.apply("sigmoid", self)
-    def relu(self): return ops.apply("relu", self)
-    def abs(self): return ops.apply("abs", self)
-    def sqrt(self): return ops.apply("sqrt", self)
-    def sum(self, dim=None, keepdim=False): return ops.apply("sum", self, dim=dim, keepdim=keepdim)
-    def mean(self, dim=None, keepdim=False): return ops.apply("mean", self, dim=dim, keepdim=keepdim)
-    def max(self): return ops.apply("max", self)
-    def clone(self): return ops.apply("clone", self)
-    def t(self): return ops.apply("transpose", self)
-    def reshape(self, *shape): return ops.apply("reshape", self, shape=_shape(shape))
+    def exp(self): return ops.unary("exp", self)
+    def log(self): return ops.unary("log", self)
+    def sin(self): return ops.unary("sin", self)
+    def cos(self): return ops.unary("cos", self)
+    def tanh(self): return ops.unary("tanh", self)
+    def sigmoid(self): return ops.unary("sigmoid", self)
+    def relu(self): return ops.unary("relu", self)
+    def abs(self): return ops.unary("abs", self)
+    def sqrt(self): return ops.unary("sqrt", self)
+    def sum(self, dim=None, keepdim=False): return ops.unary("sum", self, dim=dim, keepdim=keepdim)
+    def mean(self, dim=None, keepdim=False): return ops.unary("mean", self, dim=dim, keepdim=keepdim)
+    def max(self): return ops.unary("max", self)
+    def clone(self): return ops.unary("clone", self)
+    def t(self): return ops.unary("transpose", self)
+    def reshape(self, *shape): return ops.unary("reshape", self, shape=_shape(shape))
 
     # -- in-place updates (INPLACE rules) ----------------------------------------------
 
@@ -177,7 +187,7 @@ class Tensor:
 
     def zero_(self) -> Tensor:
         self.data[...] = 0
-        self._version.value += 1
+        self._shared_version().value += 1
         return self
 
     def _inplace(self, name: str, other: Any) -> Tensor:
@@ -190,12 +200,12 @@ class Tensor:
             # over, keeping its identity and version counter, with the new node as its grad_fn.
             before = Tensor(self.data.copy())
             before.requires_grad, before.grad_fn = self.requires_grad, self.grad_fn
-            result = ops.apply(name, before, other)
-            value, node = result.data, result.grad_fn
+            updated = ops.binary(name, before, other)
+            value, node = updated.data, updated.grad_fn
         else:
             value = ops.OPS[name].forward(self.data, other.data if isinstance(other, Tensor) else other)
         np.copyto(self.data, value, casting="same_kind")
-        self._version.value += 1
+        self._shared_version().value += 1
         if node is not None:
             if self._retains_grad:  # retain_grad follows the tensor; its hooks stay with the old node
                 self.grad_fn.retained, node.retained = None, self
@@ -220,7 +230,7 @@ def result(data: np.ndarray) -> Tensor:
     """A new tensor for an operation's result: the constructor without its checks (the hot path)."""
     out = object.__new__(Tensor)
     out.data, out.requires_grad, out.grad_fn, out._grad = data, False, None, None
-    out._version, out._accumulator, out._retains_grad = _Version(), None, False
+    out._version, out._accumulator, out._retains_grad = None, None, False
     return out
 
 
