@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from gradspec.adapters.reference_adapter import ReferenceAdapter
 from gradspec.adapters.torch_adapter import TorchAdapter
 from gradspec.interpreter import FAILED, NOT_APPLICABLE, PASSED, run_case
 from gradspec.loader import build_case
@@ -133,8 +134,9 @@ def test_unclassified_engine_error_is_a_failure_not_a_pass():
     assert "got an unclassified error: RuntimeError" in outcome.message
 
 
-def test_corpus_passes_on_torch_cpu_in_both_dtypes():
-    """The corpus is trusted only while PyTorch passes it (and, once it exists, the reference engine)."""
+@pytest.mark.parametrize("adapter_cls", [TorchAdapter, ReferenceAdapter], ids=["torch", "reference"])
+def test_corpus_passes_on_both_engines_in_both_dtypes(adapter_cls):
+    """The corpus is trusted only while PyTorch and the reference engine both pass it."""
     from pathlib import Path
 
     from gradspec.loader import load_case
@@ -145,7 +147,7 @@ def test_corpus_passes_on_torch_cpu_in_both_dtypes():
     for path in sorted(Path(CASES).rglob("*.yaml")):
         case = load_case(path)
         for dtype in case.dtypes or ("float64", "float32"):
-            outcome = run_case(case, TorchAdapter("cpu", dtype))
+            outcome = run_case(case, adapter_cls("cpu", dtype))
             if outcome.status != PASSED:
                 failures.append(f"{case.id} [{dtype}]: {outcome.report()}")
     assert failures == []
