@@ -11,38 +11,6 @@ def is_grad_enabled() -> bool:
     return _enabled
 
 
-class set_grad_enabled:
-    """Record operations (True) or not (False) inside a `with` block or a decorated function.
-
-    Like PyTorch, constructing it sets the mode at once (so it also works as a plain call);
-    leaving the block restores the mode that held before it.
-    """
-
-    def __init__(self, mode: bool):
-        global _enabled
-        self.previous, self.mode = _enabled, bool(mode)
-        _enabled = self.mode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        global _enabled
-        _enabled = self.previous
-        return False
-
-    def __call__(self, function):
-        mode = self.mode
-
-        @functools.wraps(function)
-        def wrapper(*args, **kwargs):
-            with _Mode(mode):
-                return function(*args, **kwargs)
-
-        self.__exit__()  # decorating must not leave the mode changed
-        return wrapper
-
-
 class _Mode:
     """A mode that takes effect on entering, not on construction (for no_grad and enable_grad)."""
 
@@ -66,6 +34,25 @@ class _Mode:
                 return function(*args, **kwargs)
 
         return wrapper
+
+
+class set_grad_enabled(_Mode):
+    """Record operations (True) or not (False) inside a `with` block or a decorated function.
+
+    Like PyTorch, constructing it sets the mode at once (so it also works as a plain call);
+    leaving the block restores the mode that held before it.
+    """
+
+    def __init__(self, mode: bool):
+        super().__init__(bool(mode))
+        super().__enter__()
+
+    def __enter__(self):
+        return self  # the mode took effect on construction
+
+    def __call__(self, function):
+        self.__exit__()  # decorating must not leave the mode changed
+        return super().__call__(function)
 
 
 class no_grad(_Mode):

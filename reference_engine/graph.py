@@ -25,6 +25,17 @@ class RemovableHandle:
     def __init__(self, hooks: dict):
         self._hooks, self._id = hooks, next(_handle_ids)
 
+    @classmethod
+    def attach(cls, node: Any, attribute: str, hook: Callable) -> RemovableHandle:
+        """Append `hook` to node.<attribute> (a dict made on first use; most nodes have no hooks)."""
+        hooks = getattr(node, attribute)
+        if hooks is None:
+            hooks = {}
+            setattr(node, attribute, hooks)
+        handle = cls(hooks)
+        hooks[handle._id] = hook
+        return handle
+
     def remove(self) -> None:
         self._hooks.pop(self._id, None)
 

@@ -120,24 +120,14 @@ class Tensor:
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         if not self.requires_grad:
             raise NotRequiresGradError("cannot register a hook on a tensor that doesn't require gradient")
-        node = self._edge()
-        if node.tensor_hooks is None:
-            node.tensor_hooks = {}
-        handle = RemovableHandle(node.tensor_hooks)
-        node.tensor_hooks[handle._id] = hook
-        return handle
+        return RemovableHandle.attach(self._edge(), "tensor_hooks", hook)
 
     def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
         if not self.is_leaf:
             raise PostAccumulateNonLeafError("post accumulate grad hooks cannot be registered on non-leaf tensors")
         if not self.requires_grad:
             raise NotRequiresGradError("cannot register a hook on a tensor that doesn't require gradient")
-        node = self._edge()
-        if node.post_hooks is None:
-            node.post_hooks = {}
-        handle = RemovableHandle(node.post_hooks)
-        node.post_hooks[handle._id] = hook
-        return handle
+        return RemovableHandle.attach(self._edge(), "post_hooks", hook)
 
     # -- backward ----------------------------------------------------------------
 

@@ -105,6 +105,13 @@ def test_grad_modes_as_context_decorator_and_call():
         return x * 2.0
 
     assert not unrecorded().requires_grad
+
+    @rg.set_grad_enabled(False)
+    def also_unrecorded():
+        return x * 2.0
+
+    assert rg.is_grad_enabled(), "decorating must not switch the mode"
+    assert not also_unrecorded().requires_grad and rg.is_grad_enabled()
     with rg.no_grad():
         with rg.enable_grad():
             assert (x * 2.0).requires_grad
