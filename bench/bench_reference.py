@@ -8,7 +8,8 @@
 3. a 1,000-op chain of mul/add on 10^5-element tensors, against the same numpy calls
    (forward and the hand-written backward) without any graph (target: within 1.1x);
 4. growth from a 1,000-op to a 10,000-op chain of size-1 tensors (target: at most 11x).
-Each figure is the best of --repeat runs (the least disturbed by the machine).
+Each figure is the best of --repeat runs, ours and the peer's measured alternately so that
+both see the same machine conditions.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ except ImportError:  # the PyTorch comparisons are skipped without it
     torch = None
 
 
-def best_of(repeat: int, function) -> float:
-    times = []
+def best_of(repeat: int, ours, peer) -> tuple[float, float]:
+    """Best time of each, measured alternately so that both see the same machine conditions."""
+    times: tuple[list, list] = ([], [])
     for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for function, seen in ((ours, times[0]), (peer, times[1])):
+            start = time.perf_counter()
+            function()
+            seen.append(time.perf_counter() - start)
+    return min(times[0]), min(times[1])
 
 
 def chain(module, ops: int, size: int, create_graph: bool = False):
@@ -80,15 +83,12 @@ def main() -> None:
     if torch is not None:
         torch.set_num_threads(1)
         for create_graph, label in ((False, "10,000-op chain, size 1"), (True, "10,000-op chain, size 1, create_graph")):
-            ours = best_of(r, chain("reference", 10_000, 1, create_graph))
-            theirs = best_of(r, chain("torch", 10_000, 1, create_graph))
+            ours, theirs = best_of(r, chain("reference", 10_000, 1, create_graph), chain("torch", 10_000, 1, create_graph))
             target = "<= 0.7" if not create_graph else "(none)"
             rows.append((label, "torch eager", ours, theirs, target))
-    ours = best_of(r, chain("reference", 1_000, 100_000))
-    plain = best_of(r, numpy_chain(1_000, 100_000))
+    ours, plain = best_of(r, chain("reference", 1_000, 100_000), numpy_chain(1_000, 100_000))
     rows.append(("1,000-op chain, size 1e5", "plain numpy", ours, plain, "<= 1.1"))
-    small = best_of(r, chain("reference", 1_000, 1))
-    large = best_of(r, chain("reference", 10_000, 1))
+    large, small = best_of(r, chain("reference", 10_000, 1), chain("reference", 1_000, 1))
     rows.append(("growth 1,000 -> 10,000 ops", "1,000 ops", large, small, "<= 11"))
     print(f"{'workload':<40} {'peer':<12} {'ours (s)':>10} {'peer (s)':>10} {'ratio':>7}  target")
     for label, peer, a, b, target in rows:

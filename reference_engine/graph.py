@@ -15,6 +15,8 @@ from typing import Any
 from .errors import FreedGraphError, InplaceModifiedError
 
 _handle_ids = itertools.count()
+NOTHING_SAVED = (None, None, None)
+_NO_VERSIONS = (0, 0, 0)
 
 
 class RemovableHandle:
@@ -52,7 +54,8 @@ class Node:
         self.next_nodes = next_nodes  # per input: Node, AccumulateGrad or None
         self.shape, self.dtype = out.data.shape, out.data.dtype
         self.saved = saved  # (a, b, out): the Tensors the active rules read, None elsewhere
-        self.saved_versions = tuple([t.version if t is not None else 0 for t in saved])
+        self.saved_versions = _NO_VERSIONS if saved is NOTHING_SAVED else tuple(
+            [t.version if t is not None else 0 for t in saved])
         self.freed = False  # saved values were released and some were needed
         self.attrs = attrs
         self.tensor_hooks: dict[int, Callable] | None = None  # hooks on the tensor this node produced
@@ -86,8 +89,8 @@ class Node:
 
     def release(self) -> None:
         """Free the saved values (LIFE-1); edges stay, so a node that saved nothing can run again (LIFE-5)."""
-        if self.saved != (None, None, None):
-            self.saved, self.freed = (None, None, None), True
+        if self.saved is not NOTHING_SAVED and self.saved != NOTHING_SAVED:
+            self.saved, self.freed = NOTHING_SAVED, True
 
     def __repr__(self) -> str:
         return f"<{self.name.capitalize()}Backward>"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import grad_mode
-from .graph import Node
+from .graph import NOTHING_SAVED, Node
 
 SLOTS = ("a", "b", "out")
 
@@ -244,11 +244,17 @@ def record(name: str, op: Op, inputs: tuple, active: tuple[bool, ...], out: Tens
     """Attach a node for `out`, saving only what the rules of the active operands read."""
     rules, (keep_a, keep_b, keep_out) = op.plan(active)
     a = inputs[0]
-    b = inputs[1] if len(inputs) > 1 else None
+    if len(inputs) == 2:
+        b = inputs[1]
+        edges = (a._edge(), b._edge())
+    else:
+        b, edges = None, (a._edge(),)
     if op.reads_input_meta:
         attrs = dict(attrs, in_shape=a.data.shape, in_dtype=a.data.dtype)
-    node = Node(name, rules, tuple([t._edge() for t in inputs]), out,
-                (a if keep_a else None, b if keep_b else None, out if keep_out else None), attrs)
+    saved = (a if keep_a else None, b if keep_b else None, out if keep_out else None)
+    if saved == NOTHING_SAVED:
+        saved = NOTHING_SAVED  # the shared constant: a node that saves nothing skips version bookkeeping
+    node = Node(name, rules, edges, out, saved, attrs)
     out.requires_grad, out.grad_fn = True, node
     return node
 
