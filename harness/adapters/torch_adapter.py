@@ -73,8 +73,9 @@ class TorchAdapter(TorchLikeAdapter):
         return torch.as_tensor(value, dtype=reference.dtype, device=reference.device)
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
-        # A copy: a view would change under later in-place accumulation into .grad.
-        return tensor.detach().cpu().numpy().copy()
+        # A copy: a view would change under later in-place accumulation into .grad. force=True also reads
+        # the efficient zero tensors torch returns for some double backwards (abs, found by the fuzzer).
+        return tensor.detach().cpu().numpy(force=True).copy()
 
     def dtype_name(self, tensor: Any) -> str:
         return str(tensor.dtype).removeprefix("torch.")

@@ -1,0 +1,145 @@
+"""The finite-difference oracle, in float64: compare an engine's derivatives with difference quotients.
+
+Directional checks, as PyTorch's fast gradcheck does: uᵀ∇f from one backward against
+the derivative of f along u, estimated by central differences with Richardson
+extrapolation (error O(h⁴), so the tolerance can be tight). The second order compares
+wᵀHu, from a double backward, with the derivative along w of uᵀ∇f. When a directional
+check fails, a per-element pass names the input and the element that disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..adapter import Adapter
+from ..interpreter import run_forward
+from .strategies import Draw
+
+STEP = 1e-3
+RTOL = 1e-6  # relative to the magnitudes involved; a planted 1e-4 error stands far above it
+
+
+class OracleMismatch(AssertionError):
+    """The engine's derivative disagrees with finite differences; the message says where."""
+
+
+@dataclass
+class Problem:
+    """A drawn graph on one engine: how to evaluate it and its derivatives at chosen leaf values."""
+
+    adapter: Adapter
+    draw: Draw
+
+    def __post_init__(self):
+        self.case = self.draw.case
+        self.point = {t.name: t.value.astype(np.float64) for t in self.case.tensors}
+
+    def objective(self, values: dict[str, np.ndarray]) -> float:
+        """f(x) = <v, output(x)> (or the output itself when it has one element)."""
+        output = self.adapter.to_numpy(run_forward(self.case, self.adapter, values)[self.draw.output])
+        weights = np.ones_like(output) if self.draw.grad_output is None else np.asarray(self.draw.grad_output)
+        return float(np.sum(output * weights))
+
+    def gradient(self, values: dict[str, np.ndarray] | None = None, create_graph: bool = False):
+        """The engine's ∇f at `values`: (engine tensors or None per leaf, the forward's names)."""
+        env = run_forward(self.case, self.adapter, values)
+        output = env[self.draw.output]
+        grad_outputs = None
+        if self.draw.grad_output is not None:
+            grad_outputs = [self.adapter.like(np.asarray(self.draw.grad_output), output)]
+        inputs = [env[name] for name in self.draw.leaves]
+        grads = self.adapter.grad([output], inputs, grad_outputs, None, create_graph or None, True, None)
+        return list(grads), env
+
+    def gradient_arrays(self, values=None) -> list[np.ndarray]:
+        grads, env = self.gradient(values)
+        return [np.zeros_like(self.point[n]) if g is None else self.adapter.to_numpy(g)
+                for g, n in zip(grads, self.draw.leaves, strict=True)]
+
+    def moved(self, direction: list[np.ndarray], step: float) -> dict[str, np.ndarray]:
+        return {n: self.point[n] + step * d for n, d in zip(self.draw.leaves, direction, strict=True)}
+
+
+def derivative_along(function, problem: Problem, direction: list[np.ndarray]) -> float:
+    """d/dt function(x + t·direction) at t = 0: central differences, Richardson-extrapolated."""
+    def central(h):
+        return (function(problem.moved(direction, h)) - function(problem.moved(direction, -h))) / (2 * h)
+    coarse, fine = central(STEP), central(STEP / 2)
+    return (4 * fine - coarse) / 3
+
+
+def directions(rng: np.random.Generator, problem: Problem) -> list[np.ndarray]:
+    """A random unit direction over all leaves."""
+    raw = [rng.standard_normal(problem.point[n].shape) for n in problem.draw.leaves]
+    norm = np.sqrt(sum(float(np.sum(d * d)) for d in raw)) or 1.0
+    return [d / norm for d in raw]
+
+
+def check_first_order(problem: Problem, u: list[np.ndarray]) -> None:
+    """uᵀ∇f from the engine must match the finite-difference derivative of f along u."""
+    grads = problem.gradient_arrays()
+    engine = sum(float(np.sum(g * d)) for g, d in zip(grads, u, strict=True))
+    estimate = derivative_along(problem.objective, problem, u)
+    scale = sum(float(np.sum(np.abs(g * d))) for g, d in zip(grads, u, strict=True)) + abs(estimate)
+    if not np.isfinite(estimate):
+        return  # the graph overflowed near this point; nothing to judge
+    if abs(engine - estimate) > RTOL * scale + 1e-12:
+        raise OracleMismatch(f"first derivative along a random direction: engine {engine!r}, finite differences "
+                             f"{estimate!r}\n{_worst_element(problem, grads)}")
+
+
+def check_second_order(problem: Problem, u: list[np.ndarray], w: list[np.ndarray]) -> None:
+    """wᵀHu from a double backward (create_graph) must match the derivative along w of uᵀ∇f."""
+    adapter = problem.adapter
+    grads, env = problem.gradient(create_graph=True)
+    terms = [adapter.apply("sum", [adapter.apply("mul", [g, adapter.like(d, g)], {})], {})
+             for g, d in zip(grads, u, strict=True) if g is not None]
+    hvp = [np.zeros_like(d) for d in u]
+    if terms and any(adapter.requires_grad(t) for t in terms):
+        total = terms[0]
+        for term in terms[1:]:
+            total = adapter.apply("add", [total, term], {})
+        inputs = [env[n] for n in problem.draw.leaves]
+        second = adapter.grad([total], inputs, None, None, None, True, None)
+        hvp = [np.zeros_like(d) if h is None else adapter.to_numpy(h) for h, d in zip(second, u, strict=True)]
+    engine = sum(float(np.sum(h * d)) for h, d in zip(hvp, w, strict=True))
+
+    def directional_first(values):
+        return sum(float(np.sum(g * d)) for g, d in zip(problem.gradient_arrays(values), u, strict=True))
+
+    estimate = derivative_along(directional_first, problem, w)
+    scale = sum(float(np.sum(np.abs(h * d))) for h, d in zip(hvp, w, strict=True)) + abs(estimate)
+    if np.isfinite(estimate) and abs(engine - estimate) > RTOL * 10 * scale + 1e-10:
+        raise OracleMismatch(f"second derivative wᵀHu along random directions: engine {engine!r}, "
+                             f"finite differences of the gradient {estimate!r}")
+
+
+def _worst_element(problem: Problem, grads: list[np.ndarray]) -> str:
+    """Per element: which input and which element disagree most with finite differences."""
+    worst = (0.0, "no single element stands out")
+    for name, grad in zip(problem.draw.leaves, grads, strict=True):
+        for index in np.ndindex(grad.shape):
+            unit = [np.zeros_like(problem.point[n]) for n in problem.draw.leaves]
+            unit[problem.draw.leaves.index(name)][index] = 1.0
+            estimate = derivative_along(problem.objective, problem, unit)
+            error = abs(grad[index] - estimate) / (abs(estimate) + 1e-12)
+            if error > worst[0]:
+                where = f"{name}[{', '.join(map(str, index))}]" if index else name
+                worst = (error, f"worst element: d f / d {where}: engine {grad[index]!r}, finite differences "
+                                f"{estimate!r} (relative error {error:.2e})")
+    return worst[1]
+
+
+def elementwise_gradient(problem: Problem) -> dict[str, np.ndarray]:
+    """∇f estimated element by element (for writing a failing draw out as a case)."""
+    result = {}
+    for name in problem.draw.leaves:
+        estimate = np.zeros_like(problem.point[name])
+        for index in np.ndindex(estimate.shape):
+            unit = [np.zeros_like(problem.point[n]) for n in problem.draw.leaves]
+            unit[problem.draw.leaves.index(name)][index] = 1.0
+            estimate[index] = derivative_along(problem.objective, problem, unit)
+        result[name] = estimate
+    return result

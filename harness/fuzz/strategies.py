@@ -1,0 +1,142 @@
+"""Hypothesis strategies that draw Cases: random graphs over the op vocabulary, in the case language.
+
+A draw is a plain case dict (what a YAML file holds) built by `build_case`, so any draw
+can be written out as a case file and replayed by the ordinary loader. Values are
+tracked while drawing, with the reference engine's numpy forwards, so that each operand
+honours its op's `fuzz:` constraint in spec/ops.yaml (inside the domain, away from
+kinks) and shapes stay broadcast-compatible. Graphs stay short so shrinking is quick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from reference_engine.ops import OPS as NUMPY_OPS
+
+from .. import contracts
+from ..case import Case
+from ..loader import build_case
+
+MARGIN = 0.25  # how far from a domain edge or a kink an operand must stay
+LIMIT = 1e3  # intermediate values larger than this are not used (overflow guard)
+CONSTRAINTS = {
+    "positive": lambda v: bool(np.all(v > MARGIN)),
+    "nonzero": lambda v: bool(np.all(np.abs(v) > MARGIN)),
+    "away_from_kink": lambda v: bool(np.all(np.abs(v) > MARGIN)),
+    "bounded": lambda v: bool(np.all(np.abs(v) < 3.0)),
+    "untied": lambda v: v.size == 1 or float(np.sort(v, axis=None)[-1] - np.sort(v, axis=None)[-2]) > MARGIN,
+}
+# Full broadcast shapes, and the leaf shapes that broadcast to each.
+SHAPES = {(): [()], (3,): [(3,), (1,), ()], (2, 3): [(2, 3), (3,), (2, 1), (1, 3), ()]}
+
+
+def fuzzable_ops() -> dict[str, dict]:
+    """Ops whose `fuzz` entry is not false, with their operand constraints."""
+    table = {}
+    for name, entry in contracts.ops().items():
+        constraints = entry.get("fuzz", {})
+        if constraints is False:
+            continue
+        unknown = set(constraints.values()) - set(CONSTRAINTS)
+        if unknown:
+            raise ValueError(f"spec/ops.yaml: op {name!r} has unknown fuzz constraints {sorted(unknown)}")
+        table[name] = {"arity": entry["arity"], "constraints": constraints, "attributes": entry.get("attributes", {})}
+    return table
+
+
+@dataclass(frozen=True)
+class Draw:
+    """A drawn graph: the case dict (forward steps only), its leaves, its output and an output gradient."""
+
+    data: dict  # the case as YAML would hold it
+    leaves: tuple[str, ...]
+    output: str
+    grad_output: tuple | None  # None: the output has one element, so the gradient may be implicit
+
+    @property
+    def case(self) -> Case:
+        return build_case(self.data, "<fuzz draw>", "fuzz/draw.yaml")
+
+
+def _values(shape: tuple) -> st.SearchStrategy:
+    """Leaf values in [-2, -0.3] or [0.3, 2], rounded to three decimals so YAML stays readable."""
+    magnitude = st.floats(0.3, 2.0).map(lambda x: round(x, 3))
+    element = st.tuples(st.booleans(), magnitude).map(lambda pair: -pair[1] if pair[0] else pair[1])
+    count = int(np.prod(shape)) if shape else 1
+    return st.lists(element, min_size=count, max_size=count).map(lambda xs: np.array(xs).reshape(shape))
+
+
+@st.composite
+def graphs(draw, max_leaves: int = 3, max_ops: int = 6) -> Draw:
+    """A random DAG with shared subexpressions, several broadcasting leaves and a scalar or vector output."""
+    ops = fuzzable_ops()
+    full = draw(st.sampled_from(sorted(SHAPES, key=len)), label="broadcast shape")
+    nodes: list[tuple[str, np.ndarray]] = []
+    tensors = {}
+    for index in range(draw(st.integers(1, max_leaves), label="leaves")):
+        shape = draw(st.sampled_from(SHAPES[full]), label=f"shape of x{index}")
+        value = draw(_values(shape), label=f"value of x{index}")
+        tensors[f"x{index}"] = {"value": value.tolist(), "requires_grad": True}
+        nodes.append((f"x{index}", value))
+    steps = []
+    for index in range(draw(st.integers(1, max_ops), label="ops")):
+        name = draw(st.sampled_from(sorted(ops)), label=f"op {index}")
+        entry = ops[name]
+        picks = [draw(st.integers(0, len(nodes) - 1), label=f"operand {slot} of op {index}") for slot in "ab"[:entry["arity"]]]
+        attrs = _attributes(draw, entry, nodes[picks[0]][1], index)
+        value = _apply(name, entry, [nodes[p][1] for p in picks], attrs)
+        if value is None:
+            continue  # outside the op's domain or too large: the op is not used
+        target = f"v{index}"
+        arguments = [nodes[p][0] for p in picks] + [f"{key}={val!r}" for key, val in attrs.items()]
+        steps.append(f"{target} = {name}({', '.join(arguments)})")
+        nodes.append((target, value))
+    output, value = nodes[-1]
+    grad_output = None
+    if value.size != 1:
+        grad_output = draw(_values(value.shape), label="grad_output").tolist()
+    data = {
+        "schema_version": 1,
+        "title": "a random graph drawn by gradspec's fuzzer",
+        "rules": ["VJP-2"],
+        "source": "hypothesis draw (harness/fuzz/strategies.py)",
+        "derivation": "to be filled in by whoever writes the case out",
+        "capabilities": ["grad"],
+        "dtypes": ["float64"],
+        "tensors": tensors,
+        "steps": steps or [f"v0 = clone({output})"],
+    }
+    if not steps:
+        output = "v0"
+    return Draw(data, tuple(tensors), output, None if grad_output is None else tuple(grad_output))
+
+
+def _attributes(draw, entry: dict, operand: np.ndarray, index: int) -> dict[str, Any]:
+    attrs = {}
+    if "dim" in entry["attributes"] and operand.ndim:
+        dim = draw(st.one_of(st.none(), st.integers(0, operand.ndim - 1)), label=f"dim of op {index}")
+        if dim is not None:
+            attrs["dim"] = dim
+    return attrs
+
+
+def _apply(name: str, entry: dict, operands: list[np.ndarray], attrs: dict) -> np.ndarray | None:
+    """The op's value on the operands, or None if an operand breaks a constraint or the value is unusable."""
+    for slot, operand in zip("ab", operands):
+        rule = entry["constraints"].get(slot)
+        if rule and not CONSTRAINTS[rule](operand):
+            return None
+    if len(operands) == 2:
+        try:
+            np.broadcast_shapes(operands[0].shape, operands[1].shape)
+        except ValueError:
+            return None
+    with np.errstate(all="ignore"):
+        value = np.asarray(NUMPY_OPS[name].forward(*operands, **attrs), dtype=np.float64)
+    if not np.all(np.isfinite(value)) or np.any(np.abs(value) > LIMIT):
+        return None
+    return value
