@@ -22,6 +22,13 @@ from .loader import load_case
 from .registry import EngineNotFound, default_engines, load_adapter
 
 ALL_DTYPES = ("float64", "float32")
+
+try:  # a derandomized profile for CI: pytest --hypothesis-profile ci (a project's own "ci" profile overrides it)
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+except ImportError:  # pragma: no cover - hypothesis is a dependency
+    pass
 KNOWN_DEVICES = ("cpu", "cuda")
 
 
@@ -43,6 +50,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dtype", action="append", default=[], metavar="DTYPE",
                     help="dtype(s) to run in: float64, float32 (default: every dtype the engine supports)")
     parser.addini("gradspec_cases_folder", "YAML files below a folder of this name are case files", default="cases")
+    fuzz = parser.getgroup("gradspec-fuzz", "gradspec fuzzing (pytest --pyargs gradspec.fuzz)")
+    fuzz.addoption("--fuzz-examples", type=int, default=100, metavar="N",
+                   help="random graphs per fuzz property and engine (0 turns fuzzing off; default 100)")
+    fuzz.addoption("--fuzz-staging", default="fuzz-staging", metavar="DIR",
+                   help="where shrunk failing draws are written as case files (default fuzz-staging/, "
+                        "outside the corpus)")
+    fuzz.addoption("--fuzz-database", default=None, metavar="DIR",
+                   help="hypothesis example database folder, so CI can keep it between runs "
+                        "(default: hypothesis's own, .hypothesis/examples)")
 
 
 def _split(values: list[str]) -> list[str]:
@@ -123,6 +139,48 @@ class _Session:
             except EngineNotFound as exc:
                 raise pytest.UsageError(str(exc)) from None
         return self._engines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Fuzz properties run once per chosen engine and device, in float64 (finite differences need it)."""
+    if "gradspec_fuzz_engine" not in metafunc.fixturenames:
+        return
+    session: _Session = metafunc.config._gradspec  # type: ignore[attr-defined]
+    runs = [(engine, device) for engine in session.engines for device in (session.devices or engine.adapter.devices)]
+    metafunc.parametrize("gradspec_fuzz_engine", runs,
+                         ids=[f"{engine.adapter.name or engine.name}-{device}-float64" for engine, device in runs])
+
+
+@pytest.fixture
+def gradspec_fuzz_adapter(request, gradspec_fuzz_engine):
+    """An adapter instance for one fuzz run, or a skip saying why the engine or device cannot run here."""
+    if request.config.getoption("--fuzz-examples") <= 0:
+        pytest.skip("fuzzing is off (--fuzz-examples 0)")
+    engine, device = gradspec_fuzz_engine
+    adapter_cls = engine.adapter
+    if device not in adapter_cls.devices:
+        pytest.skip(f"the {adapter_cls.name} adapter has no device {device!r}")
+    reason = adapter_cls.unavailable_reason() or adapter_cls.device_unavailable_reason(device)
+    if reason:
+        pytest.skip(reason)
+    return adapter_cls(device, "float64")
+
+
+@pytest.fixture
+def gradspec_fuzz_settings(request):
+    """Hypothesis settings on top of the active profile (e.g. --hypothesis-profile ci, derandomized)."""
+    from hypothesis import HealthCheck, settings
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    folder = request.config.getoption("--fuzz-database")
+    extra = {"database": DirectoryBasedExampleDatabase(folder)} if folder else {}
+    return settings(max_examples=request.config.getoption("--fuzz-examples"), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much], **extra)
+
+
+@pytest.fixture
+def gradspec_fuzz_staging(request) -> Path:
+    return Path(request.config.getoption("--fuzz-staging"))
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):

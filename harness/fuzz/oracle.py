@@ -127,7 +127,7 @@ def _worst_element(problem: Problem, grads: list[np.ndarray]) -> str:
             error = abs(grad[index] - estimate) / (abs(estimate) + 1e-12)
             if error > worst[0]:
                 where = f"{name}[{', '.join(map(str, index))}]" if index else name
-                worst = (error, f"worst element: d f / d {where}: engine {grad[index]!r}, finite differences "
+                worst = (error, f"worst element: d f / d {where}: engine {float(grad[index])!r}, finite differences "
                                 f"{estimate!r} (relative error {error:.2e})")
     return worst[1]
 

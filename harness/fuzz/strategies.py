@@ -126,7 +126,7 @@ def _attributes(draw, entry: dict, operand: np.ndarray, index: int) -> dict[str,
 
 def _apply(name: str, entry: dict, operands: list[np.ndarray], attrs: dict) -> np.ndarray | None:
     """The op's value on the operands, or None if an operand breaks a constraint or the value is unusable."""
-    for slot, operand in zip("ab", operands):
+    for slot, operand in zip("ab", operands, strict=False):  # unary ops have one operand
         rule = entry["constraints"].get(slot)
         if rule and not CONSTRAINTS[rule](operand):
             return None

@@ -1,0 +1,58 @@
+"""Write a shrunk failing draw as a YAML case file that the ordinary loader reads and that reproduces the failure.
+
+Files go to a staging folder, outside the main corpus (`cases/`), because their expected
+values come from judges other than a person: finite differences or the reference engine.
+A person derives them by hand before moving a case into cases/.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+
+import yaml
+
+from ..loader import load_case
+
+
+def write_case(data: dict, folder: Path, stem: str) -> Path:
+    """Write the case dict to folder/cases/<stem>-<hash>.yaml, check that it loads, and return the path."""
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    digest = hashlib.sha1(text.encode()).hexdigest()[:8]
+    path = Path(folder) / "cases" / f"{stem}-{digest}.yaml"  # a `cases` folder, so pytest collects it
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    load_case(path)  # a written case must load like any other; a failure here is a fuzzer bug
+    return path
+
+
+def with_gradient_expectation(data: dict, leaves: tuple[str, ...], output: str, grad_output, expected: dict,
+                              engine: str, derivation: str, rules: list[str]) -> dict:
+    """The drawn forward steps, then one grad call whose results must equal `expected`."""
+    case = copy.deepcopy(data)
+    names = [f"grad_{leaf}" for leaf in leaves]
+    call = {"outputs": output, "inputs": list(leaves), "allow_unused": True, "as": names}
+    if grad_output is not None:
+        call["grad_outputs"] = [_plain(grad_output)]
+    case.update(
+        title=f"fuzz: gradient of a random graph disagrees with finite differences on {engine}",
+        rules=rules,
+        derivation=derivation,
+        capabilities=["grad", "allow_unused"],
+        tolerance={"rtol": 1e-6, "atol": 1e-9, "reason": "expected values are finite-difference estimates"},
+    )
+    case["steps"] = list(case["steps"]) + [
+        {"grad": call},
+        {"expect": {"value": {n: _plain(expected[leaf]) for n, leaf in zip(names, leaves, strict=True)}}},
+    ]
+    return case
+
+
+def _plain(value):
+    """numpy arrays and tuples to nested lists of floats, for YAML."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return float(value)

@@ -1,0 +1,24 @@
+"""Fuzz properties against the engines chosen with --engine (see README: Fuzzing).
+
+    pytest --pyargs gradspec.fuzz --engine torch --fuzz-examples 500
+
+Fixtures come from gradspec's pytest plugin: the adapter (one test id per engine and
+device, float64 only, as finite differences need), hypothesis settings built from
+--fuzz-examples and --fuzz-database, and the staging folder for failing draws.
+"""
+
+from __future__ import annotations
+
+from gradspec.fuzz import properties
+
+
+def test_first_order_gradients_match_finite_differences(gradspec_fuzz_adapter, gradspec_fuzz_settings,
+                                                        gradspec_fuzz_staging):
+    properties.run(properties.first_order, gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging,
+                   "first-order")
+
+
+def test_hessian_vector_products_match_finite_differences_of_the_gradient(gradspec_fuzz_adapter, gradspec_fuzz_settings,
+                                                                         gradspec_fuzz_staging):
+    properties.run(properties.second_order, gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging,
+                   "second-order")

@@ -1,0 +1,134 @@
+"""The fuzzer's judges catch planted errors, and a planted failure becomes a case file that reproduces it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from gradspec.adapters.reference_adapter import ReferenceAdapter
+from gradspec.fuzz import oracle, properties, staging
+from gradspec.fuzz.strategies import Draw, graphs
+from gradspec.interpreter import FAILED, PASSED, run_case
+from gradspec.loader import load_case
+from hypothesis import HealthCheck, given, settings
+
+import reference_engine.engine as reference_engine_core
+from reference_engine import ops
+
+QUICK = settings(max_examples=200, deadline=None, database=None, derandomize=True,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
+def draw_of(steps: list[str], tensors: dict, output: str, grad_output=None) -> Draw:
+    data = {"schema_version": 1, "title": "a hand-made draw", "rules": ["VJP-2"], "source": "tests/test_fuzz.py",
+            "derivation": "not needed", "capabilities": ["grad"], "dtypes": ["float64"],
+            "tensors": {name: {"value": value, "requires_grad": True} for name, value in tensors.items()},
+            "steps": steps}
+    return Draw(data, tuple(tensors), output, grad_output)
+
+
+def problem(draw: Draw) -> oracle.Problem:
+    return oracle.Problem(ReferenceAdapter("cpu", "float64"), draw)
+
+
+SIN = draw_of(["v0 = sin(x0)", "v1 = mul(v0, x1)"], {"x0": [0.7, -1.3], "x1": [1.5, 0.4]}, "v1", (1.0, -2.0))
+BROADCAST = draw_of(["v0 = mul(x0, x1)"], {"x0": [0.5, -1.2, 2.0], "x1": [[1.0, 2.0, 3.0], [-1.0, 0.5, 1.5]]},
+                    "v0", ((1.0, 1.0, 1.0), (1.0, 1.0, 1.0)))
+
+
+@pytest.fixture
+def sin_derivative_off_by_1e_4(monkeypatch):
+    planted = ops.Op(np.sin, (lambda g, a, b, o, t: g * ops.cos(a) * (1 + 1e-4),), ("a",))
+    monkeypatch.setitem(ops.OPS, "sin", planted)
+
+
+@pytest.fixture
+def sin_second_derivative_wrong(monkeypatch):
+    """The first derivative stays right, but it is recorded as a constant: no second derivative."""
+    planted = ops.Op(np.sin, (lambda g, a, b, o, t: g * ops.constant(np.cos(ops.data_of(a)), g),), ("a",))
+    monkeypatch.setitem(ops.OPS, "sin", planted)
+
+
+@pytest.fixture
+def broadcast_reduction_wrong(monkeypatch):
+    conform = reference_engine_core._conform
+
+    def halving(gradient, node):
+        data = gradient.data if hasattr(gradient, "data") and not isinstance(gradient, np.ndarray) else gradient
+        reduced = conform(gradient, node)
+        return reduced * 0.5 if np.shape(data) != node.shape else reduced
+
+    monkeypatch.setattr(reference_engine_core, "_conform", halving)
+
+
+def test_correct_engine_passes_both_checks():
+    rng = np.random.default_rng(1)
+    for draw in (SIN, BROADCAST):
+        oracle.check_first_order(problem(draw), oracle.directions(rng, problem(draw)))
+        oracle.check_second_order(problem(draw), oracle.directions(rng, problem(draw)),
+                                  oracle.directions(rng, problem(draw)))
+
+
+def test_a_derivative_off_by_relative_1e_4_is_caught_and_located(sin_derivative_off_by_1e_4):
+    p = problem(SIN)
+    with pytest.raises(oracle.OracleMismatch, match=r"worst element: d f / d x0\[\d\]"):
+        oracle.check_first_order(p, oracle.directions(np.random.default_rng(1), p))
+
+
+def test_a_wrong_broadcast_reduction_is_caught(broadcast_reduction_wrong):
+    p = problem(BROADCAST)
+    with pytest.raises(oracle.OracleMismatch, match=r"worst element: d f / d x0\["):
+        oracle.check_first_order(p, oracle.directions(np.random.default_rng(1), p))
+
+
+def test_a_wrong_second_derivative_is_caught_while_the_first_passes(sin_second_derivative_wrong):
+    p = problem(SIN)
+    rng = np.random.default_rng(1)
+    oracle.check_first_order(p, oracle.directions(rng, p))
+    with pytest.raises(oracle.OracleMismatch, match="second derivative"):
+        oracle.check_second_order(p, oracle.directions(rng, p), oracle.directions(rng, p))
+
+
+def test_a_planted_failure_is_shrunk_and_written_as_a_case_that_reproduces_it(sin_derivative_off_by_1e_4, tmp_path):
+    adapter = ReferenceAdapter("cpu", "float64")
+    with pytest.raises(oracle.OracleMismatch, match=r"shrunk draw written to (\S+\.yaml)") as info:
+        properties.run(properties.first_order, adapter, QUICK, tmp_path, "first-order")
+    path = tmp_path / "cases" / next(p.name for p in (tmp_path / "cases").glob("*.yaml"))
+    assert str(path) in str(info.value)
+    case = load_case(path)
+    assert any("sin" in step.statement.expr.op for step in case.steps if step.statement is not None)
+    assert run_case(case, adapter).status == FAILED  # the written case reproduces the failure ...
+
+
+def test_the_written_case_passes_once_the_bug_is_gone(tmp_path, monkeypatch):
+    """... and only the failure: the same file passes on the correct engine."""
+    planted = ops.Op(np.sin, (lambda g, a, b, o, t: g * ops.cos(a) * (1 + 1e-4),), ("a",))
+    original = ops.OPS["sin"]
+    monkeypatch.setitem(ops.OPS, "sin", planted)
+    with pytest.raises(oracle.OracleMismatch):
+        properties.run(properties.first_order, ReferenceAdapter("cpu", "float64"), QUICK, tmp_path, "first-order")
+    monkeypatch.setitem(ops.OPS, "sin", original)
+    (path,) = (tmp_path / "cases").glob("*.yaml")
+    assert run_case(load_case(path), ReferenceAdapter("cpu", "float64")).status == PASSED
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(graphs())
+def test_every_draw_is_a_case_that_survives_a_trip_through_yaml(tmp_path_factory, draw):
+    text = yaml.safe_dump(draw.data, sort_keys=False)
+    folder = tmp_path_factory.mktemp("draws")
+    path = staging.write_case(yaml.safe_load(text), folder, "draw")
+    loaded, drawn = load_case(path), draw.case
+    assert [step.statement for step in loaded.steps] == [step.statement for step in drawn.steps]
+    assert all(np.array_equal(a.value, b.value) for a, b in zip(loaded.tensors, drawn.tensors, strict=True))
+
+
+def test_fuzz_properties_run_per_engine_and_can_be_turned_off(pytester):
+    pytester.makeconftest("")
+    result = pytester.runpytest("--pyargs", "gradspec.fuzz", "--engine", "reference", "--fuzz-examples", "5",
+                                "--hypothesis-profile", "ci", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_first_order_gradients_match_finite_differences?reference-cpu-float64? PASSED*"])
+    result = pytester.runpytest("--pyargs", "gradspec.fuzz", "--engine", "reference", "--fuzz-examples", "0", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*fuzzing is off (--fuzz-examples 0)*"])
