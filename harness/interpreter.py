@@ -75,6 +75,47 @@ def run_forward(case: Case, adapter: Adapter, values: dict[str, np.ndarray] | No
     return run.env
 
 
+class Session:
+    """Run steps one at a time on an engine and look at it between them (the fuzzer compares two engines so).
+
+    `run` returns the error kind a step raised (spec/errors.yaml, "hook_error", or "unclassified"), or None.
+    """
+
+    def __init__(self, case: Case, adapter: Adapter):
+        self.adapter = adapter
+        self._run = _Run(case, adapter)
+        self._run.make_tensors()
+
+    def run(self, step: Step) -> str | None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                self._run.dispatch(step, "")
+            except _StepFailed as failure:
+                raise RuntimeError(failure.message) from None
+            except Exception as exc:  # noqa: BLE001 - an engine error is an observation here
+                return "hook_error" if _caused_by_hook(exc) else (self.adapter.classify(exc) or "unclassified")
+        return None
+
+    def value(self, name: str) -> np.ndarray | None:
+        tensor = self._run.env.get(name)
+        return None if tensor is None else self.adapter.to_numpy(tensor)
+
+    def grad(self, name: str) -> np.ndarray | None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            grad = self.adapter.read_grad(self._run.env[name])
+        return None if grad is None else self.adapter.to_numpy(grad)
+
+    def hook_calls(self) -> dict[str, list[np.ndarray | None]]:
+        """Per hook label, the gradients it received since the last call (the order across hooks is free)."""
+        log, self._run.hook_log = self._run.hook_log, []
+        calls: dict[str, list] = {}
+        for label, grad in log:
+            calls.setdefault(label, []).append(grad)
+        return calls
+
+
 class _Run:
     def __init__(self, case: Case, adapter: Adapter):
         self.case, self.adapter = case, adapter

@@ -194,7 +194,7 @@ OPS: dict[str, Op] = {
     "max": Op(lambda a: np.asarray(np.max(a)), (_max_grad,), ("a,out",)),
     # shape; the reference engine has no views, so these copy
     "clone": Op(np.copy, (lambda g, a, b, o, t: g,), ("",)),
-    "transpose": Op(lambda a: np.ascontiguousarray(a.T), (lambda g, a, b, o, t: transpose(g),), ("",)),
+    "transpose": Op(lambda a: a.T.copy(), (lambda g, a, b, o, t: transpose(g),), ("",)),  # 0-d and 1-d: unchanged
     "reshape": Op(lambda a, shape: np.reshape(a, shape).copy(), (lambda g, a, b, o, t: reshape(g, t["in_shape"]),),
                   ("",), attrs={"shape": None}, reads_input_meta=True),
     # internal helpers used by rules and by the engine

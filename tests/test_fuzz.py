@@ -127,8 +127,27 @@ def test_fuzz_properties_run_per_engine_and_can_be_turned_off(pytester):
     pytester.makeconftest("")
     result = pytester.runpytest("--pyargs", "gradspec.fuzz", "--engine", "reference", "--fuzz-examples", "5",
                                 "--hypothesis-profile", "ci", "-v")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=2, skipped=1)  # the sequence property does not judge the judge
     result.stdout.fnmatch_lines(["*test_first_order_gradients_match_finite_differences?reference-cpu-float64? PASSED*"])
     result = pytester.runpytest("--pyargs", "gradspec.fuzz", "--engine", "reference", "--fuzz-examples", "0", "-rs")
-    result.assert_outcomes(skipped=2)
+    result.assert_outcomes(skipped=3)
     result.stdout.fnmatch_lines(["*fuzzing is off (--fuzz-examples 0)*"])
+
+
+class NeverFreesGraphs(ReferenceAdapter):
+    """A planted engine bug: backward keeps every graph, so a second backward never raises freed_graph."""
+
+    name = "never-frees"
+
+    def backward(self, output, gradient, retain_graph, create_graph, inputs):
+        super().backward(output, gradient, True, create_graph, inputs)
+
+
+def test_a_planted_sequence_disagreement_is_written_as_a_case_that_reproduces_it(tmp_path):
+    with pytest.raises(AssertionError, match=r"shrunk sequence written to (\S+\.yaml)"):
+        properties.run_sequences(NeverFreesGraphs("cpu", "float64"), QUICK, tmp_path)
+    (path,) = (tmp_path / "cases").glob("*.yaml")
+    case = load_case(path)
+    assert any(step.raises and step.raises.kind == "freed_graph" for step in case.steps)
+    assert run_case(case, NeverFreesGraphs("cpu", "float64")).status == FAILED
+    assert run_case(case, ReferenceAdapter("cpu", "float64")).status == PASSED

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ..adapter import Adapter
 from ..adapters.reference_adapter import ReferenceAdapter
-from . import oracle, staging
+from . import oracle, sequences, staging
 from .strategies import Draw, graphs
 
 FD_DERIVATION = ("Expected gradients are central finite differences (Richardson-extrapolated, h = 1e-3) of the "
@@ -55,3 +55,33 @@ def _write_failure(draw: Draw, adapter: Adapter, folder: Path, stem: str) -> Pat
     data = staging.with_gradient_expectation(draw.data, draw.leaves, draw.output, draw.grad_output, expected,
                                              adapter.name, FD_DERIVATION, ["VJP-2"])
     return staging.write_case(data, folder, f"{stem}-{adapter.name}")
+
+
+def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Path) -> None:
+    """Random sequences of autograd calls must behave on `adapter` as on the reference engine."""
+    reference = ReferenceAdapter("cpu", "float64")
+    failing: dict = {}
+
+    @fuzz_settings
+    @given(sequence=sequences.sequences())
+    def prop(sequence: sequences.Sequence) -> None:
+        try:
+            sequences.compare(sequence, adapter, reference)
+        except sequences.Disagreement:
+            failing["sequence"] = sequence
+            raise
+
+    try:
+        prop()
+    except sequences.Disagreement as exc:
+        sequence = failing["sequence"]
+        observed = _reference_observations(sequence, reference)
+        data = sequences.as_case(sequence, observed, adapter.name)
+        path = staging.write_case(data, staging_folder, f"sequence-{adapter.name}")
+        raise sequences.Disagreement(f"{exc}\nshrunk sequence written to {path}; replay it with: "
+                                     f"pytest {path} --engine {adapter.name} --device {adapter.device}") from None
+
+
+def _reference_observations(sequence: sequences.Sequence, reference: Adapter) -> list[dict]:
+    """What the reference engine observes, comparing it with itself (which cannot disagree)."""
+    return sequences.compare(sequence, reference, ReferenceAdapter("cpu", "float64"))

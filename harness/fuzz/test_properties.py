@@ -9,6 +9,7 @@ device, float64 only, as finite differences need), hypothesis settings built fro
 
 from __future__ import annotations
 
+import pytest
 from gradspec.fuzz import properties
 
 
@@ -22,3 +23,10 @@ def test_hessian_vector_products_match_finite_differences_of_the_gradient(gradsp
                                                                          gradspec_fuzz_staging):
     properties.run(properties.second_order, gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging,
                    "second-order")
+
+
+def test_sequences_of_autograd_calls_behave_as_on_the_reference_engine(gradspec_fuzz_adapter, gradspec_fuzz_settings,
+                                                                       gradspec_fuzz_staging):
+    if gradspec_fuzz_adapter.name == "reference":
+        pytest.skip("the reference engine is the judge of this property")
+    properties.run_sequences(gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging)

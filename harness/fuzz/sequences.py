@@ -1,0 +1,151 @@
+"""Random sequences of autograd calls on a random graph, and their comparison between two engines.
+
+The reference engine is the judge: after every call the engine under test must raise
+the same error kind, hold the same .grad on every leaf, bind the same `grad` results and
+have called each hook with the same gradients. A sequence ends at its first error,
+since .grad is unspecified after one (LIFE-6). A failing sequence is written out as a
+case whose expectations are what the reference engine observed.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+
+from ..interpreter import Session
+from ..loader import build_case
+from .strategies import graphs
+
+RTOL, ATOL = 1e-9, 1e-12
+
+
+@dataclass(frozen=True)
+class Sequence:
+    data: dict  # the case: the graph, `loss = ...`, then the calls
+    leaves: tuple[str, ...]
+    first_call: int  # index in data["steps"] of the first autograd call
+
+
+@st.composite
+def sequences(draw, max_calls: int = 5) -> Sequence:
+    graph = draw(graphs(max_ops=4))
+    data = copy.deepcopy(graph.data)
+    steps = list(data["steps"])
+    if graph.grad_output is None:
+        steps.append(f"loss = sum({graph.output})")
+    else:
+        data["tensors"]["weights"] = {"value": [list(r) if isinstance(r, tuple) else r for r in graph.grad_output]}
+        steps.append(f"loss = sum(mul({graph.output}, weights))")
+    first_call = len(steps)
+    intermediates = [step.split(" = ")[0] for step in graph.data["steps"]]
+    leaves = list(graph.leaves)
+    hooks = 0
+    for index in range(draw(st.integers(1, max_calls), label="calls")):
+        kind = draw(st.sampled_from(["backward", "grad", "retain_grad", "register_hook", "set_grad"]),
+                    label=f"call {index}")
+        if kind in ("backward", "grad"):
+            options = {key: draw(st.sampled_from([None, False, True]), label=f"{key} of call {index}")
+                       for key in ("retain_graph", "create_graph")}
+            options = {key: value for key, value in options.items() if value is not None}
+            if kind == "backward":
+                steps.append({"backward": "loss", **options})
+            else:
+                inputs = draw(st.lists(st.sampled_from(leaves + intermediates), min_size=1, max_size=3, unique=True),
+                              label=f"inputs of call {index}")
+                names = [f"g{index}_{n}" for n in inputs]
+                steps.append({"grad": {"outputs": "loss", "inputs": inputs, "allow_unused": True, "as": names,
+                                       **options}})
+        elif kind == "retain_grad" and intermediates:
+            steps.append({"retain_grad": draw(st.sampled_from(intermediates), label=f"tensor of call {index}")})
+        elif kind == "register_hook":
+            tensor = draw(st.sampled_from(leaves + intermediates), label=f"tensor of call {index}")
+            steps.append({"register_hook": tensor, "as": f"h{hooks}"})
+            hooks += 1
+        elif kind == "set_grad":
+            steps.append({"set_grad": {draw(st.sampled_from(leaves), label=f"leaf of call {index}"): None}})
+    data.update(steps=steps, capabilities=sorted({"grad", "backward", "allow_unused", "create_graph", "graph_lifetime",
+                                                  "retain_grad", "tensor_hooks", "grad_assignment"}))
+    return Sequence(data, tuple(leaves), first_call)
+
+
+class Disagreement(AssertionError):
+    """The engine under test and the reference engine observed different things."""
+
+
+def compare(sequence: Sequence, engine, reference) -> list[dict]:
+    """Run the sequence on both; raise Disagreement at the first difference; return the reference's observations."""
+    case = build_case(sequence.data, "<fuzz sequence>", "fuzz/sequence.yaml")
+    ours, theirs = Session(case, engine), Session(case, reference)
+    observed = []
+    for index, step in enumerate(case.steps):
+        kind, expected_kind = ours.run(step), theirs.run(step)
+        if kind != expected_kind:
+            raise Disagreement(f"step {index + 1} ({step.kind}): the engine raised {kind or 'nothing'}, "
+                               f"the reference engine {expected_kind or 'nothing'}")
+        if index < sequence.first_call:
+            continue
+        seen = {"raised": expected_kind, "grad": {}, "value": {}, "hooks": theirs.hook_calls()}
+        if expected_kind is not None:
+            ours.hook_calls()
+            observed.append(seen)
+            break  # .grad is unspecified after an error (LIFE-6)
+        for leaf in sequence.leaves:
+            _same(f"step {index + 1} ({step.kind}): .grad of {leaf}", ours.grad(leaf), theirs.grad(leaf))
+            seen["grad"][leaf] = theirs.grad(leaf)
+        for name in step.args.get("grad", {}).get("as", ()):
+            _same(f"step {index + 1} (grad): result {name}", ours.value(name), theirs.value(name))
+            seen["value"][name] = theirs.value(name)
+        mine = ours.hook_calls()
+        if sorted(mine) != sorted(seen["hooks"]):
+            raise Disagreement(f"step {index + 1} ({step.kind}): hooks called {sorted(mine)}, "
+                               f"the reference engine called {sorted(seen['hooks'])}")
+        for label, grads in seen["hooks"].items():
+            if len(grads) != len(mine[label]):
+                raise Disagreement(f"step {index + 1}: hook {label} called {len(mine[label])} times, "
+                                   f"the reference engine {len(grads)}")
+            for call, (a, b) in enumerate(zip(mine[label], grads, strict=True), start=1):
+                _same(f"step {index + 1}: hook {label}, call {call}", a, b)
+        observed.append(seen)
+    return observed
+
+
+def _same(what: str, got: np.ndarray | None, expected: np.ndarray | None) -> None:
+    if (got is None) != (expected is None):
+        raise Disagreement(f"{what}: the engine has {'None' if got is None else got}, "
+                           f"the reference engine {'None' if expected is None else expected}")
+    if got is not None and (got.shape != expected.shape or not np.allclose(got, expected, rtol=RTOL, atol=ATOL)):
+        raise Disagreement(f"{what}: the engine has {got}, the reference engine {expected}")
+
+
+def as_case(sequence: Sequence, observed: list[dict], engine: str) -> dict:
+    """The sequence with the reference engine's observations as expectations after every call."""
+    data = copy.deepcopy(sequence.data)
+    steps = data["steps"][:sequence.first_call]
+    for call, seen in zip(data["steps"][sequence.first_call:], observed, strict=False):
+        call = call if isinstance(call, dict) else {"compute": call}
+        if seen["raised"] is not None:
+            steps.append({**call, "raises": seen["raised"]})
+            break
+        steps.append(call)
+        expect = {"grad": {leaf: _plain(value) for leaf, value in seen["grad"].items()}}
+        if seen["value"]:
+            expect["value"] = {name: _plain(value) for name, value in seen["value"].items()}
+        if seen["hooks"]:
+            expect["hook_grads"] = {label: [_plain(g) for g in grads] for label, grads in seen["hooks"].items()}
+        steps.append({"expect": expect})
+    data.update(
+        steps=steps,
+        title=f"fuzz: a sequence of autograd calls where {engine} and the reference engine disagree",
+        rules=["ACC-1", "LIFE-1"],
+        derivation="Expected values are what gradspec's reference engine observed after each call of a shrunk fuzz "
+                   "draw. Derive them by hand from the rule book before moving this case into cases/.",
+        tolerance={"rtol": RTOL, "atol": ATOL, "reason": "two engines in float64 on the same graph"},
+    )
+    return data
+
+
+def _plain(value):
+    return None if value is None else value.tolist()
