@@ -69,7 +69,9 @@ def run_forward(case: Case, adapter: Adapter, values: dict[str, np.ndarray] | No
     run = _Run(case, adapter)
     try:
         run.make_tensors()
-        run.run_steps(case.steps, prefix="")
+        for number, step in enumerate(case.steps, start=1):  # no warning capture: nothing is judged here
+            run.current = f"step {number} ({step.describe()})"
+            run.dispatch(step, str(number))
     except _StepFailed as failure:
         raise RuntimeError(f"{run.current}: {failure.message}") from None
     return run.env

@@ -245,16 +245,22 @@ def _conform(gradient: Any, node) -> Any:
 
 
 def _accumulate(tensor: Tensor, gradient: Any, create_graph: bool) -> None:
-    """Add a gradient into tensor.grad (ACC-1, ACC-3); a first gradient is never shared with anyone else."""
+    """Add a gradient into tensor.grad (ACC-1, ACC-3).
+
+    A .grad that is a constant always owns writable data (gradients can be read-only broadcast
+    views), so a later backward can add into it in place; one with a graph is added to out of place.
+    """
+    current = tensor._grad
     if create_graph:
         incoming = _as_tensor(gradient)
-        tensor.grad = incoming if tensor._grad is None else tensor._grad + incoming
+        if not incoming.requires_grad:
+            incoming = Tensor(np.array(incoming.data, dtype=tensor.data.dtype))
+        tensor.grad = incoming if current is None else current + incoming
         return
     data = np.asarray(ops.data_of(gradient))
-    current = tensor._grad
     if current is None:
         tensor.grad = Tensor(data.astype(tensor.data.dtype, copy=True))
-    elif current.requires_grad:
+    elif current.requires_grad or not current.data.flags.writeable:
         tensor.grad = Tensor(current.data + data)
     else:
         np.add(current.data, data, out=current.data, casting="same_kind")

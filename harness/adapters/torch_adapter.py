@@ -67,7 +67,7 @@ class TorchAdapter(TorchLikeAdapter):
         return torch.__version__ if torch is not None else "not installed"
 
     def tensor(self, value: np.ndarray, requires_grad: bool, dtype: str) -> Any:
-        return torch.tensor(value.tolist(), dtype=getattr(torch, dtype), device=self.device, requires_grad=requires_grad)
+        return torch.tensor(value, dtype=getattr(torch, dtype), device=self.device, requires_grad=requires_grad)
 
     def like(self, value: np.ndarray, reference: Any) -> Any:
         return torch.as_tensor(value, dtype=reference.dtype, device=reference.device)

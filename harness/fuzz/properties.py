@@ -14,7 +14,7 @@ from ..adapters.reference_adapter import ReferenceAdapter
 from . import oracle, sequences, staging
 from .strategies import Draw, graphs
 
-FD_DERIVATION = ("Expected gradients are central finite differences (Richardson-extrapolated, h = 1e-3) of the "
+FD_DERIVATION = ("Expected gradients are central finite differences (h = 1e-6) of the "
                  "reference engine's forward at the drawn point, from a fuzz draw that hypothesis shrank. Derive "
                  "them by hand before moving this case into cases/.")
 
@@ -75,7 +75,11 @@ def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Pat
         prop()
     except sequences.Disagreement as exc:
         sequence = failing["sequence"]
-        observed = _reference_observations(sequence, reference)
+        try:
+            observed = _reference_observations(sequence, reference)
+        except sequences.Disagreement:
+            raise sequences.Disagreement(f"{exc}\nno case written: the reference engine cannot run this sequence "
+                                         "itself") from None
         data = sequences.as_case(sequence, observed, adapter.name)
         path = staging.write_case(data, staging_folder, f"sequence-{adapter.name}")
         raise sequences.Disagreement(f"{exc}\nshrunk sequence written to {path}; replay it with: "

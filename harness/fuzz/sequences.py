@@ -82,6 +82,9 @@ def compare(sequence: Sequence, engine, reference) -> list[dict]:
     observed = []
     for index, step in enumerate(case.steps):
         kind, expected_kind = ours.run(step), theirs.run(step)
+        if expected_kind == "unclassified":
+            raise Disagreement(f"step {index + 1} ({step.kind}): the reference engine itself raised an unclassified "
+                               "error, a bug in gradspec's reference engine or its adapter")
         if kind != expected_kind:
             raise Disagreement(f"step {index + 1} ({step.kind}): the engine raised {kind or 'nothing'}, "
                                f"the reference engine {expected_kind or 'nothing'}")

@@ -62,12 +62,16 @@ class Draw:
         return build_case(self.data, "<fuzz draw>", "fuzz/draw.yaml")
 
 
+def _element(k: int) -> float:
+    """k in [-1700, 1700] to a value in [-2, -0.3] or [0.3, 2] in steps of 0.001 (shrinking goes towards 0.3)."""
+    return (k + 300 if k >= 0 else k - 300) / 1000
+
+
 def _values(shape: tuple) -> st.SearchStrategy:
-    """Leaf values in [-2, -0.3] or [0.3, 2], rounded to three decimals so YAML stays readable."""
-    magnitude = st.floats(0.3, 2.0).map(lambda x: round(x, 3))
-    element = st.tuples(st.booleans(), magnitude).map(lambda pair: -pair[1] if pair[0] else pair[1])
+    """Leaf values away from 0, three decimals so that YAML stays readable; one draw per element."""
     count = int(np.prod(shape)) if shape else 1
-    return st.lists(element, min_size=count, max_size=count).map(lambda xs: np.array(xs).reshape(shape))
+    elements = st.lists(st.integers(-1700, 1700), min_size=count, max_size=count)
+    return elements.map(lambda ks: np.array([_element(k) for k in ks]).reshape(shape))
 
 
 @st.composite
