@@ -17,15 +17,13 @@ import argparse
 import time
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
-
 from gradspec.adapters.reference_adapter import ReferenceAdapter
 from gradspec.fuzz import oracle
 from gradspec.fuzz.strategies import Draw, graphs
+from hypothesis import HealthCheck, given, settings
 
 try:
     import torch
-
     from gradspec.adapters.torch_adapter import TorchAdapter
 except ImportError:
     torch = None
@@ -80,12 +78,13 @@ def main() -> None:
     if torch is not None:
         torch.set_num_threads(1)
     print(f"fuzz benchmark: {args.examples} graphs per engine; oracle timings best of {args.repeat}")
-    print(f"first-order graphs checked per second, reference engine: {throughput(ReferenceAdapter('cpu', 'float64'), args.examples):7.0f}"
-          "   (target >= 300)")
+    rate = throughput(ReferenceAdapter("cpu", "float64"), args.examples)
+    print(f"first-order graphs checked per second, reference engine: {rate:7.0f}   (target >= 300)")
     if torch is None:
         print("torch is not installed: the torch figures are skipped")
         return
-    print(f"first-order graphs checked per second, torch:            {throughput(TorchAdapter('cpu', 'float64'), args.examples):7.0f}")
+    rate = throughput(TorchAdapter("cpu", "float64"), args.examples)
+    print(f"first-order graphs checked per second, torch:            {rate:7.0f}")
     ours, theirs = oracle_against_gradcheck(1000, args.repeat)
     print(f"oracle at n=1000: {ours * 1e3:.2f} ms; gradcheck(fast_mode=True): {theirs * 1e3:.2f} ms; "
           f"gradcheck / oracle = {theirs / ours:.1f}x   (target >= 5x)")
