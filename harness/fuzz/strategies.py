@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from reference_engine.ops import OPS as NUMPY_OPS
 
@@ -62,16 +63,14 @@ class Draw:
         return build_case(self.data, "<fuzz draw>", "fuzz/draw.yaml")
 
 
-def _element(k: int) -> float:
-    """k in [-1700, 1700] to a value in [-2, -0.3] or [0.3, 2] in steps of 0.001 (shrinking goes towards 0.3)."""
-    return (k + 300 if k >= 0 else k - 300) / 1000
+def _to_values(k: np.ndarray) -> np.ndarray:
+    """Integers in [-1700, 1700] to values in [-2, -0.3] or [0.3, 2] in steps of 0.001 (shrinking goes to 0.3)."""
+    return np.where(k >= 0, k + 300, k - 300) / 1000
 
 
 def _values(shape: tuple) -> st.SearchStrategy:
-    """Leaf values away from 0, three decimals so that YAML stays readable; one draw per element."""
-    count = int(np.prod(shape)) if shape else 1
-    elements = st.lists(st.integers(-1700, 1700), min_size=count, max_size=count)
-    return elements.map(lambda ks: np.array([_element(k) for k in ks]).reshape(shape))
+    """Leaf values away from 0, with three decimals so that YAML stays readable."""
+    return hnp.arrays(np.int64, shape, elements=st.integers(-1700, 1700)).map(_to_values)
 
 
 @st.composite
