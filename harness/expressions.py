@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from functools import lru_cache
 
 from . import contracts
 from .errors import did_you_mean
@@ -70,8 +71,9 @@ def _operator_table() -> tuple[dict[type, str], dict[type, str]]:
     )
 
 
+@lru_cache(maxsize=4096)
 def parse_statement(text: str) -> Statement:
-    """Parse one compute statement, or raise ExpressionError saying what is allowed."""
+    """Parse one compute statement, or raise ExpressionError saying what is allowed (cached: Statements are immutable)."""
     try:
         module = ast.parse(text, mode="exec")
     except SyntaxError as exc:

@@ -10,6 +10,7 @@ kinks) and shapes stay broadcast-compatible. Graphs stay short so shrinking is q
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ CONSTRAINTS = {
 SHAPES = {(): [()], (3,): [(3,), (1,), ()], (2, 3): [(2, 3), (3,), (2, 1), (1, 3), ()]}
 
 
+@cache
 def fuzzable_ops() -> dict[str, dict]:
     """Ops whose `fuzz` entry is not false, with their operand constraints."""
     table = {}
@@ -68,28 +70,40 @@ def _to_values(k: np.ndarray) -> np.ndarray:
     return np.where(k >= 0, k + 300, k - 300) / 1000
 
 
+@cache
 def _values(shape: tuple) -> st.SearchStrategy:
     """Leaf values away from 0, with three decimals so that YAML stays readable."""
     return hnp.arrays(np.int64, shape, elements=st.integers(-1700, 1700)).map(_to_values)
+
+
+@cache
+def _index(count: int) -> st.SearchStrategy:
+    """Strategies are cached: hypothesis derives each one's properties once, not on every draw."""
+    return st.integers(0, count - 1)
+
+
+@cache
+def _choice(options: tuple) -> st.SearchStrategy:
+    return st.sampled_from(options)
 
 
 @st.composite
 def graphs(draw, max_leaves: int = 3, max_ops: int = 6) -> Draw:
     """A random DAG with shared subexpressions, several broadcasting leaves and a scalar or vector output."""
     ops = fuzzable_ops()
-    full = draw(st.sampled_from(sorted(SHAPES, key=len)), label="broadcast shape")
+    full = draw(_choice(tuple(sorted(SHAPES, key=len))), label="broadcast shape")
     nodes: list[tuple[str, np.ndarray]] = []
     tensors = {}
     for index in range(draw(st.integers(1, max_leaves), label="leaves")):
-        shape = draw(st.sampled_from(SHAPES[full]), label=f"shape of x{index}")
+        shape = draw(_choice(tuple(SHAPES[full])), label=f"shape of x{index}")
         value = draw(_values(shape), label=f"value of x{index}")
         tensors[f"x{index}"] = {"value": value.tolist(), "requires_grad": True}
         nodes.append((f"x{index}", value))
     steps = []
     for index in range(draw(st.integers(1, max_ops), label="ops")):
-        name = draw(st.sampled_from(sorted(ops)), label=f"op {index}")
+        name = draw(_choice(tuple(sorted(ops))), label=f"op {index}")
         entry = ops[name]
-        picks = [draw(st.integers(0, len(nodes) - 1), label=f"operand {slot} of op {index}") for slot in "ab"[:entry["arity"]]]
+        picks = [draw(_index(len(nodes)), label=f"operand {slot} of op {index}") for slot in "ab"[:entry["arity"]]]
         attrs = _attributes(draw, entry, nodes[picks[0]][1], index)
         value = _apply(name, entry, [nodes[p][1] for p in picks], attrs)
         if value is None:
@@ -121,7 +135,7 @@ def graphs(draw, max_leaves: int = 3, max_ops: int = 6) -> Draw:
 def _attributes(draw, entry: dict, operand: np.ndarray, index: int) -> dict[str, Any]:
     attrs = {}
     if "dim" in entry["attributes"] and operand.ndim:
-        dim = draw(st.one_of(st.none(), st.integers(0, operand.ndim - 1)), label=f"dim of op {index}")
+        dim = draw(_choice((None, *range(operand.ndim))), label=f"dim of op {index}")
         if dim is not None:
             attrs["dim"] = dim
     return attrs
