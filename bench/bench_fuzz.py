@@ -21,6 +21,7 @@ from gradspec.adapters.reference_adapter import ReferenceAdapter
 from gradspec.fuzz import oracle
 from gradspec.fuzz.strategies import Draw, graphs
 from hypothesis import HealthCheck, given, settings
+from timing import best_of
 
 try:
     import torch
@@ -61,13 +62,7 @@ def oracle_against_gradcheck(n: int, repeat: int) -> tuple[float, float]:
     def theirs():
         assert torch.autograd.gradcheck(lambda t: (torch.sin(t) * t).sum(), (x,), fast_mode=True)
 
-    times: tuple[list, list] = ([], [])
-    for _ in range(repeat):
-        for function, seen in ((ours, times[0]), (theirs, times[1])):
-            start = time.perf_counter()
-            function()
-            seen.append(time.perf_counter() - start)
-    return min(times[0]), min(times[1])
+    return best_of(repeat, ours, theirs)
 
 
 def main() -> None:

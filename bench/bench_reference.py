@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import numpy as np
+from timing import best_of
 
 import reference_engine as rg
 
@@ -26,17 +26,6 @@ try:
     import torch
 except ImportError:  # the PyTorch comparisons are skipped without it
     torch = None
-
-
-def best_of(repeat: int, ours, peer) -> tuple[float, float]:
-    """Best time of each, measured alternately so that both see the same machine conditions."""
-    times: tuple[list, list] = ([], [])
-    for _ in range(repeat):
-        for function, seen in ((ours, times[0]), (peer, times[1])):
-            start = time.perf_counter()
-            function()
-            seen.append(time.perf_counter() - start)
-    return min(times[0]), min(times[1])
 
 
 def chain(module, ops: int, size: int, create_graph: bool = False):
