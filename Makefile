@@ -9,8 +9,9 @@ ARGS   ?=
 
 .PHONY: conformance test validate clean
 
-conformance: $(STAMP)  ## run every case on the default engines; writes reports/conformance.xml
-	$(BIN)/pytest cases --junitxml=reports/conformance.xml $(ARGS)
+conformance: $(STAMP)  ## run every case on the default engines; writes reports/ (JSON, Markdown, JUnit XML)
+	$(BIN)/pytest cases --gradspec-report=reports/conformance.json --gradspec-markdown=reports/summary.md \
+		--junitxml=reports/conformance.xml $(ARGS)
 
 test: $(STAMP)  ## run gradspec's own tests
 	$(BIN)/pytest tests $(ARGS)

@@ -2,8 +2,9 @@
 
 `gradspec validate [PATH ...]` checks every case file and prints one precise error per
 broken file (exit 1 if any). `gradspec list [PATH ...]` prints the cases with the rules
-they cite and the capabilities they need. Running the cases is pytest's job:
-`pytest cases --engine NAME`.
+they cite and the capabilities they need. `gradspec report REPORT.json` renders a JSON
+report (from `pytest cases --gradspec-report PATH`) as Markdown. Running the cases is
+pytest's job: `pytest cases --engine NAME`.
 """
 
 from __future__ import annotations
@@ -67,6 +68,28 @@ def list_cases(paths: Sequence[str]) -> int:
     return 0
 
 
+def report(path: str, markdown_path: str | None) -> int:
+    """Check a JSON report against spec/report.schema.json and render it as Markdown."""
+    import json
+
+    import jsonschema
+
+    from .markdown import render
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        jsonschema.validate(data, contracts.report_schema())
+    except (OSError, ValueError, jsonschema.ValidationError) as exc:
+        print(f"gradspec: {path}: not a gradspec report: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    text = render(data)
+    if markdown_path:
+        Path(markdown_path).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gradspec", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"gradspec {__version__}")
@@ -75,7 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                             ("list", "list cases by area with their rules and capabilities")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("paths", nargs="*", default=["cases"], help="case files or folders (default: cases)")
+    render = commands.add_parser("report", help="render a JSON report as Markdown")
+    render.add_argument("report", help="a JSON report written by pytest --gradspec-report")
+    render.add_argument("--markdown", metavar="PATH", help="write the Markdown here (default: standard output)")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return report(args.report, args.markdown)
     try:
         return {"validate": validate, "list": list_cases}[args.command](args.paths)
     except FileNotFoundError as exc:

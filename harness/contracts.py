@@ -68,6 +68,12 @@ def case_schema() -> dict:
 
 
 @cache
+def report_schema() -> dict:
+    """The JSON Schema of conformance reports (spec/report.schema.json)."""
+    return json.loads(_read("report.schema.json"))
+
+
+@cache
 def rules() -> dict[str, Rule]:
     """Rules of the rule book (spec/semantics.md), by id, in the book's order."""
     found: dict[str, Rule] = {}

@@ -8,18 +8,24 @@ that needs a capability the engine lacks is skipped as not applicable.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from . import __version__, contracts
+from . import __version__, contracts, expectations, markdown
 from .case import Case
 from .errors import CaseFileError, did_you_mean
 from .interpreter import FAILED, NOT_APPLICABLE, Outcome, run_case
 from .loader import load_case
 from .registry import EngineNotFound, default_engines, load_adapter
+from .report import ReportBuilder
+
+
+class UnmatchedExpectationWarning(UserWarning):
+    """An id in an expectation file matches no collected case: the list may be stale."""
 
 ALL_DTYPES = ("float64", "float32")
 
@@ -50,6 +56,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dtype", action="append", default=[], metavar="DTYPE",
                     help="dtype(s) to run in: float64, float32 (default: every dtype the engine supports)")
     parser.addini("gradspec_cases_folder", "YAML files below a folder of this name are case files", default="cases")
+    group.addoption("--gradspec-report", metavar="PATH", help="write a JSON conformance report (spec/report.schema.json)")
+    group.addoption("--gradspec-markdown", metavar="PATH", help="write a Markdown summary (for a CI job summary)")
+    group.addoption("--expectations", action="append", default=[], metavar="FILE",
+                    help="a known-failures file: `<case id>[::run] <reason>` per line; listed failures are "
+                         "expected failures and do not fail the run (repeatable)")
     fuzz = parser.getgroup("gradspec-fuzz", "gradspec fuzzing (pytest --pyargs gradspec.fuzz)")
     fuzz.addoption("--fuzz-examples", type=int, default=100, metavar="N",
                    help="random graphs per fuzz property and engine (0 turns fuzzing off; default 100)")
@@ -82,6 +93,12 @@ class _Session:
         self.devices = self._checked(_split(config.getoption("--device")), KNOWN_DEVICES, "device")
         self.dtypes = self._checked(_split(config.getoption("--dtype")), ALL_DTYPES, "dtype")
         self.outcomes: dict[str, Counter] = defaultdict(Counter)
+        self.report = ReportBuilder()
+        try:
+            self.expectations = [e for path in config.getoption("--expectations") for e in expectations.load(path)]
+        except expectations.ExpectationFileError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.unmatched: list[expectations.Expectation] = []
         self.skip_reasons: dict[str, str] = {}  # why a whole engine-device-dtype run could not start
         self.case_file_errors: set[str] = set()
 
@@ -89,16 +106,46 @@ class _Session:
         """Remember broken case files (only this plugin collects YAML); pytest-xdist forwards these too."""
         if report.failed and report.nodeid.endswith((".yaml", ".yml")):
             self.case_file_errors.add(report.nodeid)
+            self.report.add_broken_file(report)
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Listed known failures become non-strict xfails; ids that match nothing are reported."""
+        if not self.expectations:
+            return
+        used = set()
+        for item in items:
+            if not isinstance(item, CaseItem):
+                continue
+            for expectation in self.expectations:
+                if expectation.matches(item.case.id, item.name):
+                    item.add_marker(pytest.mark.xfail(reason=f"{expectation.reason} ({expectation.where})", strict=False))
+                    used.add(expectation)
+                    break
+        self.unmatched = [e for e in self.expectations if e not in used]
+        for expectation in self.unmatched:
+            warnings.warn(f"{expectation.where}: {expectation.pattern!r} matches no case collected in this run",
+                          UnmatchedExpectationWarning, stacklevel=1)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Count outcomes from reports, which pytest-xdist forwards from its workers to the controller."""
         properties = dict(report.user_properties)
-        if report.when != "call" or "gradspec_outcome" not in properties:
+        if "gradspec_case" not in properties or not (report.when == "call" or (report.when == "setup" and report.skipped)):
             return
+        self.report.add_test(report)
         run = report.nodeid.rsplit("::", 1)[-1]
-        self.outcomes[run][properties["gradspec_outcome"]] += 1
+        self.outcomes[run][self.report.results[-1]["outcome"]] += 1
         if "gradspec_skip_reason" in properties:
             self.skip_reasons[run] = properties["gradspec_skip_reason"]
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput"):
+            return  # an xdist worker: the controller writes the reports
+        report_path, markdown_path = self.config.getoption("--gradspec-report"), self.config.getoption("--gradspec-markdown")
+        if report_path:
+            self.report.write(report_path)
+        if markdown_path:
+            Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(markdown_path).write_text(markdown.render(self.report.as_json()), encoding="utf-8")
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not (self.outcomes or self.case_file_errors):
@@ -111,11 +158,13 @@ class _Session:
             if counts["skipped"] == total and run in self.skip_reasons:
                 write(f"{run:<28} not run: {self.skip_reasons[run]}")
                 continue
-            statuses = ("passed", "failed", NOT_APPLICABLE, "skipped")
+            statuses = ("passed", "failed", "expected_failure", "unexpected_pass", NOT_APPLICABLE, "skipped")
             parts = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in statuses if counts[s])
             write(f"{run:<28} {counts['passed']:>4}/{total:<4} passed   ({parts})")
         if self.case_file_errors:
             write(f"{len(self.case_file_errors)} case file(s) could not be loaded: " + ", ".join(sorted(self.case_file_errors)))
+        for expectation in self.unmatched:
+            write(f"{expectation.where}: expectation {expectation.pattern!r} matches no case collected in this run")
 
     @staticmethod
     def _checked(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
@@ -237,8 +286,14 @@ class CaseItem(pytest.Item):
         super().__init__(**kwargs)
         self.case, self.engine, self.device, self.dtype = case, engine, device, dtype
         self.add_marker("gradspec")
-        self.user_properties += [("gradspec_rules", list(case.rules)),
-                                 ("gradspec_capabilities", sorted(case.capabilities))]
+        adapter = engine.adapter
+        self.user_properties += [
+            ("gradspec_case", case.id), ("gradspec_title", case.title), ("gradspec_area", case.area),
+            ("gradspec_engine", adapter.name or engine.name), ("gradspec_device", device), ("gradspec_dtype", dtype),
+            # plain types only: pytest-xdist must serialize these from its workers
+            ("gradspec_engine_info", {"version": str(adapter.version()), "capabilities": sorted(adapter.capabilities)}),
+            ("gradspec_rules", list(case.rules)), ("gradspec_capabilities", sorted(case.capabilities)),
+        ]
 
     def runtest(self) -> None:
         adapter_cls = self.engine.adapter
@@ -251,6 +306,7 @@ class CaseItem(pytest.Item):
         if outcome.status == NOT_APPLICABLE:
             pytest.skip(f"not applicable: {outcome.message}")
         if outcome.status == FAILED:
+            self.user_properties.append(("gradspec_message", self.failure_text(outcome)))
             raise CaseFailed(outcome)
 
     def _unavailable(self, adapter_cls) -> str | None:
@@ -260,16 +316,20 @@ class CaseItem(pytest.Item):
             return f"{self.name}: the {adapter_cls.name} adapter does not support {self.dtype}"
         return adapter_cls.unavailable_reason() or adapter_cls.device_unavailable_reason(self.device)
 
+    def failure_text(self, outcome: Outcome) -> str:
+        """What a failure shows: the case, the engine, the step and its diff, and the rules cited."""
+        rules = contracts.rules()
+        cited = [f"  {rule}: {rules[rule].text}" for rule in self.case.rules if rule in rules]
+        return "\n".join([
+            f"{self.case.id}: {self.case.title}",
+            f"engine {self.engine.adapter.name} {self.engine.adapter.version()} on {self.device}, {self.dtype}",
+            outcome.report(),
+            "rules:", *cited,
+        ])
+
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseFailed):
-            rules = contracts.rules()
-            cited = [f"  {rule}: {rules[rule].text}" for rule in self.case.rules if rule in rules]
-            return "\n".join([
-                f"{self.case.id}: {self.case.title}",
-                f"engine {self.engine.adapter.name} {self.engine.adapter.version()} on {self.device}, {self.dtype}",
-                excinfo.value.outcome.report(),
-                "rules:", *cited,
-            ])
+            return self.failure_text(excinfo.value.outcome)
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):

@@ -64,7 +64,7 @@ class TorchAdapter(TorchLikeAdapter):
 
     @classmethod
     def version(cls) -> str:
-        return torch.__version__ if torch is not None else "not installed"
+        return str(torch.__version__) if torch is not None else "not installed"  # TorchVersion is not a plain str
 
     def tensor(self, value: np.ndarray, requires_grad: bool, dtype: str) -> Any:
         return torch.tensor(value, dtype=getattr(torch, dtype), device=self.device, requires_grad=requires_grad)

@@ -1,0 +1,52 @@
+"""Expectation files: the known failures of an engine, one case id per line with the reason after it.
+
+    # expectations/myengine.txt
+    lifetime/shared-node-freed.yaml                 keeps saved values alive after backward (issue 12)
+    hooks/post-accumulate-grad.yaml::myengine-cpu-float32   hooks run before accumulation in float32
+
+An id is a case's path under cases/, optionally with `::run` to name one engine, device
+and dtype. A listed case that fails is an expected failure; one that passes is reported
+as an unexpected pass; neither fails the run. Ids that match no collected case are
+reported, so a list does not silently go stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ExpectationFileError(ValueError):
+    """A line that is not `<case id> <reason>`; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    pattern: str  # a case id, or a case id with ::run
+    reason: str
+    where: str  # file:line, for messages
+
+    def matches(self, case_id: str, run: str) -> bool:
+        return self.pattern in (case_id, f"{case_id}::{run}")
+
+
+def load(path: str | Path) -> list[Expectation]:
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ExpectationFileError(f"{path}: cannot read the expectation file: {exc}") from None
+    found = []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        pattern, _, reason = text.partition(" ")
+        if not reason.strip():
+            raise ExpectationFileError(f"{path}:{number}: expected `<case id> <reason>`: every known failure "
+                                       f"needs a reason after its id, got {text!r}")
+        if not pattern.endswith((".yaml", ".yml")) and "::" not in pattern:
+            raise ExpectationFileError(f"{path}:{number}: expected a case id such as area/name.yaml "
+                                       f"(optionally ::engine-device-dtype), got {pattern!r}")
+        found.append(Expectation(pattern, reason.strip(), f"{path}:{number}"))
+    return found

@@ -1,0 +1,80 @@
+"""Collect what a pytest run over case files observed into a JSON report (spec/report.schema.json).
+
+Records come from test reports, which pytest-xdist forwards from its workers, so a
+parallel run gives the same report. Each case item carries what the report needs in its
+user_properties.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+from pathlib import Path
+
+import pytest
+
+from . import __version__, contracts
+
+REPORT_VERSION = 1
+
+
+class ReportBuilder:
+    def __init__(self):
+        self.results: list[dict] = []
+        self.broken: list[dict] = []
+        self.engines: dict[str, dict] = {}
+
+    def add_test(self, report: pytest.TestReport) -> None:
+        properties = dict(report.user_properties)
+        if "gradspec_case" not in properties or not _is_final(report):
+            return
+        outcome, message = _outcome(report, properties)
+        self.engines.setdefault(properties["gradspec_engine"], properties["gradspec_engine_info"])
+        self.results.append({
+            "case": properties["gradspec_case"], "title": properties["gradspec_title"],
+            "area": properties["gradspec_area"], "engine": properties["gradspec_engine"],
+            "device": properties["gradspec_device"], "dtype": properties["gradspec_dtype"],
+            "outcome": outcome, "rules": list(properties["gradspec_rules"]),
+            "capabilities": list(properties["gradspec_capabilities"]), "message": message,
+        })
+
+    def add_broken_file(self, report: pytest.CollectReport) -> None:
+        self.broken.append({"path": report.nodeid, "error": report.longreprtext.strip()})
+
+    def as_json(self) -> dict:
+        return {
+            "report_version": REPORT_VERSION,
+            "gradspec_version": __version__,
+            "case_schema_version": contracts.case_schema()["properties"]["schema_version"]["const"],
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "platform": {"system": platform.system(), "machine": platform.machine(),
+                         "python": platform.python_version()},
+            "engines": self.engines,
+            "results": sorted(self.results, key=lambda r: (r["case"], r["engine"], r["device"], r["dtype"])),
+            "broken_case_files": sorted(self.broken, key=lambda b: b["path"]),
+        }
+
+    def write(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.as_json(), indent=1) + "\n", encoding="utf-8")
+
+
+def _is_final(report: pytest.TestReport) -> bool:
+    """The report that decides an item's outcome: the call, or a setup that skipped."""
+    return report.when == "call" or (report.when == "setup" and report.skipped)
+
+
+def _outcome(report: pytest.TestReport, properties: dict) -> tuple[str, str]:
+    if hasattr(report, "wasxfail"):
+        if report.skipped:
+            return "expected_failure", report.wasxfail
+        return "unexpected_pass", report.wasxfail
+    if report.passed:
+        return "passed", ""
+    if report.failed:
+        return "failed", properties.get("gradspec_message", report.longreprtext)
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    return ("not_applicable" if properties.get("gradspec_outcome") == "not_applicable" else "skipped"), reason

@@ -1,0 +1,120 @@
+"""Conformance reports (JSON, Markdown) and expectation files, end to end with pytester."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+from gradspec import contracts
+from gradspec.cli import main as cli
+from gradspec.plugin import UnmatchedExpectationWarning
+
+from .conftest import VALID_CASE
+
+pytest.importorskip("torch")
+
+WRONG = VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: [7.0]}")
+BROKEN = VALID_CASE.replace("  - backward: y", "  - backwards: y")
+HOOKED = VALID_CASE.replace("  - backward: y", "  - register_hook: x\n    as: h\n  - backward: y").replace(
+    "capabilities: [backward]", "capabilities: [backward, tensor_hooks]")
+NO_HOOKS = '''
+from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+class NoHooks(ReferenceAdapter):
+    name = "nohooks"
+    capabilities = ReferenceAdapter.capabilities - {"tensor_hooks"}
+'''
+
+
+@pytest.fixture
+def corpus(pytester):
+    for name, text in {"area/good": VALID_CASE, "area/wrong": WRONG, "other/broken": BROKEN, "other/hooked": HOOKED}.items():
+        path = pytester.path / "cases" / f"{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    pytester.makepyfile(no_hooks=NO_HOOKS)
+    pytester.syspathinsert()
+    return pytester
+
+
+def run(pytester, *args):
+    return pytester.runpytest("cases", "--engine", "reference,no_hooks:NoHooks", "--dtype", "float64",
+                              "--gradspec-report", "out/report.json", "--gradspec-markdown", "out/summary.md", *args)
+
+
+def outcomes(report: dict) -> dict:
+    return {(r["case"], r["engine"]): r["outcome"] for r in report["results"]}
+
+
+def test_json_report_follows_its_schema_and_says_what_happened(corpus):
+    run(corpus)
+    report = json.loads((corpus.path / "out" / "report.json").read_text())
+    jsonschema.validate(report, contracts.report_schema())
+    assert outcomes(report) == {
+        ("area/good.yaml", "reference"): "passed", ("area/good.yaml", "nohooks"): "passed",
+        ("area/wrong.yaml", "reference"): "failed", ("area/wrong.yaml", "nohooks"): "failed",
+        ("other/hooked.yaml", "reference"): "passed", ("other/hooked.yaml", "nohooks"): "not_applicable",
+    }
+    wrong = next(r for r in report["results"] if r["case"] == "area/wrong.yaml")
+    assert "expected [7.], got [6.]" in wrong["message"] and wrong["rules"] == ["ACC-1"]
+    assert report["broken_case_files"][0]["path"] == "cases/other/broken.yaml"
+    assert "did you mean 'backward'" in report["broken_case_files"][0]["error"]
+    assert set(report["engines"]) == {"reference", "nohooks"}
+    assert "tensor_hooks" not in report["engines"]["nohooks"]["capabilities"]
+
+
+def test_markdown_summary_has_run_area_rule_tables_and_each_failure(corpus):
+    run(corpus)
+    text = (corpus.path / "out" / "summary.md").read_text()
+    assert "| reference-cpu-float64 | 2 | 1 | 0 | 0 | 0 | 0 |" in text
+    assert "| nohooks-cpu-float64 | 1 | 1 | 0 | 0 | 1 | 0 |" in text
+    assert "| area | 1/2 ❌ | 1/2 ❌ |" in text  # runs are sorted: nohooks first, then reference
+    assert "| other | n/a | 1/1 |" in text
+    assert "| ACC-1 | MUST | 1/2 ❌ | 2/3 ❌ |" in text
+    assert "### area/wrong.yaml on reference-cpu-float64" in text
+    assert "### cases/other/broken.yaml could not be loaded" in text
+
+
+def test_listed_known_failures_do_not_fail_the_run_but_unlisted_ones_do(corpus):
+    (corpus.path / "known.txt").write_text(
+        "# known failures\n"
+        "area/wrong.yaml   the engine under test gets 6, as the case's author miscounted\n"
+        "area/good.yaml::nohooks-cpu-float64   listed, yet it passes\n"
+        "area/gone.yaml    a case that no longer exists\n")
+    with pytest.warns(UnmatchedExpectationWarning, match=r"known.txt:4: 'area/gone.yaml' matches no case"):
+        result = run(corpus, "--expectations", "known.txt", "-p", "no:warnings")
+    report = json.loads((corpus.path / "out" / "report.json").read_text())
+    assert outcomes(report)[("area/wrong.yaml", "reference")] == "expected_failure"
+    assert outcomes(report)[("area/good.yaml", "nohooks")] == "unexpected_pass"
+    result.stdout.fnmatch_lines(["*known.txt:4: expectation 'area/gone.yaml' matches no case collected in this run*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # only the broken case file is left to fail
+    (corpus.path / "cases" / "other" / "broken.yaml").unlink()
+    assert run(corpus, "--expectations", "known.txt").ret == pytest.ExitCode.OK
+
+
+def test_an_expectation_without_a_reason_is_a_usage_error_naming_file_and_line(corpus):
+    (corpus.path / "known.txt").write_text("area/wrong.yaml\n")
+    result = run(corpus, "--expectations", "known.txt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*known.txt:1: expected `<case id> <reason>`*"])
+
+
+def test_parallel_run_writes_the_same_report(corpus):
+    pytest.importorskip("xdist")
+    options = ("--engine", "reference", "--dtype", "float64", "--gradspec-report", "out/report.json")
+    corpus.runpytest("cases", *options)
+    serial = json.loads((corpus.path / "out" / "report.json").read_text())
+    corpus.runpytest("cases", *options, "-n", "2")
+    parallel = json.loads((corpus.path / "out" / "report.json").read_text())
+    assert len(serial["results"]) == 3
+    assert parallel["results"] == serial["results"] and parallel["broken_case_files"] == serial["broken_case_files"]
+
+
+def test_cli_renders_a_report_and_refuses_anything_else(corpus, tmp_path, capsys):
+    run(corpus)
+    assert cli(["report", str(corpus.path / "out" / "report.json"), "--markdown", str(tmp_path / "s.md")]) == 0
+    assert (tmp_path / "s.md").read_text() == (corpus.path / "out" / "summary.md").read_text()
+    (tmp_path / "bad.json").write_text('{"results": []}')
+    assert cli(["report", str(tmp_path / "bad.json")]) == 1
+    assert "not a gradspec report" in capsys.readouterr().err
