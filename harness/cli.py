@@ -3,8 +3,9 @@
 `gradspec validate [PATH ...]` checks every case file and prints one precise error per
 broken file (exit 1 if any). `gradspec list [PATH ...]` prints the cases with the rules
 they cite and the capabilities they need. `gradspec report REPORT.json` renders a JSON
-report (from `pytest cases --gradspec-report PATH`) as Markdown. Running the cases is
-pytest's job: `pytest cases --engine NAME`.
+report (from `pytest cases --gradspec-report PATH`) as Markdown; `gradspec diff OLD NEW`
+says what newly fails, what got fixed and what else changed (exit 1 on new failures).
+Running the cases is pytest's job: `pytest cases --engine NAME`.
 """
 
 from __future__ import annotations
@@ -68,26 +69,42 @@ def list_cases(paths: Sequence[str]) -> int:
     return 0
 
 
-def report(path: str, markdown_path: str | None) -> int:
-    """Check a JSON report against spec/report.schema.json and render it as Markdown."""
+class NotAReport(ValueError):
+    """A file that is not a readable report matching spec/report.schema.json."""
+
+
+def read_report(path: str) -> dict:
     import json
 
     import jsonschema
-
-    from .markdown import render
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         jsonschema.validate(data, contracts.report_schema())
     except (OSError, ValueError, jsonschema.ValidationError) as exc:
-        print(f"gradspec: {path}: not a gradspec report: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 1
-    text = render(data)
+        raise NotAReport(f"{path}: not a gradspec report: {str(exc).splitlines()[0]}") from None
+    return data
+
+
+def report(path: str, markdown_path: str | None) -> int:
+    """Check a JSON report against spec/report.schema.json and render it as Markdown."""
+    from .markdown import render
+
+    text = render(read_report(path))
     if markdown_path:
         Path(markdown_path).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def diff(before: str, after: str) -> int:
+    """Print what changed between two reports; exit 1 when something newly fails."""
+    from .report_diff import compare, render
+
+    groups = compare(read_report(before), read_report(after))
+    sys.stdout.write(render(groups))
+    return 1 if groups["new_failures"] else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,11 +118,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     render = commands.add_parser("report", help="render a JSON report as Markdown")
     render.add_argument("report", help="a JSON report written by pytest --gradspec-report")
     render.add_argument("--markdown", metavar="PATH", help="write the Markdown here (default: standard output)")
+    compare = commands.add_parser("diff", help="compare two reports; exit 1 if anything newly fails")
+    compare.add_argument("before", help="the earlier JSON report")
+    compare.add_argument("after", help="the later JSON report")
     args = parser.parse_args(argv)
-    if args.command == "report":
-        return report(args.report, args.markdown)
     try:
+        if args.command == "report":
+            return report(args.report, args.markdown)
+        if args.command == "diff":
+            return diff(args.before, args.after)
         return {"validate": validate, "list": list_cases}[args.command](args.paths)
+    except NotAReport as exc:
+        print(f"gradspec: {exc}", file=sys.stderr)
+        return 2
     except FileNotFoundError as exc:
         print(f"gradspec: {exc}", file=sys.stderr)
         return 2

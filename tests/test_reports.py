@@ -116,5 +116,20 @@ def test_cli_renders_a_report_and_refuses_anything_else(corpus, tmp_path, capsys
     assert cli(["report", str(corpus.path / "out" / "report.json"), "--markdown", str(tmp_path / "s.md")]) == 0
     assert (tmp_path / "s.md").read_text() == (corpus.path / "out" / "summary.md").read_text()
     (tmp_path / "bad.json").write_text('{"results": []}')
-    assert cli(["report", str(tmp_path / "bad.json")]) == 1
+    assert cli(["report", str(tmp_path / "bad.json")]) == 2
     assert "not a gradspec report" in capsys.readouterr().err
+
+
+def test_diff_names_new_failures_fixes_and_other_changes(corpus, capsys):
+    run(corpus)
+    (corpus.path / "out" / "report.json").rename(corpus.path / "before.json")
+    (corpus.path / "cases" / "area" / "wrong.yaml").write_text(VALID_CASE)  # fixed
+    (corpus.path / "cases" / "area" / "good.yaml").write_text(WRONG)  # broken
+    (corpus.path / "cases" / "other" / "broken.yaml").unlink()
+    run(corpus)
+    code = cli(["diff", str(corpus.path / "before.json"), str(corpus.path / "out" / "report.json")])
+    text = capsys.readouterr().out
+    assert code == 1
+    assert "New failures: 2\n  area/good.yaml::nohooks-cpu-float64: passed -> failed\n" in text
+    assert "Fixed: 2\n  area/wrong.yaml::nohooks-cpu-float64: failed -> passed\n" in text
+    assert cli(["diff", str(corpus.path / "out" / "report.json"), str(corpus.path / "out" / "report.json")]) == 0

@@ -1,0 +1,43 @@
+"""Compare two conformance reports: what newly fails, what got fixed, what else changed outcome."""
+
+from __future__ import annotations
+
+BAD = {"failed"}
+GOOD = {"passed", "expected_failure", "unexpected_pass"}
+
+
+def _key(result: dict) -> str:
+    return f"{result['case']}::{result['engine']}-{result['device']}-{result['dtype']}"
+
+
+def compare(before: dict, after: dict) -> dict[str, list[str]]:
+    """Lines grouped as new_failures, fixes, changed, added and removed (each `id: old -> new`)."""
+    old = {_key(r): r["outcome"] for r in before["results"]}
+    new = {_key(r): r["outcome"] for r in after["results"]}
+    groups: dict[str, list[str]] = {"new_failures": [], "fixes": [], "changed": [], "added": [], "removed": []}
+    for key in sorted(old.keys() & new.keys()):
+        was, now = old[key], new[key]
+        if was == now:
+            continue
+        line = f"{key}: {was} -> {now}"
+        if now in BAD and was not in BAD:
+            groups["new_failures"].append(line)
+        elif was in BAD and now in GOOD:
+            groups["fixes"].append(line)
+        else:
+            groups["changed"].append(line)
+    groups["added"] = [f"{key}: {new[key]}" for key in sorted(new.keys() - old.keys())]
+    groups["removed"] = [f"{key}: {old[key]}" for key in sorted(old.keys() - new.keys())]
+    broken = sorted({b["path"] for b in after["broken_case_files"]} - {b["path"] for b in before["broken_case_files"]})
+    groups["new_failures"] += [f"{path}: could not be loaded" for path in broken]
+    return groups
+
+
+def render(groups: dict[str, list[str]]) -> str:
+    titles = {"new_failures": "New failures", "fixes": "Fixed", "changed": "Other changed outcomes",
+              "added": "New results", "removed": "Results no longer present"}
+    lines = []
+    for name, title in titles.items():
+        lines.append(f"{title}: {len(groups[name])}")
+        lines += [f"  {line}" for line in groups[name]]
+    return "\n".join(lines) + "\n"
