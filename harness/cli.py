@@ -4,7 +4,8 @@
 broken file (exit 1 if any). `gradspec list [PATH ...]` prints the cases with the rules
 they cite and the capabilities they need. `gradspec report REPORT.json` renders a JSON
 report (from `pytest cases --gradspec-report PATH`) as Markdown; `gradspec diff OLD NEW`
-says what newly fails, what got fixed and what else changed (exit 1 on new failures).
+says what newly fails, what got fixed and what else changed (exit 1 on new failures);
+`gradspec export CASE.yaml` writes the case as a standalone torch script for a bug report.
 Running the cases is pytest's job: `pytest cases --engine NAME`.
 """
 
@@ -107,6 +108,22 @@ def diff(before: str, after: str) -> int:
     return 1 if groups["new_failures"] else 0
 
 
+def export(path: str, device: str, dtype: str, output: str | None) -> int:
+    """Write a case as a standalone torch script (for a bug report upstream)."""
+    from .export import to_torch_script
+
+    try:
+        script = to_torch_script(load_case(path), device=device, dtype=dtype)
+    except CaseFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if output:
+        Path(output).write_text(script, encoding="utf-8")
+    else:
+        sys.stdout.write(script)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gradspec", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"gradspec {__version__}")
@@ -121,8 +138,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare = commands.add_parser("diff", help="compare two reports; exit 1 if anything newly fails")
     compare.add_argument("before", help="the earlier JSON report")
     compare.add_argument("after", help="the later JSON report")
+    script = commands.add_parser("export", help="write a case as a standalone torch script that raises on "
+                                                "non-conformance")
+    script.add_argument("case", help="a case file")
+    script.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    script.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    script.add_argument("-o", "--output", metavar="PATH", help="write the script here (default: standard output)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "export":
+            return export(args.case, args.device, args.dtype, args.output)
         if args.command == "report":
             return report(args.report, args.markdown)
         if args.command == "diff":

@@ -1,0 +1,285 @@
+"""Export a case as a standalone PyTorch script, for a bug report upstream.
+
+The script needs only torch. It runs the case's steps as plain PyTorch code, checks every
+expectation, and raises AssertionError at the first deviation (printing "conforms" when
+there is none). Error kinds are recognised by the torch adapter's message patterns, which
+the script carries as data.
+"""
+
+from __future__ import annotations
+
+from . import contracts
+from .adapters import torch_adapter
+from .case import Case, Step
+from .compare import tolerance_for
+from .expressions import Expr, GradOf, Num, Ref
+
+_METHODS = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach", "max"}
+_OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
+_INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
+
+_PRELUDE = '''
+import re
+import warnings
+
+import torch
+
+ERRORS = {errors!r}
+WARNINGS = {warnings!r}
+RTOL, ATOL = {rtol!r}, {atol!r}
+DTYPE, DEVICE = torch.{dtype}, {device!r}
+hook_log = []
+handles = {{}}
+inf, nan = float("inf"), float("nan")  # as expected values are written
+
+
+class HookRaised(Exception):
+    """Raised by a hook that the case asks to raise."""
+
+
+def kind_of(error):
+    if isinstance(error, HookRaised) or isinstance(error.__cause__ or error.__context__, HookRaised):
+        return "hook_error"
+    for type_name, pattern, kind in ERRORS:
+        if type(error).__name__ == type_name and re.search(pattern, str(error)):
+            return kind
+    return "unclassified"
+
+
+def check_error(where, error, kind, match=None):
+    got = kind_of(error)
+    assert got == kind, f"{{where}}: expected error {{kind!r}}, got {{got}}: {{type(error).__name__}}: {{error}}"
+    assert match is None or re.search(match, str(error)), f"{{where}}: message does not match {{match!r}}: {{error}}"
+
+
+def check_warned(where, caught, kind):
+    for warning in caught:
+        for type_name, pattern, name in WARNINGS:
+            if name == kind and type(warning.message).__name__ == type_name and re.search(pattern, str(warning.message)):
+                return
+    raise AssertionError(f"{{where}}: expected warning {{kind!r}}, got {{[str(w.message) for w in caught]}}")
+
+
+def check_close(where, got, expected):
+    if expected is None:
+        assert got is None, f"{{where}}: expected None, got {{got}}"
+        return
+    assert got is not None, f"{{where}}: expected {{expected}}, got None"
+    got = got.detach().cpu().to(torch.float64)
+    want = torch.tensor(expected, dtype=torch.float64)
+    assert got.shape == want.shape, f"{{where}}: expected shape {{list(want.shape)}}, got {{list(got.shape)}}"
+    assert torch.allclose(got, want, rtol=RTOL, atol=ATOL, equal_nan=True), (
+        f"{{where}}: expected {{want.tolist()}}, got {{got.tolist()}} (rtol={{RTOL}}, atol={{ATOL}})")
+
+
+def make_hook(label, returns):
+    def hook(gradient):
+        hook_log.append((label, gradient.detach().cpu().clone()))
+        if returns == "raise":
+            raise HookRaised(label)
+        if returns is None:
+            return None
+        if "scale" in returns:
+            return gradient * returns["scale"]
+        return torch.as_tensor(returns["value"], dtype=gradient.dtype, device=gradient.device)
+    return hook
+
+
+def make_post_hook(label):
+    def hook(tensor):
+        hook_log.append((label, None if tensor.grad is None else tensor.grad.detach().cpu().clone()))
+    return hook
+
+
+def check_hook_calls(where, expected):
+    got = [label for label, _ in hook_log]
+    assert got == [call["hook"] for call in expected], f"{{where}}: hook calls {{got}}, expected {{expected}}"
+    for (label, gradient), call in zip(hook_log, expected):
+        if "grad" in call:
+            check_close(f"{{where}}: hook {{label}}", gradient, call["grad"])
+    hook_log.clear()
+
+
+def check_hook_grads(where, expected):
+    seen = {{}}
+    for label, gradient in hook_log:
+        seen.setdefault(label, []).append(gradient)
+    assert sorted(seen) == sorted(expected), f"{{where}}: hooks called {{sorted(seen)}}, expected {{sorted(expected)}}"
+    for label, grads in expected.items():
+        assert len(seen[label]) == len(grads), f"{{where}}: hook {{label}} called {{len(seen[label])}} times"
+        for got, want in zip(seen[label], grads):
+            check_close(f"{{where}}: hook {{label}}", got, want)
+    hook_log.clear()
+
+'''
+
+
+def to_torch_script(case: Case, device: str = "cpu", dtype: str = "float64") -> str:
+    """The case as a Python script that needs only torch."""
+    tolerance = tolerance_for(dtype, case.tolerance)
+    rules = contracts.rules()
+    header = [f'"""gradspec case {case.id}: {case.title}', "", f"Source: {case.source}", "Rules:"]
+    header += [f"  {rule}: {rules[rule].text}" if rule in rules else f"  {rule}" for rule in case.rules]
+    header += ["", "How the expected values were derived:", *[f"  {line}" for line in case.derivation.strip().splitlines()],
+               "", f"Run with: python this_file.py  (torch, {device}, {dtype}). It raises AssertionError at the first",
+               'step that does not behave as the case says, and prints "conforms" otherwise.', '"""']
+    lines = ["\n".join(header).replace('\\', '\\\\')]
+    lines.append(_PRELUDE.format(errors=[(t.__name__, p, k) for t, p, k in torch_adapter.ERRORS],
+                                 warnings=[(t.__name__, p, k) for t, p, k in torch_adapter.WARNINGS],
+                                 rtol=tolerance["rtol"], atol=tolerance["atol"], dtype=dtype, device=device))
+    for tensor in case.tensors:
+        tensor_dtype = f"torch.{tensor.dtype}" if tensor.dtype else "DTYPE"
+        lines.append(f"{tensor.name} = torch.tensor({tensor.value.tolist()!r}, dtype={tensor_dtype}, device=DEVICE"
+                     f"{', requires_grad=True' if tensor.requires_grad else ''})")
+    _steps(lines, case.steps, "", "")
+    lines.append(f'print("conforms: {case.id}")')
+    return "\n".join(lines) + "\n"
+
+
+def _steps(lines: list[str], steps: tuple[Step, ...], indent: str, prefix: str) -> None:
+    for number, step in enumerate(steps, start=1):
+        where = f"step {prefix}{number} ({step.describe()})"
+        lines.append(f"{indent}# {where}")
+        body = _statements(step, indent, f"{prefix}{number}.", where)
+        if step.warns:
+            lines.append(f"{indent}with warnings.catch_warnings(record=True) as caught:")
+            lines.append(f"{indent}    warnings.simplefilter('always')")
+            body = ["    " + line for line in body]
+        if step.raises:
+            lines.append(f"{indent}try:")
+            lines += ["    " + line for line in body]
+            lines.append(f"{indent}except Exception as error:")
+            lines.append(f"{indent}    check_error({where!r}, error, {step.raises.kind!r}, {step.raises.match!r})")
+            message = f"{where}: expected error {step.raises.kind!r}, but the step completed"
+            lines.append(f"{indent}else:")
+            lines.append(f"{indent}    raise AssertionError({message!r})")
+        else:
+            lines += body
+        for kind in step.warns:
+            lines.append(f"{indent}check_warned({where!r}, caught, {kind!r})")
+
+
+def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
+    args, kind = step.args, step.kind
+    if kind == "compute":
+        return [f"{indent}{step.statement.target} = {_expr(step.statement.expr)}"]
+    if kind == "inplace":
+        statement = step.statement
+        return [f"{indent}{statement.target}.{_INPLACE[statement.inplace_op]}({_expr(statement.expr)})"]
+    if kind == "backward":
+        options = _options(args, ("retain_graph", "create_graph"))
+        if "gradient" in args:
+            options.insert(0, f"gradient={_gradient(args['gradient'], args['backward'])}")
+        if "inputs" in args:
+            options.append(f"inputs=[{', '.join(_names(args['inputs']))}]")
+        return [f"{indent}{args['backward']}.backward({', '.join(options)})"]
+    if kind == "grad":
+        call = args["grad"]
+        outputs, inputs = _names(call["outputs"]), _names(call["inputs"])
+        options = _options(call, ("retain_graph", "create_graph", "allow_unused", "materialize_grads"))
+        if "grad_outputs" in call:
+            grads = [_gradient(g, outputs[min(i, len(outputs) - 1)]) for i, g in enumerate(call["grad_outputs"])]
+            options.insert(0, f"grad_outputs=[{', '.join(grads)}]")
+        target = f"({', '.join(_names(call['as']))},) = " if "as" in call else ""
+        return [f"{indent}{target}torch.autograd.grad([{', '.join(outputs)}], [{', '.join(inputs)}]"
+                f"{''.join(', ' + o for o in options)})"]
+    if kind == "retain_grad":
+        return [f"{indent}{args['retain_grad']}.retain_grad()"]
+    if kind == "register_hook":
+        hook = f"make_hook({args['as']!r}, {_plain(args.get('returns'))!r})"
+        return [f"{indent}handles[{args['as']!r}] = {args['register_hook']}.register_hook({hook})"]
+    if kind == "register_post_accumulate_grad_hook":
+        return [f"{indent}handles[{args['as']!r}] = {args['register_post_accumulate_grad_hook']}"
+                f".register_post_accumulate_grad_hook(make_post_hook({args['as']!r}))"]
+    if kind == "remove_hook":
+        return [f"{indent}handles[{args['remove_hook']!r}].remove()"]
+    if kind == "set_grad":
+        return [f"{indent}{name}.grad = {'None' if value is None else _gradient(_plain(value), name)}"
+                for name, value in args["set_grad"].items()]
+    if kind == "zero_grad":
+        return [f"{indent}{name}.grad.zero_()" for name in _names(args["zero_grad"])]
+    if kind == "requires_grad_":
+        return [f"{indent}{name}.requires_grad_({flag})" for name, flag in args["requires_grad_"].items()]
+    if kind in ("no_grad", "enable_grad", "set_grad_enabled"):
+        context = {"no_grad": "torch.no_grad()", "enable_grad": "torch.enable_grad()"}.get(
+            kind, f"torch.set_grad_enabled({args.get('set_grad_enabled')})")
+        nested: list[str] = []
+        _steps(nested, step.body, indent + "    ", prefix)
+        return [f"{indent}with {context}:", *nested]
+    if kind == "expect":
+        return [indent + line for line in _expectations(args["expect"], where, quiet=not step.warns)]
+    raise ValueError(f"no export for step kind {kind!r}")  # pragma: no cover - the schema knows every kind
+
+
+def _expectations(expect, where: str, quiet: bool) -> list[str]:
+    """Checks for one expect step; `quiet` silences warnings from reading .grad unless the step expects them."""
+    lines = []
+    for name, value in expect.get("value", {}).items():
+        lines.append(f"check_close({where + ': value of ' + name!r}, {name}, {_plain(value)!r})")
+    for name, value in expect.get("grad", {}).items():
+        check = f"check_close({where + ': .grad of ' + name!r}, {name}.grad, {_plain(value)!r})"
+        if quiet:
+            lines += ["with warnings.catch_warnings():", "    warnings.simplefilter('ignore')", "    " + check]
+        else:
+            lines.append(check)
+    for name, value in expect.get("grad_dtype", {}).items():
+        lines.append(f"assert {name}.grad is not None and {name}.grad.dtype == torch.{value}, "
+                     f"{where + ': dtype of .grad of ' + name + ' is not ' + value!r}")
+    checks = {"requires_grad": "{}.requires_grad", "is_leaf": "{}.is_leaf", "has_grad_fn": "({}.grad_fn is not None)"}
+    for flag, template in checks.items():
+        for name, value in expect.get(flag, {}).items():
+            message = f"{where}: {flag} of {name} is not {value}"
+            lines.append(f"assert {template.format(name)} == {value}, {message!r}")
+    if "hook_calls" in expect:
+        lines.append(f"check_hook_calls({where!r}, {_plain(expect['hook_calls'])!r})")
+    if "hook_grads" in expect:
+        lines.append(f"check_hook_grads({where!r}, {_plain(expect['hook_grads'])!r})")
+    return lines
+
+
+def _expr(expr: Expr) -> str:
+    if isinstance(expr, Num):
+        return repr(expr.value)
+    if isinstance(expr, Ref):
+        return expr.name
+    if isinstance(expr, GradOf):
+        return f"{expr.name}.grad"
+    args = [_expr(a) for a in expr.args]
+    kwargs = dict(expr.kwargs)
+    if expr.op in _OPERATORS:
+        return f"({args[0]} {_OPERATORS[expr.op]} {args[1]})"
+    if expr.op == "neg":
+        return f"(-{args[0]})"
+    if expr.op in ("sum", "mean"):
+        if kwargs.get("dim") is None:
+            return f"{args[0]}.{expr.op}()"
+        return f"{args[0]}.{expr.op}({kwargs['dim']}, keepdim={bool(kwargs.get('keepdim', False))})"
+    if expr.op == "transpose":
+        return f"{args[0]}.t()"
+    if expr.op == "reshape":
+        return f"{args[0]}.reshape({tuple(kwargs['shape'])!r})"
+    assert expr.op in _METHODS, expr.op
+    return f"{args[0]}.{expr.op}()"
+
+
+def _gradient(value, like: str) -> str:
+    if isinstance(value, str):
+        return value
+    return f"torch.tensor({_plain(value)!r}, dtype={like}.dtype, device={like}.device)"
+
+
+def _options(args, names) -> list[str]:
+    return [f"{name}={args[name]}" for name in names if name in args]
+
+
+def _names(value) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _plain(value):
+    """Frozen case data (read-only mappings, tuples) as plain dicts and lists."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

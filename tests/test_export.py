@@ -1,0 +1,62 @@
+"""`gradspec export`: a case as a standalone torch script that passes where torch conforms and raises where not."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import subprocess
+import sys
+
+import pytest
+from gradspec.cli import main as cli
+from gradspec.export import to_torch_script
+from gradspec.loader import load_case
+
+from .conftest import CASES, VALID_CASE
+
+pytest.importorskip("torch")
+
+
+def run_script(script: str) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(script, "<exported>", "exec"), {"__name__": "__exported__"})
+    return out.getvalue()
+
+
+@pytest.mark.filterwarnings(r"ignore:Using backward\(\) with create_graph=True")  # HIGHER-6, torch's own warning
+@pytest.mark.parametrize("path", sorted(CASES.rglob("*.yaml")), ids=lambda p: p.relative_to(CASES).as_posix())
+def test_every_case_exports_to_a_script_that_torch_passes(path):
+    case = load_case(path)
+    assert run_script(to_torch_script(case)) == f"conforms: {case.id}\n"
+
+
+def test_the_script_needs_nothing_but_torch():
+    tree = ast.parse(to_torch_script(load_case(CASES / "hooks" / "post-accumulate-grad.yaml")))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported == {"re", "warnings", "torch"}
+
+
+def test_a_wrong_value_and_a_missing_error_raise_naming_the_step(write_case):
+    wrong = load_case(write_case(VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: [7.0]}")))
+    with pytest.raises(AssertionError, match=r"step 3 \(expect, line 12\): \.grad of x: expected \[7\.0\], got \[6\.0\]"):
+        run_script(to_torch_script(wrong))
+    no_error = VALID_CASE.replace("  - backward: y", "  - backward: y\n    raises: freed_graph")
+    no_error = no_error.replace("capabilities: [backward]", "capabilities: [backward, graph_lifetime]")
+    with pytest.raises(AssertionError, match="expected error 'freed_graph', but the step completed"):
+        run_script(to_torch_script(load_case(write_case(no_error, "no-error.yaml"))))
+
+
+def test_an_exported_failing_case_reproduces_the_failure_on_its_own(write_case, tmp_path):
+    path = write_case(VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: [7.0]}"))
+    script = tmp_path / "repro.py"
+    assert cli(["export", str(path), "-o", str(script)]) == 0
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "AssertionError: step 3 (expect, line 12): .grad of x: expected [7.0], got [6.0]" in result.stderr
+    good = tmp_path / "good.py"
+    assert cli(["export", str(write_case(VALID_CASE, "good.yaml")), "--dtype", "float32", "-o", str(good)]) == 0
+    result = subprocess.run([sys.executable, str(good)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout == "conforms: good.yaml\n"
