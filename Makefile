@@ -11,7 +11,7 @@ ARGS   ?=
 
 conformance: $(STAMP)  ## run every case on the default engines; writes reports/ (JSON, Markdown, JUnit XML)
 	$(BIN)/pytest cases --gradspec-report=reports/conformance.json --gradspec-markdown=reports/summary.md \
-		--junitxml=reports/conformance.xml $(ARGS)
+		--gradspec-html=reports/conformance.html --junitxml=reports/conformance.xml $(ARGS)
 
 test: $(STAMP)  ## run gradspec's own tests
 	$(BIN)/pytest tests $(ARGS)

@@ -87,15 +87,17 @@ def read_report(path: str) -> dict:
     return data
 
 
-def report(path: str, markdown_path: str | None) -> int:
-    """Check a JSON report against spec/report.schema.json and render it as Markdown."""
-    from .markdown import render
+def report(path: str, markdown_path: str | None, html_path: str | None) -> int:
+    """Check a JSON report against spec/report.schema.json and render it as Markdown and/or HTML."""
+    from . import html, markdown
 
-    text = render(read_report(path))
+    data = read_report(path)
+    if html_path:
+        Path(html_path).write_text(html.render(data), encoding="utf-8")
     if markdown_path:
-        Path(markdown_path).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+        Path(markdown_path).write_text(markdown.render(data), encoding="utf-8")
+    if not (html_path or markdown_path):
+        sys.stdout.write(markdown.render(data))
     return 0
 
 
@@ -132,9 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                             ("list", "list cases by area with their rules and capabilities")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("paths", nargs="*", default=["cases"], help="case files or folders (default: cases)")
-    render = commands.add_parser("report", help="render a JSON report as Markdown")
+    render = commands.add_parser("report", help="render a JSON report as Markdown or HTML")
     render.add_argument("report", help="a JSON report written by pytest --gradspec-report")
-    render.add_argument("--markdown", metavar="PATH", help="write the Markdown here (default: standard output)")
+    render.add_argument("--markdown", metavar="PATH", help="write Markdown here (default: standard output)")
+    render.add_argument("--html", metavar="PATH", help="write a self-contained HTML page here")
     compare = commands.add_parser("diff", help="compare two reports; exit 1 if anything newly fails")
     compare.add_argument("before", help="the earlier JSON report")
     compare.add_argument("after", help="the later JSON report")
@@ -149,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "export":
             return export(args.case, args.device, args.dtype, args.output)
         if args.command == "report":
-            return report(args.report, args.markdown)
+            return report(args.report, args.markdown, args.html)
         if args.command == "diff":
             return diff(args.before, args.after)
         return {"validate": validate, "list": list_cases}[args.command](args.paths)

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from . import __version__, contracts, expectations, markdown
+from . import __version__, contracts, expectations, html, markdown
 from .case import Case
 from .errors import CaseFileError, did_you_mean
+from .graph import case_graph
 from .interpreter import FAILED, NOT_APPLICABLE, Outcome, run_case
 from .loader import load_case
 from .registry import EngineNotFound, default_engines, load_adapter
@@ -58,6 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("gradspec_cases_folder", "YAML files below a folder of this name are case files", default="cases")
     group.addoption("--gradspec-report", metavar="PATH", help="write a JSON conformance report (spec/report.schema.json)")
     group.addoption("--gradspec-markdown", metavar="PATH", help="write a Markdown summary (for a CI job summary)")
+    group.addoption("--gradspec-html", metavar="PATH", help="write a self-contained HTML report")
     group.addoption("--expectations", action="append", default=[], metavar="FILE",
                     help="a known-failures file: `<case id>[::run] <reason>` per line; listed failures are "
                          "expected failures and do not fail the run (repeatable)")
@@ -140,12 +142,14 @@ class _Session:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return  # an xdist worker: the controller writes the reports
-        report_path, markdown_path = self.config.getoption("--gradspec-report"), self.config.getoption("--gradspec-markdown")
+        report_path = self.config.getoption("--gradspec-report")
         if report_path:
             self.report.write(report_path)
-        if markdown_path:
-            Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(markdown_path).write_text(markdown.render(self.report.as_json()), encoding="utf-8")
+        for option, renderer in (("--gradspec-markdown", markdown.render), ("--gradspec-html", html.render)):
+            path = self.config.getoption(option)
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).write_text(renderer(self.report.as_json()), encoding="utf-8")
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not (self.outcomes or self.case_file_errors):
@@ -158,7 +162,7 @@ class _Session:
             if counts["skipped"] == total and run in self.skip_reasons:
                 write(f"{run:<28} not run: {self.skip_reasons[run]}")
                 continue
-            statuses = ("passed", "failed", "expected_failure", "unexpected_pass", NOT_APPLICABLE, "skipped")
+            statuses = ("passed", "failed", "error", "expected_failure", "unexpected_pass", NOT_APPLICABLE, "skipped")
             parts = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in statuses if counts[s])
             write(f"{run:<28} {counts['passed']:>4}/{total:<4} passed   ({parts})")
         if self.case_file_errors:
@@ -293,6 +297,7 @@ class CaseItem(pytest.Item):
             # plain types only: pytest-xdist must serialize these from its workers
             ("gradspec_engine_info", {"version": str(adapter.version()), "capabilities": sorted(adapter.capabilities)}),
             ("gradspec_rules", list(case.rules)), ("gradspec_capabilities", sorted(case.capabilities)),
+            ("gradspec_graph", case_graph(case)),
         ]
 
     def runtest(self) -> None:
@@ -306,7 +311,7 @@ class CaseItem(pytest.Item):
         if outcome.status == NOT_APPLICABLE:
             pytest.skip(f"not applicable: {outcome.message}")
         if outcome.status == FAILED:
-            self.user_properties.append(("gradspec_message", self.failure_text(outcome)))
+            self.user_properties += [("gradspec_message", self.failure_text(outcome))]
             raise CaseFailed(outcome)
 
     def _unavailable(self, adapter_cls) -> str | None:

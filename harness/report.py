@@ -31,13 +31,16 @@ class ReportBuilder:
             return
         outcome, message = _outcome(report, properties)
         self.engines.setdefault(properties["gradspec_engine"], properties["gradspec_engine_info"])
-        self.results.append({
+        result = {
             "case": properties["gradspec_case"], "title": properties["gradspec_title"],
             "area": properties["gradspec_area"], "engine": properties["gradspec_engine"],
             "device": properties["gradspec_device"], "dtype": properties["gradspec_dtype"],
             "outcome": outcome, "rules": list(properties["gradspec_rules"]),
             "capabilities": list(properties["gradspec_capabilities"]), "message": message,
-        })
+        }
+        if outcome in ("failed", "error") and "gradspec_graph" in properties:
+            result["graph"] = properties["gradspec_graph"]
+        self.results.append(result)
 
     def add_broken_file(self, report: pytest.CollectReport) -> None:
         self.broken.append({"path": report.nodeid, "error": report.longreprtext.strip()})
@@ -73,8 +76,10 @@ def _outcome(report: pytest.TestReport, properties: dict) -> tuple[str, str]:
         return "unexpected_pass", report.wasxfail
     if report.passed:
         return "passed", ""
+    if report.failed and "gradspec_message" in properties:
+        return "failed", properties["gradspec_message"]  # the judge found a deviation
     if report.failed:
-        return "failed", properties.get("gradspec_message", report.longreprtext)
+        return "error", report.longreprtext  # the engine or its adapter crashed before a verdict
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
     reason = reason.removeprefix("Skipped: ")
     return ("not_applicable" if properties.get("gradspec_outcome") == "not_applicable" else "skipped"), reason

@@ -64,11 +64,43 @@ def test_json_report_follows_its_schema_and_says_what_happened(corpus):
     assert "tensor_hooks" not in report["engines"]["nohooks"]["capabilities"]
 
 
+def test_a_crash_before_any_verdict_is_an_error_while_an_engine_exception_in_a_step_is_a_failure(pytester):
+    path = pytester.path / "cases" / "good.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(VALID_CASE)
+    pytester.makepyfile(crashing='''
+        from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+        class CrashesInBackward(ReferenceAdapter):
+            name = "in-step"
+
+            def backward(self, *args):
+                raise ZeroDivisionError("a bug in the adapter")
+
+        class CrashesAtStart(ReferenceAdapter):
+            name = "at-start"
+
+            def __init__(self, device, dtype):
+                raise ZeroDivisionError("cannot even start")
+    ''')
+    pytester.syspathinsert()
+    pytester.runpytest("cases", "--engine", "crashing:CrashesInBackward,crashing:CrashesAtStart", "--dtype", "float64",
+                       "--gradspec-report", "r.json", "--gradspec-markdown", "r.md")
+    report = json.loads((pytester.path / "r.json").read_text())
+    jsonschema.validate(report, contracts.report_schema())
+    by_engine = {r["engine"]: r for r in report["results"]}
+    assert by_engine["in-step"]["outcome"] == "failed"  # the engine raised where the case expects no error
+    assert "raised ZeroDivisionError: a bug in the adapter (error kind unclassified)" in by_engine["in-step"]["message"]
+    assert by_engine["at-start"]["outcome"] == "error" and "cannot even start" in by_engine["at-start"]["message"]
+    assert by_engine["at-start"]["graph"]["nodes"][0]["id"] == "x"
+    assert "### good.yaml on at-start-cpu-float64 (error: no verdict)" in (pytester.path / "r.md").read_text()
+
+
 def test_markdown_summary_has_run_area_rule_tables_and_each_failure(corpus):
     run(corpus)
     text = (corpus.path / "out" / "summary.md").read_text()
-    assert "| reference-cpu-float64 | 2 | 1 | 0 | 0 | 0 | 0 |" in text
-    assert "| nohooks-cpu-float64 | 1 | 1 | 0 | 0 | 1 | 0 |" in text
+    assert "| reference-cpu-float64 | 2 | 1 | 0 | 0 | 0 | 0 | 0 |" in text
+    assert "| nohooks-cpu-float64 | 1 | 1 | 0 | 0 | 0 | 1 | 0 |" in text
     assert "| area | 1/2 ❌ | 1/2 ❌ |" in text  # runs are sorted: nohooks first, then reference
     assert "| other | n/a | 1/1 |" in text
     assert "| ACC-1 | MUST | 1/2 ❌ | 2/3 ❌ |" in text

@@ -1,0 +1,59 @@
+"""Render a JSON conformance report as one self-contained HTML page, with a picture of each failing case."""
+
+from __future__ import annotations
+
+from html import escape
+
+from .graph import to_svg
+from .tables import coverage_table, failures, outcomes_table, run_name
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1200px; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: left; }
+th { background: #f0f0f0; }
+td.bad { background: #fbe3e3; }
+pre { background: #f7f7f7; border: 1px solid #ddd; padding: 0.8em; overflow-x: auto; white-space: pre-wrap; }
+section.failure { border-top: 2px solid #c33; margin-top: 2em; }
+.meta { color: #555; }
+"""
+
+
+def render(report: dict) -> str:
+    platform = report["platform"]
+    engines = ", ".join(f"{name} {info['version']}" for name, info in sorted(report["engines"].items()))
+    body = [
+        "<h1>gradspec conformance report</h1>",
+        f'<p class="meta">gradspec {escape(report["gradspec_version"])}, case schema {report["case_schema_version"]}, '
+        f'{escape(platform["system"])} {escape(platform["machine"])}, Python {escape(platform["python"])}; '
+        f"engines: {escape(engines)}; written {escape(report['created'])}</p>",
+        "<h2>Runs</h2>", _table(*outcomes_table(report)),
+        "<h2>By area</h2>", _table(*coverage_table(report, "area")),
+        "<h2>By rule</h2>", _table(*coverage_table(report, "rule")),
+        "<h2>Failures</h2>",
+    ]
+    failed, broken = failures(report), report["broken_case_files"]
+    if not failed and not broken:
+        body.append("<p>None.</p>")
+    for result in failed:
+        picture = to_svg(result["graph"]) if result.get("graph") else ""
+        body += [f'<section class="failure"><h3>{escape(result["case"])} on {escape(run_name(result))}</h3>',
+                 f"<p>{escape(result['title'])}</p>", f"<pre>{escape(result['message'].strip())}</pre>",
+                 picture, "</section>"]
+    for file in broken:
+        body += [f'<section class="failure"><h3>{escape(file["path"])} could not be loaded</h3>',
+                 f"<pre>{escape(file['error'])}</pre></section>"]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>gradspec conformance report</title>"
+            f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
+    lines = []
+    for row in rows:
+        # A failing cell is marked by colour and weight, not the Markdown's emoji: browsers without an
+        # emoji font draw that as an empty box.
+        cells = "".join(f'<td class="bad"><strong>{escape(c.replace(" ❌", ""))}</strong></td>' if "❌" in c
+                        else f"<td>{escape(c)}</td>" for c in row)
+        lines.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"

@@ -1,0 +1,61 @@
+"""The summary tables of a report, as data: both the Markdown and the HTML renderer format these."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from . import contracts
+
+OUTCOMES = ("passed", "failed", "error", "expected_failure", "unexpected_pass", "not_applicable", "skipped")
+
+
+def run_name(result: dict) -> str:
+    return f"{result['engine']}-{result['device']}-{result['dtype']}"
+
+
+def runs(report: dict) -> list[str]:
+    return sorted({run_name(r) for r in report["results"]})
+
+
+def outcomes_table(report: dict) -> tuple[list[str], list[list[str]]]:
+    """Per run, how many results had each outcome."""
+    names = runs(report)
+    counts = {run: Counter(r["outcome"] for r in report["results"] if run_name(r) == run) for run in names}
+    header = ["run", *(o.replace("_", " ") for o in OUTCOMES)]
+    return header, [[run, *(str(counts[run][o]) for o in OUTCOMES)] for run in names]
+
+
+def coverage_table(report: dict, kind: str) -> tuple[list[str], list[list[str]]]:
+    """passed/judged per area or rule and per run; judged leaves out not-applicable and skipped results."""
+    names = runs(report)
+    cells: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    for result in report["results"]:
+        keys = result["rules"] if kind == "rule" else [result["area"] or "."]
+        for key in keys:
+            cells[key][run_name(result)][result["outcome"]] += 1
+    rules = contracts.rules()
+    header = [kind, *(["level"] if kind == "rule" else []), *names]
+    rows = []
+    for key in sorted(cells, key=_natural):
+        level = [rules[key].level if key in rules else ""] if kind == "rule" else []
+        rows.append([key, *level, *(_cell(cells[key][run]) for run in names)])
+    return header, rows
+
+
+def failures(report: dict) -> list[dict]:
+    """Deviations found by the judge, and crashes before a verdict."""
+    return [r for r in report["results"] if r["outcome"] in ("failed", "error")]
+
+
+def _cell(counts: Counter) -> str:
+    judged = counts["passed"] + counts["failed"] + counts["error"] + counts["expected_failure"] + counts["unexpected_pass"]
+    if not judged:
+        return "n/a" if counts else ""
+    mark = "" if counts["failed"] + counts["error"] == 0 else " ❌"
+    return f"{counts['passed'] + counts['unexpected_pass']}/{judged}{mark}"
+
+
+def _natural(key: str):
+    """LIFE-2 before LIFE-10."""
+    head, _, tail = key.partition("-")
+    return (head, int(tail) if tail.isdigit() else 0, key)
