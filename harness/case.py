@@ -73,3 +73,12 @@ def frozen(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(frozen(v) for v in value)
     return value
+
+
+def thawed(value: Any) -> Any:
+    """Frozen case data back to plain dicts and lists (for numpy, YAML or generated code)."""
+    if isinstance(value, tuple):
+        return [thawed(v) for v in value]
+    if isinstance(value, MappingProxyType):
+        return {k: thawed(v) for k, v in value.items()}
+    return value

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import contracts
 from .adapters import torch_adapter
-from .case import Case, Step
+from .case import Case, Step, thawed
 from .compare import tolerance_for
 from .expressions import Expr, GradOf, Num, Ref
 
@@ -186,7 +186,7 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
     if kind == "retain_grad":
         return [f"{indent}{args['retain_grad']}.retain_grad()"]
     if kind == "register_hook":
-        hook = f"make_hook({args['as']!r}, {_plain(args.get('returns'))!r})"
+        hook = f"make_hook({args['as']!r}, {thawed(args.get('returns'))!r})"
         return [f"{indent}handles[{args['as']!r}] = {args['register_hook']}.register_hook({hook})"]
     if kind == "register_post_accumulate_grad_hook":
         return [f"{indent}handles[{args['as']!r}] = {args['register_post_accumulate_grad_hook']}"
@@ -194,7 +194,7 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
     if kind == "remove_hook":
         return [f"{indent}handles[{args['remove_hook']!r}].remove()"]
     if kind == "set_grad":
-        return [f"{indent}{name}.grad = {'None' if value is None else _gradient(_plain(value), name)}"
+        return [f"{indent}{name}.grad = {'None' if value is None else _gradient(thawed(value), name)}"
                 for name, value in args["set_grad"].items()]
     if kind == "zero_grad":
         return [f"{indent}{name}.grad.zero_()" for name in _names(args["zero_grad"])]
@@ -215,9 +215,9 @@ def _expectations(expect, where: str, quiet: bool) -> list[str]:
     """Checks for one expect step; `quiet` silences warnings from reading .grad unless the step expects them."""
     lines = []
     for name, value in expect.get("value", {}).items():
-        lines.append(f"check_close({where + ': value of ' + name!r}, {name}, {_plain(value)!r})")
+        lines.append(f"check_close({where + ': value of ' + name!r}, {name}, {thawed(value)!r})")
     for name, value in expect.get("grad", {}).items():
-        check = f"check_close({where + ': .grad of ' + name!r}, {name}.grad, {_plain(value)!r})"
+        check = f"check_close({where + ': .grad of ' + name!r}, {name}.grad, {thawed(value)!r})"
         if quiet:
             lines += ["with warnings.catch_warnings():", "    warnings.simplefilter('ignore')", "    " + check]
         else:
@@ -231,9 +231,9 @@ def _expectations(expect, where: str, quiet: bool) -> list[str]:
             message = f"{where}: {flag} of {name} is not {value}"
             lines.append(f"assert {template.format(name)} == {value}, {message!r}")
     if "hook_calls" in expect:
-        lines.append(f"check_hook_calls({where!r}, {_plain(expect['hook_calls'])!r})")
+        lines.append(f"check_hook_calls({where!r}, {thawed(expect['hook_calls'])!r})")
     if "hook_grads" in expect:
-        lines.append(f"check_hook_grads({where!r}, {_plain(expect['hook_grads'])!r})")
+        lines.append(f"check_hook_grads({where!r}, {thawed(expect['hook_grads'])!r})")
     return lines
 
 
@@ -265,7 +265,7 @@ def _expr(expr: Expr) -> str:
 def _gradient(value, like: str) -> str:
     if isinstance(value, str):
         return value
-    return f"torch.tensor({_plain(value)!r}, dtype={like}.dtype, device={like}.device)"
+    return f"torch.tensor({thawed(value)!r}, dtype={like}.dtype, device={like}.device)"
 
 
 def _options(args, names) -> list[str]:
@@ -274,12 +274,3 @@ def _options(args, names) -> list[str]:
 
 def _names(value) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
-
-
-def _plain(value):
-    """Frozen case data (read-only mappings, tuples) as plain dicts and lists."""
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    return value

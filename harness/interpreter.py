@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .adapter import Adapter
-from .case import Case, Step
+from .case import Case, Step, thawed
 from .compare import array_mismatch
 from .expressions import Call, Expr, GradOf, Num, Ref
 
@@ -325,7 +325,7 @@ class _Run:
     def check_array(self, problems: list[str], what: str, want: Any, value: Any) -> None:
         got = None if value is None else self.adapter.to_numpy(value)
         dtype = self.adapter.dtype_name(value) if value is not None else self.adapter.dtype
-        mismatch = array_mismatch(_plain(want), got, dtype, self.case.tolerance)
+        mismatch = array_mismatch(thawed(want), got, dtype, self.case.tolerance)
         if mismatch:
             problems.append(f"{what}: {mismatch}")
 
@@ -342,7 +342,7 @@ class _Run:
                 problems.append(f"hook {label}: expected {len(wanted)} call(s), got {len(seen)}")
                 continue
             for index, (want, grad) in enumerate(zip(wanted, seen, strict=True), start=1):
-                mismatch = array_mismatch(_plain(want), grad, str(grad.dtype) if grad is not None else self.adapter.dtype,
+                mismatch = array_mismatch(thawed(want), grad, str(grad.dtype) if grad is not None else self.adapter.dtype,
                                           self.case.tolerance)
                 if mismatch:
                     problems.append(f"hook {label}, call {index}: {mismatch}")
@@ -356,20 +356,13 @@ class _Run:
         for index, (call, (label, grad)) in enumerate(zip(expected, log, strict=True), start=1):
             if "grad" in call:
                 dtype = str(grad.dtype) if grad is not None else self.adapter.dtype
-                mismatch = array_mismatch(_plain(call["grad"]), grad, dtype, self.case.tolerance)
+                mismatch = array_mismatch(thawed(call["grad"]), grad, dtype, self.case.tolerance)
                 if mismatch:
                     problems.append(f"hook call {index} ({label}): {mismatch}")
 
 
 def _names(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
-
-
-def _plain(value: Any) -> Any:
-    """Nested tuples (frozen case data) back to lists for numpy."""
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _caused_by_hook(exc: BaseException | None) -> bool:
