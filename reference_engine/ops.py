@@ -36,13 +36,10 @@ class Op:
     @property
     def saves(self) -> str:
         """What the op saves when every operand needs a gradient, in spec/ops.yaml's words."""
-        slots = self.slots_to_save((True,) * len(self.rules))
+        slots = self.plan((True,) * len(self.rules))[1]
         inputs, output = slots[0] or slots[1], slots[2]
         return {(False, False): "nothing", (True, False): "inputs", (False, True): "output"}.get(
             (inputs, output), "both")
-
-    def slots_to_save(self, active: tuple[bool, ...]) -> tuple[bool, bool, bool]:
-        return self.plan(active)[1]
 
     def plan(self, active: tuple[bool, ...]) -> tuple[tuple, tuple[bool, bool, bool]]:
         """For operands that need a gradient (`active`): their rules, and which values those rules read.
