@@ -51,6 +51,15 @@ class Adapter(ABC):
     def version(cls) -> str:
         return "unknown"
 
+    @classmethod
+    def why_not_runnable(cls, device: str, dtype: str) -> str | None:
+        """Why this adapter cannot run on `device` in `dtype` here, or None: what it declares, then what exists."""
+        if device not in cls.devices:
+            return f"the {cls.name} adapter has no device {device!r}"
+        if dtype not in cls.dtypes:
+            return f"the {cls.name} adapter does not support {dtype}"
+        return cls.unavailable_reason() or cls.device_unavailable_reason(device)
+
     # -- tensors and operations --------------------------------------------------
 
     @abstractmethod

@@ -22,7 +22,7 @@ from .graph import case_graph
 from .interpreter import FAILED, NOT_APPLICABLE, Outcome, run_case
 from .loader import load_case
 from .registry import EngineNotFound, default_engines, load_adapter
-from .report import ReportBuilder
+from .report import ReportBuilder, is_final
 
 
 class UnmatchedExpectationWarning(UserWarning):
@@ -131,7 +131,7 @@ class _Session:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Count outcomes from reports, which pytest-xdist forwards from its workers to the controller."""
         properties = dict(report.user_properties)
-        if "gradspec_case" not in properties or not (report.when == "call" or (report.when == "setup" and report.skipped)):
+        if "gradspec_case" not in properties or not is_final(report):
             return
         self.report.add_test(report)
         run = report.nodeid.rsplit("::", 1)[-1]
@@ -210,13 +210,10 @@ def gradspec_fuzz_adapter(request, gradspec_fuzz_engine):
     if request.config.getoption("--fuzz-examples") <= 0:
         pytest.skip("fuzzing is off (--fuzz-examples 0)")
     engine, device = gradspec_fuzz_engine
-    adapter_cls = engine.adapter
-    if device not in adapter_cls.devices:
-        pytest.skip(f"the {adapter_cls.name} adapter has no device {device!r}")
-    reason = adapter_cls.unavailable_reason() or adapter_cls.device_unavailable_reason(device)
+    reason = engine.adapter.why_not_runnable(device, "float64")
     if reason:
         pytest.skip(reason)
-    return adapter_cls(device, "float64")
+    return engine.adapter(device, "float64")
 
 
 @pytest.fixture
@@ -302,7 +299,7 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         adapter_cls = self.engine.adapter
-        reason = self._unavailable(adapter_cls)
+        reason = adapter_cls.why_not_runnable(self.device, self.dtype)
         if reason:
             self.user_properties += [("gradspec_outcome", "skipped"), ("gradspec_skip_reason", reason)]
             pytest.skip(reason)
@@ -313,13 +310,6 @@ class CaseItem(pytest.Item):
         if outcome.status == FAILED:
             self.user_properties += [("gradspec_message", self.failure_text(outcome))]
             raise CaseFailed(outcome)
-
-    def _unavailable(self, adapter_cls) -> str | None:
-        if self.device not in adapter_cls.devices:
-            return f"{self.name}: the {adapter_cls.name} adapter has no device {self.device!r}"
-        if self.dtype not in adapter_cls.dtypes:
-            return f"{self.name}: the {adapter_cls.name} adapter does not support {self.dtype}"
-        return adapter_cls.unavailable_reason() or adapter_cls.device_unavailable_reason(self.device)
 
     def failure_text(self, outcome: Outcome) -> str:
         """What a failure shows: the case, the engine, the step and its diff, and the rules cited."""

@@ -27,7 +27,7 @@ class ReportBuilder:
 
     def add_test(self, report: pytest.TestReport) -> None:
         properties = dict(report.user_properties)
-        if "gradspec_case" not in properties or not _is_final(report):
+        if "gradspec_case" not in properties or not is_final(report):
             return
         outcome, message = _outcome(report, properties)
         self.engines.setdefault(properties["gradspec_engine"], properties["gradspec_engine_info"])
@@ -64,7 +64,7 @@ class ReportBuilder:
         path.write_text(json.dumps(self.as_json(), indent=1) + "\n", encoding="utf-8")
 
 
-def _is_final(report: pytest.TestReport) -> bool:
+def is_final(report: pytest.TestReport) -> bool:
     """The report that decides an item's outcome: the call, or a setup that skipped."""
     return report.when == "call" or (report.when == "setup" and report.skipped)
 
