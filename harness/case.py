@@ -75,6 +75,11 @@ def frozen(value: Any) -> Any:
     return value
 
 
+def as_list(value: Any) -> list:
+    """A case's "one name, or a list of names" (and the like for warnings) as a list."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def thawed(value: Any) -> Any:
     """Frozen case data back to plain dicts and lists (for numpy, YAML or generated code)."""
     if isinstance(value, tuple):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import contracts
 from .adapters import torch_adapter
-from .case import Case, Step, thawed
+from .case import Case, Step, as_list, thawed
 from .compare import tolerance_for
 from .expressions import Expr, GradOf, Num, Ref
 
@@ -171,16 +171,16 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
         if "gradient" in args:
             options.insert(0, f"gradient={_gradient(args['gradient'], args['backward'])}")
         if "inputs" in args:
-            options.append(f"inputs=[{', '.join(_names(args['inputs']))}]")
+            options.append(f"inputs=[{', '.join(as_list(args['inputs']))}]")
         return [f"{indent}{args['backward']}.backward({', '.join(options)})"]
     if kind == "grad":
         call = args["grad"]
-        outputs, inputs = _names(call["outputs"]), _names(call["inputs"])
+        outputs, inputs = as_list(call["outputs"]), as_list(call["inputs"])
         options = _options(call, ("retain_graph", "create_graph", "allow_unused", "materialize_grads"))
         if "grad_outputs" in call:
             grads = [_gradient(g, outputs[min(i, len(outputs) - 1)]) for i, g in enumerate(call["grad_outputs"])]
             options.insert(0, f"grad_outputs=[{', '.join(grads)}]")
-        target = f"({', '.join(_names(call['as']))},) = " if "as" in call else ""
+        target = f"({', '.join(as_list(call['as']))},) = " if "as" in call else ""
         return [f"{indent}{target}torch.autograd.grad([{', '.join(outputs)}], [{', '.join(inputs)}]"
                 f"{''.join(', ' + o for o in options)})"]
     if kind == "retain_grad":
@@ -197,7 +197,7 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
         return [f"{indent}{name}.grad = {'None' if value is None else _gradient(thawed(value), name)}"
                 for name, value in args["set_grad"].items()]
     if kind == "zero_grad":
-        return [f"{indent}{name}.grad.zero_()" for name in _names(args["zero_grad"])]
+        return [f"{indent}{name}.grad.zero_()" for name in as_list(args["zero_grad"])]
     if kind == "requires_grad_":
         return [f"{indent}{name}.requires_grad_({flag})" for name, flag in args["requires_grad_"].items()]
     if kind in ("no_grad", "enable_grad", "set_grad_enabled"):
@@ -272,5 +272,3 @@ def _options(args, names) -> list[str]:
     return [f"{name}={args[name]}" for name in names if name in args]
 
 
-def _names(value) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .adapter import Adapter
-from .case import Case, Step, thawed
+from .case import Case, Step, as_list, thawed
 from .compare import array_mismatch
 from .expressions import Call, Expr, GradOf, Num, Ref
 
@@ -231,13 +231,13 @@ class _Run:
             None if gradient is None else self.literal_or_name(gradient, output),
             step.args.get("retain_graph"),
             step.args.get("create_graph"),
-            None if inputs is None else [self.tensor(n) for n in _names(inputs)],
+            None if inputs is None else [self.tensor(n) for n in as_list(inputs)],
         )
 
     def do_grad(self, step: Step) -> None:
         call = step.args["grad"]
-        outputs = [self.tensor(n) for n in _names(call["outputs"])]
-        inputs = [self.tensor(n) for n in _names(call["inputs"])]
+        outputs = [self.tensor(n) for n in as_list(call["outputs"])]
+        inputs = [self.tensor(n) for n in as_list(call["inputs"])]
         grad_outputs = call.get("grad_outputs")
         if grad_outputs is not None:
             grad_outputs = [self.literal_or_name(g, outputs[min(i, len(outputs) - 1)]) for i, g in enumerate(grad_outputs)]
@@ -247,7 +247,7 @@ class _Run:
         if len(results) != len(inputs):
             raise _StepFailed(f"grad returned {len(results)} result(s) for {len(inputs)} input(s)")
         if "as" in call:
-            for name, result in zip(_names(call["as"]), results, strict=True):
+            for name, result in zip(as_list(call["as"]), results, strict=True):
                 self.env[name] = result
 
     def do_retain_grad(self, step: Step) -> None:
@@ -288,7 +288,7 @@ class _Run:
             self.adapter.set_grad(tensor, new)
 
     def do_zero_grad(self, step: Step) -> None:
-        for name in _names(step.args["zero_grad"]):
+        for name in as_list(step.args["zero_grad"]):
             self.adapter.zero_grad(self.tensor(name))
 
     def do_requires_grad_(self, step: Step) -> None:
@@ -360,9 +360,6 @@ class _Run:
                 if mismatch:
                     problems.append(f"hook call {index} ({label}): {mismatch}")
 
-
-def _names(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
 
 
 def _caused_by_hook(exc: BaseException | None) -> bool:

@@ -17,7 +17,7 @@ import jsonschema
 import numpy as np
 
 from . import contracts
-from .case import Case, ErrorExpectation, Step, TensorDecl, frozen
+from .case import Case, ErrorExpectation, Step, TensorDecl, as_list, frozen
 from .errors import CaseFileError, did_you_mean
 from .expressions import ExpressionError, Num, Statement, names_used, ops_used, parse_statement, reads_grad
 from .yaml_positions import YamlError, load_with_positions, position_of
@@ -216,7 +216,7 @@ class _Builder:
             for name in value:
                 self.require_defined(name, where + (kind, name))
         elif kind == "zero_grad":
-            for name in _as_list(value):
+            for name in as_list(value):
                 self.require_defined(name, where + (kind,))
         elif kind == "remove_hook":
             if value not in self.hooks:
@@ -226,7 +226,7 @@ class _Builder:
         elif kind == "expect":
             self.check_expect(value, where + ("expect",))
         if kind == "backward":
-            for name in _as_list(raw.get("inputs", [])):
+            for name in as_list(raw.get("inputs", [])):
                 self.require_defined(name, where + ("inputs",))
             if isinstance(raw.get("gradient"), str):
                 self.require_defined(raw["gradient"], where + ("gradient",))
@@ -235,15 +235,15 @@ class _Builder:
 
     def check_grad_call(self, call: dict, where: tuple) -> None:
         for key in ("outputs", "inputs"):
-            for name in _as_list(call[key]):
+            for name in as_list(call[key]):
                 self.require_defined(name, where + (key,))
         for index, item in enumerate(call.get("grad_outputs", [])):
             if isinstance(item, str):
                 self.require_defined(item, where + ("grad_outputs", index))
         if "as" in call:
-            bound = _as_list(call["as"])
-            if len(bound) != len(_as_list(call["inputs"])):
-                self.fail(where + ("as",), f"`as` binds {len(bound)} name(s) but `inputs` has {len(_as_list(call['inputs']))}")
+            bound = as_list(call["as"])
+            if len(bound) != len(as_list(call["inputs"])):
+                self.fail(where + ("as",), f"`as` binds {len(bound)} name(s) but `inputs` has {len(as_list(call['inputs']))}")
             self.defined.update(bound)
 
     def check_expect(self, expect: dict, where: tuple) -> None:
@@ -271,11 +271,11 @@ class _Builder:
         if raw is None:
             return ()
         known = contracts.warning_kinds()
-        for kind in _as_list(raw):
+        for kind in as_list(raw):
             if kind not in known:
                 hint = did_you_mean(kind, known)
                 self.fail(where, f"unknown warning kind {kind!r}{hint}; kinds are listed in spec/errors.yaml")
-        return tuple(_as_list(raw))
+        return tuple(as_list(raw))
 
     def note_capabilities(self, kind: str, raw: dict) -> None:
         self.implied.add(kind)
@@ -296,10 +296,6 @@ class _Builder:
         missing = sorted(needed - set(declared))
         if missing:
             self.fail(("capabilities",), f"the steps need capabilities {missing} that `capabilities` does not list")
-
-
-def _as_list(value: Any) -> list:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _describe(error: jsonschema.ValidationError) -> tuple[tuple, str]:

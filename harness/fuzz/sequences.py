@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from ..interpreter import Session
 from ..loader import build_case
+from .staging import plain
 from .strategies import graphs
 
 RTOL, ATOL = 1e-9, 1e-12
@@ -133,11 +134,11 @@ def as_case(sequence: Sequence, observed: list[dict], engine: str) -> dict:
             steps.append({**call, "raises": seen["raised"]})
             break
         steps.append(call)
-        expect = {"grad": {leaf: _plain(value) for leaf, value in seen["grad"].items()}}
+        expect = {"grad": {leaf: plain(value) for leaf, value in seen["grad"].items()}}
         if seen["value"]:
-            expect["value"] = {name: _plain(value) for name, value in seen["value"].items()}
+            expect["value"] = {name: plain(value) for name, value in seen["value"].items()}
         if seen["hooks"]:
-            expect["hook_grads"] = {label: [_plain(g) for g in grads] for label, grads in seen["hooks"].items()}
+            expect["hook_grads"] = {label: [plain(g) for g in grads] for label, grads in seen["hooks"].items()}
         steps.append({"expect": expect})
     data.update(
         steps=steps,
@@ -148,7 +149,3 @@ def as_case(sequence: Sequence, observed: list[dict], engine: str) -> dict:
         tolerance={"rtol": RTOL, "atol": ATOL, "reason": "two engines in float64 on the same graph"},
     )
     return data
-
-
-def _plain(value):
-    return None if value is None else value.tolist()

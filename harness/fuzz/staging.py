@@ -34,7 +34,7 @@ def with_gradient_expectation(data: dict, leaves: tuple[str, ...], output: str, 
     names = [f"grad_{leaf}" for leaf in leaves]
     call = {"outputs": output, "inputs": list(leaves), "allow_unused": True, "as": names}
     if grad_output is not None:
-        call["grad_outputs"] = [_plain(grad_output)]
+        call["grad_outputs"] = [plain(grad_output)]
     case.update(
         title=f"fuzz: gradient of a random graph disagrees with finite differences on {engine}",
         rules=rules,
@@ -44,15 +44,17 @@ def with_gradient_expectation(data: dict, leaves: tuple[str, ...], output: str, 
     )
     case["steps"] = list(case["steps"]) + [
         {"grad": call},
-        {"expect": {"value": {n: _plain(expected[leaf]) for n, leaf in zip(names, leaves, strict=True)}}},
+        {"expect": {"value": {n: plain(expected[leaf]) for n, leaf in zip(names, leaves, strict=True)}}},
     ]
     return case
 
 
-def _plain(value):
-    """numpy arrays and tuples to nested lists of floats, for YAML."""
+def plain(value):
+    """numpy arrays and tuples to nested lists of floats (None stays None), for YAML."""
+    if value is None:
+        return None
     if hasattr(value, "tolist"):
         return value.tolist()
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return float(value)
