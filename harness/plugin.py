@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,16 @@ KNOWN_DEVICES = ("cpu", "cuda")
 class EngineChoice:
     name: str  # as given: an entry point name or package.module:Class
     adapter: type
+
+    @property
+    def label(self) -> str:
+        """The engine's name in test ids and reports."""
+        return self.adapter.name or self.name
+
+    @cached_property
+    def info(self) -> dict:
+        """Version and capabilities for reports; plain types, since pytest-xdist sends them between processes."""
+        return {"version": str(self.adapter.version()), "capabilities": sorted(self.adapter.capabilities)}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -201,7 +212,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     session: _Session = metafunc.config._gradspec  # type: ignore[attr-defined]
     runs = [(engine, device) for engine in session.engines for device in (session.devices or engine.adapter.devices)]
     metafunc.parametrize("gradspec_fuzz_engine", runs,
-                         ids=[f"{engine.adapter.name or engine.name}-{device}-float64" for engine, device in runs])
+                         ids=[f"{engine.label}-{device}-float64" for engine, device in runs])
 
 
 @pytest.fixture
@@ -256,15 +267,14 @@ class CaseFile(pytest.File):
         except CaseFileError as exc:
             exc.path = _relative(self.path, self.config.rootpath)
             raise self.CollectError(exc.format()) from None
+        graph = case_graph(case)  # for reports; the same for every engine, device and dtype
         for engine in session.engines:
-            adapter = engine.adapter
-            label = adapter.name or engine.name
-            for device in session.devices or adapter.devices:
-                for dtype in session.dtypes or adapter.dtypes:
+            for device in session.devices or engine.adapter.devices:
+                for dtype in session.dtypes or engine.adapter.dtypes:
                     if case.dtypes and dtype not in case.dtypes:
                         continue  # the case itself says it only means something in other dtypes
-                    yield CaseItem.from_parent(self, name=f"{label}-{device}-{dtype}", case=case,
-                                               engine=engine, device=device, dtype=dtype)
+                    yield CaseItem.from_parent(self, name=f"{engine.label}-{device}-{dtype}", case=case,
+                                               engine=engine, device=device, dtype=dtype, graph=graph)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -283,18 +293,16 @@ class CaseFailed(Exception):
 
 
 class CaseItem(pytest.Item):
-    def __init__(self, *, case: Case, engine: EngineChoice, device: str, dtype: str, **kwargs):
+    def __init__(self, *, case: Case, engine: EngineChoice, device: str, dtype: str, graph: dict, **kwargs):
         super().__init__(**kwargs)
         self.case, self.engine, self.device, self.dtype = case, engine, device, dtype
         self.add_marker("gradspec")
-        adapter = engine.adapter
-        self.user_properties += [
+        self.user_properties += [  # what reports need; plain types, since pytest-xdist sends them between processes
             ("gradspec_case", case.id), ("gradspec_title", case.title), ("gradspec_area", case.area),
-            ("gradspec_engine", adapter.name or engine.name), ("gradspec_device", device), ("gradspec_dtype", dtype),
-            # plain types only: pytest-xdist must serialize these from its workers
-            ("gradspec_engine_info", {"version": str(adapter.version()), "capabilities": sorted(adapter.capabilities)}),
+            ("gradspec_engine", engine.label), ("gradspec_device", device), ("gradspec_dtype", dtype),
+            ("gradspec_engine_info", engine.info),
             ("gradspec_rules", list(case.rules)), ("gradspec_capabilities", sorted(case.capabilities)),
-            ("gradspec_graph", case_graph(case)),
+            ("gradspec_graph", graph),
         ]
 
     def runtest(self) -> None:
