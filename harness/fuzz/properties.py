@@ -28,64 +28,56 @@ def second_order(problem: oracle.Problem, rng: np.random.Generator) -> None:
 
 
 def run(check: Callable, adapter: Adapter, fuzz_settings: settings, staging_folder: Path, stem: str) -> None:
-    """Check random graphs on `adapter`; on failure write the shrunk draw out and name the file."""
-    failing: dict = {}
+    """Check random graphs on `adapter` against finite differences."""
+    def judge(example: tuple[Draw, int]) -> None:
+        draw, seed = example
+        check(oracle.Problem(adapter, draw), np.random.default_rng(seed))
 
-    @fuzz_settings
-    @given(draw=graphs(), seed=st.integers(0, 2**32 - 1))
-    def prop(draw: Draw, seed: int) -> None:
-        try:
-            check(oracle.Problem(adapter, draw), np.random.default_rng(seed))
-        except oracle.OracleMismatch:
-            failing["draw"] = draw  # the last failure hypothesis replays is the shrunk one
-            raise
+    def write(example: tuple[Draw, int], failure: Exception) -> Path:
+        draw, _ = example  # expected gradients: finite differences of the reference engine's forward
+        expected = oracle.elementwise_gradient(oracle.Problem(ReferenceAdapter("cpu", "float64"), draw))
+        data = staging.with_gradient_expectation(draw.data, draw.leaves, draw.output, draw.grad_output, expected,
+                                                 adapter.name, FD_DERIVATION, ["VJP-2"])
+        return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}")
 
-    try:
-        prop()
-    except oracle.OracleMismatch as exc:
-        path = _write_failure(failing["draw"], adapter, staging_folder, stem)
-        raise oracle.OracleMismatch(f"{exc}\nshrunk draw written to {path}; replay it with: "
-                                    f"pytest {path} --engine {adapter.name} --device {adapter.device}") from None
-
-
-def _write_failure(draw: Draw, adapter: Adapter, folder: Path, stem: str) -> Path:
-    """A case whose expected gradients are finite differences of the reference engine's forward."""
-    reference = oracle.Problem(ReferenceAdapter("cpu", "float64"), draw)
-    expected = oracle.elementwise_gradient(reference)
-    data = staging.with_gradient_expectation(draw.data, draw.leaves, draw.output, draw.grad_output, expected,
-                                             adapter.name, FD_DERIVATION, ["VJP-2"])
-    return staging.write_case(data, folder, f"{stem}-{adapter.name}")
+    _run_and_stage("draw", st.tuples(graphs(), st.integers(0, 2**32 - 1)), judge, oracle.OracleMismatch, write,
+                   adapter, fuzz_settings)
 
 
 def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Path) -> None:
     """Random sequences of autograd calls must behave on `adapter` as on the reference engine."""
     reference = ReferenceAdapter("cpu", "float64")
+
+    def write(sequence: sequences.Sequence, failure: Exception) -> Path:
+        try:  # the reference engine's observations, comparing it with itself (which cannot disagree)
+            observed = sequences.compare(sequence, reference, ReferenceAdapter("cpu", "float64"))
+        except sequences.Disagreement:
+            raise sequences.Disagreement(f"{failure}\nno case written: the reference engine cannot run this "
+                                         "sequence itself") from None
+        data = sequences.as_case(sequence, observed, adapter.name)
+        return staging.write_case(data, staging_folder, f"sequence-{adapter.name}")
+
+    _run_and_stage("sequence", sequences.sequences(), lambda sequence: sequences.compare(sequence, adapter, reference),
+                   sequences.Disagreement, write, adapter, fuzz_settings)
+
+
+def _run_and_stage(noun: str, strategy, judge: Callable, failure_type: type[AssertionError], write: Callable,
+                   adapter: Adapter, fuzz_settings: settings) -> None:
+    """Run `judge` on drawn examples; on failure write the shrunk example as a case and name the file."""
     failing: dict = {}
 
     @fuzz_settings
-    @given(sequence=sequences.sequences())
-    def prop(sequence: sequences.Sequence) -> None:
+    @given(example=strategy)
+    def prop(example) -> None:
         try:
-            sequences.compare(sequence, adapter, reference)
-        except sequences.Disagreement:
-            failing["sequence"] = sequence
+            judge(example)
+        except failure_type:
+            failing["example"] = example  # the last failure hypothesis replays is the shrunk one
             raise
 
     try:
         prop()
-    except sequences.Disagreement as exc:
-        sequence = failing["sequence"]
-        try:
-            observed = _reference_observations(sequence, reference)
-        except sequences.Disagreement:
-            raise sequences.Disagreement(f"{exc}\nno case written: the reference engine cannot run this sequence "
-                                         "itself") from None
-        data = sequences.as_case(sequence, observed, adapter.name)
-        path = staging.write_case(data, staging_folder, f"sequence-{adapter.name}")
-        raise sequences.Disagreement(f"{exc}\nshrunk sequence written to {path}; replay it with: "
-                                     f"pytest {path} --engine {adapter.name} --device {adapter.device}") from None
-
-
-def _reference_observations(sequence: sequences.Sequence, reference: Adapter) -> list[dict]:
-    """What the reference engine observes, comparing it with itself (which cannot disagree)."""
-    return sequences.compare(sequence, reference, ReferenceAdapter("cpu", "float64"))
+    except failure_type as exc:
+        path = write(failing["example"], exc)
+        raise failure_type(f"{exc}\nshrunk {noun} written to {path}; replay it with: "
+                           f"pytest {path} --engine {adapter.name} --device {adapter.device}") from None
