@@ -111,11 +111,7 @@ class Session:
 
     def hook_calls(self) -> dict[str, list[np.ndarray | None]]:
         """Per hook label, the gradients it received since the last call (the order across hooks is free)."""
-        log, self._run.hook_log = self._run.hook_log, []
-        calls: dict[str, list] = {}
-        for label, grad in log:
-            calls.setdefault(label, []).append(grad)
-        return calls
+        return _by_label(self._run.take_hook_log())
 
 
 class _Run:
@@ -329,37 +325,50 @@ class _Run:
         if mismatch:
             problems.append(f"{what}: {mismatch}")
 
+    def take_hook_log(self) -> list[tuple[str, np.ndarray | None]]:
+        """Every hook call since the last time the log was taken, in order; the log starts afresh."""
+        log, self.hook_log = self.hook_log, []
+        return log
+
+    def log_dtype(self, grad: np.ndarray | None) -> str:
+        """The dtype a recorded gradient is compared in (the run's when the hook saw None)."""
+        return str(grad.dtype) if grad is not None else self.adapter.dtype
+
     def check_hook_grads(self, problems: list[str], expected: Any) -> None:
         """Per hook, the gradients it saw in order; the order across hooks is not checked."""
-        log, self.hook_log = self.hook_log, []
-        called = sorted({label for label, _ in log})
-        if called != sorted(expected):
-            problems.append(f"hooks called: expected {sorted(expected)}, got {called}")
+        calls = _by_label(self.take_hook_log())
+        if sorted(calls) != sorted(expected):
+            problems.append(f"hooks called: expected {sorted(expected)}, got {sorted(calls)}")
             return
         for label, wanted in expected.items():
-            seen = [grad for name, grad in log if name == label]
+            seen = calls[label]
             if len(seen) != len(wanted):
                 problems.append(f"hook {label}: expected {len(wanted)} call(s), got {len(seen)}")
                 continue
             for index, (want, grad) in enumerate(zip(wanted, seen, strict=True), start=1):
-                mismatch = array_mismatch(thawed(want), grad, str(grad.dtype) if grad is not None else self.adapter.dtype,
-                                          self.case.tolerance)
+                mismatch = array_mismatch(thawed(want), grad, self.log_dtype(grad), self.case.tolerance)
                 if mismatch:
                     problems.append(f"hook {label}, call {index}: {mismatch}")
 
     def check_hook_calls(self, problems: list[str], expected: Any) -> None:
-        log, self.hook_log = self.hook_log, []
+        log = self.take_hook_log()
         got_labels, want_labels = [label for label, _ in log], [call["hook"] for call in expected]
         if got_labels != want_labels:
             problems.append(f"hook calls: expected {want_labels}, got {got_labels}")
             return
         for index, (call, (label, grad)) in enumerate(zip(expected, log, strict=True), start=1):
             if "grad" in call:
-                dtype = str(grad.dtype) if grad is not None else self.adapter.dtype
-                mismatch = array_mismatch(thawed(call["grad"]), grad, dtype, self.case.tolerance)
+                mismatch = array_mismatch(thawed(call["grad"]), grad, self.log_dtype(grad), self.case.tolerance)
                 if mismatch:
                     problems.append(f"hook call {index} ({label}): {mismatch}")
 
+
+def _by_label(log: list[tuple[str, Any]]) -> dict[str, list]:
+    """The hook log per label, each in call order."""
+    calls: dict[str, list] = {}
+    for label, grad in log:
+        calls.setdefault(label, []).append(grad)
+    return calls
 
 
 def _caused_by_hook(exc: BaseException | None) -> bool:
