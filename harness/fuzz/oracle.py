@@ -60,9 +60,16 @@ class Problem:
         return list(grads), env
 
     def gradient_arrays(self, values=None) -> list[np.ndarray]:
-        grads, env = self.gradient(values)
+        return self.arrays(self.gradient(values)[0])
+
+    def arrays(self, grads: list) -> list[np.ndarray]:
+        """Engine gradients, one per leaf, as arrays; None (no dependence) as zeros of the leaf's shape."""
         return [np.zeros_like(self.point[n]) if g is None else self.adapter.to_numpy(g)
                 for g, n in zip(grads, self.draw.leaves, strict=True)]
+
+    def allowance(self, scale: float, size: float) -> float:
+        """How far engine and estimate may differ: relative to the magnitudes involved, plus rounding noise."""
+        return RTOL * scale + ROUNDING * (size + self.magnitude)
 
     def moved(self, direction: list[np.ndarray], step: float) -> dict[str, np.ndarray]:
         return {n: self.point[n] + step * d for n, d in zip(self.draw.leaves, direction, strict=True)}
@@ -84,12 +91,11 @@ def directions(rng: np.random.Generator, problem: Problem) -> list[np.ndarray]:
 def check_first_order(problem: Problem, u: list[np.ndarray]) -> None:
     """uᵀ∇f from the engine must match the finite-difference derivative of f along u."""
     grads = problem.gradient_arrays()
-    engine = sum(float(np.sum(g * d)) for g, d in zip(grads, u, strict=True))
+    engine = _dot(grads, u)
     estimate, size = derivative_along(problem.objective, problem, u)
-    scale = sum(float(np.sum(np.abs(g * d))) for g, d in zip(grads, u, strict=True)) + abs(estimate)
     if not np.isfinite(estimate):
         return  # the graph overflowed near this point; nothing to judge
-    if abs(engine - estimate) > RTOL * scale + ROUNDING * (size + problem.magnitude):
+    if abs(engine - estimate) > problem.allowance(_abs_dot(grads, u) + abs(estimate), size):
         raise OracleMismatch(f"first derivative along a random direction: engine {engine!r}, finite differences "
                              f"{estimate!r}\n{_worst_element(problem, grads)}")
 
@@ -106,18 +112,22 @@ def check_second_order(problem: Problem, u: list[np.ndarray], w: list[np.ndarray
         for term in terms[1:]:
             total = adapter.apply("add", [total, term], {})
         inputs = [env[n] for n in problem.draw.leaves]
-        second = adapter.grad([total], inputs, None, None, None, True, None)
-        hvp = [np.zeros_like(d) if h is None else adapter.to_numpy(h) for h, d in zip(second, u, strict=True)]
-    engine = sum(float(np.sum(h * d)) for h, d in zip(hvp, w, strict=True))
-
-    def directional_first(values):
-        return sum(float(np.sum(g * d)) for g, d in zip(problem.gradient_arrays(values), u, strict=True))
-
-    estimate, size = derivative_along(directional_first, problem, w)
-    scale = sum(float(np.sum(np.abs(h * d))) for h, d in zip(hvp, w, strict=True)) + abs(estimate)
-    if np.isfinite(estimate) and abs(engine - estimate) > 10 * (RTOL * scale + ROUNDING * (size + problem.magnitude)):
+        hvp = problem.arrays(adapter.grad([total], inputs, None, None, None, True, None))
+    engine = _dot(hvp, w)
+    estimate, size = derivative_along(lambda values: _dot(problem.gradient_arrays(values), u), problem, w)
+    if np.isfinite(estimate) and abs(engine - estimate) > 10 * problem.allowance(_abs_dot(hvp, w) + abs(estimate), size):
         raise OracleMismatch(f"second derivative wᵀHu along random directions: engine {engine!r}, "
                              f"finite differences of the gradient {estimate!r}")
+
+
+def _dot(xs: list[np.ndarray], ys: list[np.ndarray]) -> float:
+    """The inner product over all leaves."""
+    return sum(float(np.sum(x * y)) for x, y in zip(xs, ys, strict=True))
+
+
+def _abs_dot(xs: list[np.ndarray], ys: list[np.ndarray]) -> float:
+    """The size of the terms in _dot, what its rounding and a relative tolerance scale with."""
+    return sum(float(np.sum(np.abs(x * y))) for x, y in zip(xs, ys, strict=True))
 
 
 def _worst_element(problem: Problem, grads: list[np.ndarray]) -> str:
