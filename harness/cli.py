@@ -36,27 +36,27 @@ def case_files(paths: Iterable[str]) -> list[Path]:
     return sorted(found)
 
 
-def validate(paths: Sequence[str]) -> int:
-    files = case_files(paths)
-    errors = 0
-    for path in files:
+def load_all(paths: Sequence[str]) -> tuple[list, int]:
+    """Every case under `paths`, printing one precise error per broken file; and how many were broken."""
+    cases, broken = [], 0
+    for path in case_files(paths):
         try:
-            load_case(path)
+            cases.append(load_case(path))
         except CaseFileError as exc:
-            errors += 1
+            broken += 1
             print(exc, file=sys.stderr)
-    print(f"{len(files) - errors} valid, {errors} invalid case file(s)")
-    return 1 if errors else 0
+    return cases, broken
+
+
+def validate(paths: Sequence[str]) -> int:
+    cases, broken = load_all(paths)
+    print(f"{len(cases)} valid, {broken} invalid case file(s)")
+    return 1 if broken else 0
 
 
 def list_cases(paths: Sequence[str]) -> int:
     by_area: dict[str, list] = defaultdict(list)
-    for path in case_files(paths):
-        try:
-            case = load_case(path)
-        except CaseFileError as exc:
-            print(exc, file=sys.stderr)
-            continue
+    for case in load_all(paths)[0]:
         by_area[case.area].append(case)
     rules = contracts.rules()
     for area in sorted(by_area):
