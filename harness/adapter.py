@@ -12,6 +12,7 @@ create_graph, LIFE-2). Pass None on as "not given".
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -153,3 +154,11 @@ class Adapter(ABC):
     def classify_warning(self, warning: Warning) -> str | None:
         """The warning kind (spec/errors.yaml) of an engine warning, or None if unknown."""
         return None
+
+
+def match_kind(table: Sequence[tuple[type, str, str]], error: BaseException) -> str | None:
+    """The kind in the first (exception type, message regex, kind) row that `error` matches, or None."""
+    for kind_of_error, pattern, kind in table:
+        if isinstance(error, kind_of_error) and re.search(pattern, str(error)):
+            return kind
+    return None

@@ -8,11 +8,10 @@ maps its exceptions to error kinds with a table of (type, message pattern, kind)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..adapter import Adapter
+from ..adapter import Adapter, match_kind
 
 
 def _reduce(method: str):
@@ -104,19 +103,12 @@ class TorchLikeAdapter(Adapter):
         handle.remove()
 
     def classify(self, error: BaseException) -> str | None:
-        return _match(self.errors, error)
+        return match_kind(self.errors, error)
 
     def classify_warning(self, warning: Warning) -> str | None:
-        return _match(self.warnings, warning)
+        return match_kind(self.warnings, warning)
 
 
 def _given(**kwargs: Any) -> dict[str, Any]:
     """Only the arguments the case gave, so that the engine's own defaults are what is tested."""
     return {key: value for key, value in kwargs.items() if value is not None}
-
-
-def _match(table, error) -> str | None:
-    for kind_of_error, pattern, kind in table:
-        if isinstance(error, kind_of_error) and re.search(pattern, str(error)):
-            return kind
-    return None

@@ -1,0 +1,192 @@
+"""The recording layer that lets functional engines (JAX, torch.func, HIPS autograd, TensorFlow) run cases.
+
+A case is written against PyTorch's model: tensors that remember how they were made,
+and `grad(outputs, inputs)` called afterwards. A functional engine has no such tensors;
+it differentiates *functions*. This layer bridges the two once, for every such engine:
+
+- every value a case computes is a `Recorded`: the engine's array, computed eagerly,
+  plus the op and operands that made it, so the forward program is known;
+- `grad(outputs, inputs, grad_outputs)` turns the program into a function of one zero
+  perturbation per input (added where that input is computed, so a non-leaf input gets
+  its partial gradient and a leaf its total one, as in PyTorch) and asks the engine for
+  that function's vector-Jacobian product at zero;
+- with `create_graph` a gradient is recorded too, as "the VJP of that program", so
+  differentiating it again calls the engine's VJP inside a function that the engine
+  differentiates: higher order by composition, the engines' own way. Without
+  `create_graph` a gradient is a constant.
+
+What the engine lacks stays absent: an adapter on this layer has no `.grad`, hooks,
+grad modes, in-place ops or graph lifetime, and declares none of those capabilities.
+The one convention the layer adds is the implicit output gradient: where a case gives
+none, an output with exactly one element gets a cotangent of ones (what `jax.grad` and
+friends do for a scalar); any other output raises `ImplicitGradientError`.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .absent import Absent
+from .adapter import Adapter, match_kind
+
+Array = Any  # an engine's array
+
+
+class Recorded:
+    """A value of the case and how it was made: `op` over `args`, or nothing for a constant."""
+
+    __slots__ = ("value", "op", "args", "kwargs")
+
+    def __init__(self, value: Array, op: str | None = None, args: tuple = (), kwargs: Mapping[str, Any] | None = None):
+        self.value, self.op, self.args, self.kwargs = value, op, args, dict(kwargs or {})
+
+    def __repr__(self) -> str:
+        return f"Recorded({self.op or 'constant'})"
+
+
+@dataclass(frozen=True, eq=False)
+class Gradient:
+    """One `grad` call with create_graph: its result `index` is recorded as op "grad" with this as operand."""
+
+    outputs: tuple[Recorded, ...]
+    inputs: tuple[Recorded, ...]  # without repeats
+    cotangents: tuple[Recorded, ...]
+    zeros: tuple[Array, ...]  # the point of each input's perturbation, made once, outside any transform
+    materialize: bool
+
+
+class ImplicitGradientError(RuntimeError):
+    """An implicit output gradient was asked of an output with more than one element (VJP-1)."""
+
+
+class FunctionalAdapter(Absent, Adapter):
+    """Subclass this for an engine that differentiates functions; give it ops, arrays and one VJP."""
+
+    ops: Mapping[str, Callable[..., Array]] = {}  # every op of spec/ops.yaml but detach, on engine arrays
+    errors: Sequence[tuple[type, str, str]] = ()  # (exception type, message regex, error kind)
+
+    # -- what a subclass provides ------------------------------------------------
+
+    @abstractmethod
+    def array(self, value: np.ndarray, dtype: str) -> Array:
+        """An engine array of dtype `dtype` ('float64', 'float32', 'int64') on this run's device."""
+
+    @abstractmethod
+    def numpy(self, array: Array) -> np.ndarray:
+        """The values of an engine array in host memory."""
+
+    @abstractmethod
+    def stop_gradient(self, array: Array) -> Array:
+        """The engine's own way to cut a value from differentiation (what `detach` means)."""
+
+    @abstractmethod
+    def vjp(self, function: Callable[..., list[Array]], primals: list[Array], cotangents: list[Array],
+            materialize: bool) -> list[Array | None]:
+        """The engine's vector-Jacobian product of `function` at `primals`: one result per primal.
+
+        `materialize` is grad's materialize_grads, for engines that tell unused inputs apart (None there).
+        """
+
+    def add(self, a: Array, b: Array) -> Array:
+        return self.ops["add"](a, b)
+
+    # -- tensors -----------------------------------------------------------------
+
+    def tensor(self, value: np.ndarray, requires_grad: bool, dtype: str) -> Recorded:
+        return Recorded(self.array(value, dtype))  # which leaves vary is decided by each grad call
+
+    def like(self, value: np.ndarray, reference: Recorded) -> Recorded:
+        return Recorded(self.array(value, self.dtype_name(reference)))
+
+    def to_numpy(self, tensor: Recorded) -> np.ndarray:
+        return np.array(self.numpy(tensor.value), copy=True)
+
+    def dtype_name(self, tensor: Recorded) -> str:
+        return self.numpy(tensor.value).dtype.name
+
+    def apply(self, op: str, args: Sequence[Recorded | float], kwargs: dict[str, Any]) -> Recorded:
+        values = [a.value if isinstance(a, Recorded) else a for a in args]
+        if op == "detach":
+            return Recorded(self.stop_gradient(values[0]))
+        return Recorded(self.ops[op](*values, **kwargs), op, tuple(args), kwargs)
+
+    # -- autograd ----------------------------------------------------------------
+
+    def grad(self, outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads):
+        unique = tuple(dict.fromkeys(inputs))  # an input listed twice gets the full gradient at each place
+        cotangents = list(grad_outputs) if grad_outputs is not None else [self._implicit(o) for o in outputs]
+        zeros = tuple(self.array(np.zeros_like(self.numpy(x.value)), self.dtype_name(x)) for x in unique)
+        gradient = Gradient(tuple(outputs), unique, tuple(cotangents), zeros, bool(materialize_grads))
+        results = self._differentiate(gradient, {})
+        recorded = [None if value is None else
+                    Recorded(value, "grad", (gradient, index)) if create_graph else Recorded(value)
+                    for index, value in enumerate(results)]
+        by_input = dict(zip(unique, recorded, strict=True))
+        return [by_input[tensor] for tensor in inputs]
+
+    def _implicit(self, output: Recorded) -> Recorded:
+        values = self.numpy(output.value)
+        if values.size != 1:
+            raise ImplicitGradientError(f"an implicit output gradient needs an output of one element, not shape "
+                                        f"{list(values.shape)}")
+        return Recorded(self.array(np.ones_like(values, dtype=np.float64), values.dtype.name))
+
+    def _differentiate(self, gradient: Gradient, deltas: dict[int, list[Array]]) -> list[Array | None]:
+        """The VJP of the outputs as functions of a zero perturbation of each input, under outer `deltas`."""
+        memo: dict[int, Array] = {}
+        cotangents = [self._evaluate(c, deltas, memo) for c in gradient.cotangents]
+
+        def program(*perturbations: Array) -> list[Array]:
+            inner = dict(deltas)
+            for tensor, delta in zip(gradient.inputs, perturbations, strict=True):
+                inner[id(tensor)] = [*inner.get(id(tensor), ()), delta]  # nested grads perturb the same input
+            fresh: dict[int, Array] = {}
+            return [self._evaluate(o, inner, fresh) for o in gradient.outputs]
+
+        return list(self.vjp(program, list(gradient.zeros), cotangents, gradient.materialize))
+
+    def _evaluate(self, node: Recorded, deltas: dict[int, list[Array]], memo: dict[int, Array]) -> Array:
+        """Replay the program that made `node`, adding the perturbations in `deltas` where they apply."""
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        if not deltas:
+            value = node.value  # nothing varies: the recorded value is the answer
+        elif node.op is None:
+            value = node.value
+        elif node.op == "grad":
+            gradient, index = node.args
+            value = self._differentiate(gradient, deltas)[index]
+        else:
+            args = [self._evaluate(a, deltas, memo) if isinstance(a, Recorded) else a for a in node.args]
+            value = self.ops[node.op](*args, **node.kwargs)
+        for delta in deltas.get(key, ()):
+            value = self.add(value, delta)
+        memo[key] = value
+        return value
+
+    def classify(self, error: BaseException) -> str | None:
+        if isinstance(error, ImplicitGradientError):
+            return "nonscalar_implicit"
+        return match_kind(self.errors, error)
+
+
+def numpy_style_ops(np_like: Any, relu: Callable, sigmoid: Callable) -> dict[str, Callable[..., Array]]:
+    """The op table for an engine with NumPy's function names (jax.numpy, autograd.numpy)."""
+
+    def reduce(function):
+        return lambda a, dim=None, keepdim=False: function(a, axis=dim, keepdims=keepdim)
+
+    return {
+        "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
+        "pow": lambda a, b: a ** b, "matmul": lambda a, b: np_like.matmul(a, b), "neg": lambda a: -a,
+        "sum": reduce(np_like.sum), "mean": reduce(np_like.mean), "max": lambda a: np_like.max(a),
+        "transpose": lambda a: np_like.transpose(a), "reshape": lambda a, shape: np_like.reshape(a, tuple(shape)),
+        "exp": np_like.exp, "log": np_like.log, "sin": np_like.sin, "cos": np_like.cos, "tanh": np_like.tanh,
+        "sqrt": np_like.sqrt, "abs": np_like.abs, "relu": relu, "sigmoid": sigmoid, "clone": lambda a: a,
+    }
