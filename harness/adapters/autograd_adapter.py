@@ -1,0 +1,59 @@
+"""The HIPS autograd adapter: `autograd.make_vjp` through gradspec's recording layer, on CPU.
+
+HIPS autograd traces NumPy code and differentiates functions; cases run through
+`gradspec.functional` as for JAX. `detach` is unboxing the value (autograd's
+`stop_gradient` is not public; `getval` is what it uses). Unused inputs get zeros, with
+autograd's own "Output seems independent of input" warning; there is no `.grad`, no
+hooks, no grad modes, no graph to free and no in-place operation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..functional import FunctionalAdapter, numpy_style_ops
+
+try:
+    import autograd
+    import autograd.numpy as anp
+    from autograd.builtins import list as traced_list
+    from autograd.builtins import tuple as traced_tuple
+    from autograd.tracer import getval
+except ImportError:  # pragma: no cover - exercised only where autograd is absent
+    autograd = None
+
+
+class AutogradAdapter(FunctionalAdapter):
+    name = "autograd"
+    devices = ("cpu",)
+    dtypes = ("float64", "float32")
+    capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads"})
+
+    def __init__(self, device: str, dtype: str):
+        super().__init__(device, dtype)
+        self.ops = numpy_style_ops(anp, relu=lambda a: anp.maximum(a, 0.0),
+                                   sigmoid=lambda a: 1.0 / (1.0 + anp.exp(-a)))
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return None if autograd is not None else "HIPS autograd is not installed (pip install gradspec[autograd])"
+
+    @classmethod
+    def version(cls) -> str:
+        from importlib.metadata import version
+        return version("autograd") if autograd is not None else "not installed"
+
+    def array(self, value: np.ndarray, dtype: str) -> Any:
+        return np.asarray(value, dtype=dtype)
+
+    def numpy(self, array: Any) -> np.ndarray:
+        return np.asarray(getval(array))
+
+    def stop_gradient(self, array: Any) -> Any:
+        return getval(array)
+
+    def vjp(self, function, primals, cotangents, materialize):
+        pullback, _ = autograd.make_vjp(lambda xs: traced_list(function(*xs)))(traced_tuple(primals))
+        return list(pullback(list(cotangents)))

@@ -1,0 +1,66 @@
+"""The JAX adapter: `jax.vjp` through gradspec's recording layer, on CPU, in float64 and float32.
+
+JAX differentiates functions, so cases run through `gradspec.functional`: `grad` is
+`jax.vjp` of the recorded program, higher order is `jax.vjp` inside a function that
+`jax.vjp` differentiates, `detach` is `jax.lax.stop_gradient`. Unused inputs get zeros
+(JAX cannot tell them apart), which is what `materialize_grads` asks for; there is no
+`.grad`, no hooks, no grad modes, no graph to free and no in-place operation.
+
+Importing this module turns on `jax_enable_x64` for the process, since float64 cases
+need it; without it JAX silently computes in float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..functional import FunctionalAdapter, numpy_style_ops
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError:  # pragma: no cover - exercised only where JAX is absent
+    jax = jnp = None
+else:
+    jax.config.update("jax_enable_x64", True)
+
+# JAX's own checks of a VJP's cotangents.
+ERRORS = [
+    (ValueError, r"unexpected tree structure", "grad_count_mismatch"),
+    (ValueError, r"unexpected JAX type \(e\.g\. shape/dtype\) for argument to VJP function", "grad_shape_mismatch"),
+]
+
+
+class JaxAdapter(FunctionalAdapter):
+    name = "jax"
+    devices = ("cpu",)
+    dtypes = ("float64", "float32")
+    capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads"})
+    errors = ERRORS
+
+    def __init__(self, device: str, dtype: str):
+        super().__init__(device, dtype)
+        self.ops = numpy_style_ops(jnp, relu=jax.nn.relu, sigmoid=jax.nn.sigmoid)
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return None if jax is not None else "JAX is not installed (pip install gradspec[jax])"
+
+    @classmethod
+    def version(cls) -> str:
+        return jax.__version__ if jax is not None else "not installed"
+
+    def array(self, value: np.ndarray, dtype: str) -> Any:
+        return jnp.asarray(value, dtype=dtype)
+
+    def numpy(self, array: Any) -> np.ndarray:
+        return np.asarray(array)
+
+    def stop_gradient(self, array: Any) -> Any:
+        return jax.lax.stop_gradient(array)
+
+    def vjp(self, function, primals, cotangents, materialize):
+        _, pullback = jax.vjp(lambda *xs: list(function(*xs)), *primals)
+        return list(pullback(list(cotangents)))

@@ -1,0 +1,104 @@
+"""The TensorFlow adapter: `tf.GradientTape` through gradspec's recording layer, on CPU.
+
+Each `grad` of a case is one non-persistent tape that watches a zero perturbation of
+each input while the recorded program is replayed, then `tape.gradient(targets,
+sources, output_gradients=..., unconnected_gradients=...)`: `grad_outputs` are
+`output_gradients`; an unused input gets None, or zeros with `materialize_grads`
+(`UnconnectedGradients.ZERO`). With `create_graph` the tape's work is replayed inside
+the tape of a later `grad`: nested tapes, TensorFlow's way to higher order. `detach` is
+`tf.stop_gradient`.
+
+What does not map: a tape's persistence is fixed when it opens, before the forward
+pass, while `retain_graph` is chosen at gradient time, so graph lifetime is absent (a
+non-persistent tape used twice is the freed-graph situation, but no case can say in
+advance which tape it wants); `stop_recording` pauses one tape, not the whole process
+as `no_grad` does, so grad modes are absent; there is no `.grad`, no hooks and no
+in-place operation on tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..functional import FunctionalAdapter
+
+try:
+    import tensorflow as tf
+except ImportError:  # pragma: no cover - exercised only where TensorFlow is absent
+    tf = None
+
+
+def _ops() -> dict:
+    def reduce(function):
+        return lambda a, dim=None, keepdim=False: function(a, axis=dim, keepdims=keepdim)
+
+    return {
+        "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
+        "pow": lambda a, b: a ** b, "matmul": _matmul, "neg": lambda a: -a,
+        "sum": reduce(tf.reduce_sum), "mean": reduce(tf.reduce_mean), "max": lambda a: tf.reduce_max(a),
+        "transpose": lambda a: tf.transpose(a), "reshape": lambda a, shape: tf.reshape(a, tuple(shape)),
+        "exp": tf.exp, "log": tf.math.log, "sin": tf.sin, "cos": tf.cos, "tanh": tf.tanh, "sqrt": tf.sqrt,
+        "abs": tf.abs, "relu": tf.nn.relu, "sigmoid": tf.sigmoid, "clone": tf.identity,
+    }
+
+
+def _matmul(a, b):
+    """NumPy's matmul for the 1-d operands cases may use: tf.linalg.matmul takes matrices only."""
+    if len(a.shape) == 1 and len(b.shape) == 1:
+        return tf.tensordot(a, b, 1)
+    if len(a.shape) == 1:
+        return tf.linalg.matvec(b, a, transpose_a=True)
+    if len(b.shape) == 1:
+        return tf.linalg.matvec(a, b)
+    return tf.linalg.matmul(a, b)
+
+
+ERRORS = [
+    (ValueError, r"(?i)incompatible shapes|must have the same shape|shapes must be equal", "grad_shape_mismatch"),
+]
+
+
+class CountMismatchRefused(RuntimeError):
+    """TensorFlow does not check the number of output_gradients; a mismatch crashed the process (SIGSEGV)."""
+
+
+class TensorFlowAdapter(FunctionalAdapter):
+    name = "tensorflow"
+    devices = ("cpu",)
+    dtypes = ("float64", "float32")
+    capabilities = frozenset({"grad", "create_graph", "detach", "allow_unused", "materialize_grads"})
+    errors = ERRORS
+
+    def __init__(self, device: str, dtype: str):
+        super().__init__(device, dtype)
+        self.ops = _ops()
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return None if tf is not None else "TensorFlow is not installed (pip install gradspec[tensorflow])"
+
+    @classmethod
+    def version(cls) -> str:
+        return tf.__version__ if tf is not None else "not installed"
+
+    def array(self, value: np.ndarray, dtype: str) -> Any:
+        return tf.constant(np.asarray(value, dtype=dtype))
+
+    def numpy(self, array: Any) -> np.ndarray:
+        return np.asarray(array.numpy() if hasattr(array, "numpy") else array)
+
+    def stop_gradient(self, array: Any) -> Any:
+        return tf.stop_gradient(array)
+
+    def vjp(self, function, primals, cotangents, materialize):
+        with tf.GradientTape() as tape:
+            tape.watch(primals)
+            targets = function(*primals)
+        if len(cotangents) != len(targets):
+            # Not an emulated check: the call is refused because TensorFlow would crash the process.
+            raise CountMismatchRefused(f"{len(cotangents)} output_gradients for {len(targets)} targets: TensorFlow "
+                                       "does not check this and crashed the process, so the adapter does not call it")
+        unconnected = tf.UnconnectedGradients.ZERO if materialize else tf.UnconnectedGradients.NONE
+        return tape.gradient(targets, primals, output_gradients=cotangents, unconnected_gradients=unconnected)

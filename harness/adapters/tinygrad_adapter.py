@@ -1,0 +1,110 @@
+"""The tinygrad adapter: `Tensor.backward`, `.grad` and `Tensor.gradient`, in float64 and float32.
+
+tinygrad is lazy: a tensor is a node of an op graph that is compiled when values are
+read, and gradients are more graph, so they can be differentiated again (create_graph
+always holds). What maps: `backward(gradient)` accumulating into `.grad`, `grad` as
+`output.gradient(*inputs, gradient=...)` for one output, `detach`.
+
+What does not: tinygrad has no `requires_grad` (backward fills `.grad` of every
+floating tensor the output depends on, non-leaves included, and `gradient` takes any
+tensor), no `grad_fn` or leaf flag, no hooks, no grad modes, no in-place operation on
+recorded tensors, and never frees a graph; `retain_graph` is accepted and has nothing
+to keep. Several outputs in one `grad` call are not a tinygrad call and are refused.
+
+tinygrad picks its device from the `DEV` environment variable. Its CPU device compiles
+kernels with clang, and even its Python interpreter device (DEV=PYTHON) computes
+constants there, so without clang (and DEV unset) the engine counts as unavailable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import numpy as np
+
+from ..absent import Absent, Unsupported
+from ..adapter import Adapter, match_kind
+
+try:
+    import tinygrad
+    from tinygrad import Tensor, dtypes
+except ImportError:  # pragma: no cover - exercised only where tinygrad is absent
+    tinygrad = None
+
+ERRORS = [
+    (AssertionError, r"backward must be called on a scalar tensor", "nonscalar_implicit"),
+]
+
+
+def _transpose(a):
+    return a if a.ndim < 2 else a.transpose(0, 1)
+
+
+def _reduce(method: str):
+    return lambda a, dim=None, keepdim=False: getattr(a, method)(axis=dim, keepdim=keepdim)
+
+
+OPS = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
+    "pow": lambda a, b: a ** b, "matmul": lambda a, b: a @ b, "neg": lambda a: -a,
+    "sum": _reduce("sum"), "mean": _reduce("mean"), "max": lambda a: a.max(), "transpose": _transpose,
+    "reshape": lambda a, shape: a.reshape(tuple(shape)),
+    **{name: (lambda method: lambda a: getattr(a, method)())(name)
+       for name in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach")},
+}
+
+
+class TinygradAdapter(Absent, Adapter):
+    name = "tinygrad"
+    devices = ("cpu",)
+    dtypes = ("float64", "float32")
+    capabilities = frozenset({"backward", "grad", "create_graph", "detach"})
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if tinygrad is None:
+            return "tinygrad is not installed (pip install gradspec[tinygrad])"
+        if "DEV" not in os.environ and shutil.which("clang") is None:
+            return "tinygrad's CPU device compiles with clang, which is not installed (apt-get install clang)"
+        return None
+
+    @classmethod
+    def version(cls) -> str:
+        from importlib.metadata import version
+        return version("tinygrad") if tinygrad is not None else "not installed"
+
+    def tensor(self, value: np.ndarray, requires_grad: bool, dtype: str) -> Any:
+        return Tensor(np.asarray(value, dtype=dtype), dtype=getattr(dtypes, dtype))
+
+    def like(self, value: np.ndarray, reference: Any) -> Any:
+        return Tensor(np.asarray(value, dtype=self.dtype_name(reference)), dtype=reference.dtype)
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        return np.array(tensor.numpy(), copy=True)
+
+    def dtype_name(self, tensor: Any) -> str:
+        return np.dtype(tensor.dtype.fmt).name if tensor.dtype.fmt else str(tensor.dtype)
+
+    def apply(self, op: str, args, kwargs) -> Any:
+        return OPS[op](*args, **kwargs)
+
+    def backward(self, output, gradient, retain_graph, create_graph, inputs) -> None:
+        if inputs is not None:
+            raise Unsupported("tinygrad's backward has no inputs argument")
+        output.backward(gradient)
+
+    def grad(self, outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads):
+        if len(outputs) != 1:
+            raise Unsupported(f"tinygrad's Tensor.gradient differentiates one output, not {len(outputs)}")
+        if grad_outputs is not None and len(grad_outputs) != 1:
+            raise Unsupported(f"tinygrad's Tensor.gradient takes one output gradient, not {len(grad_outputs)}")
+        gradient = None if grad_outputs is None else grad_outputs[0]
+        return outputs[0].gradient(*inputs, gradient=gradient)
+
+    def read_grad(self, tensor) -> Any:
+        return tensor.grad
+
+    def classify(self, error: BaseException) -> str | None:
+        return match_kind(ERRORS, error)
