@@ -3,9 +3,11 @@
     # expectations/myengine.txt
     lifetime/shared-node-freed.yaml                 keeps saved values alive after backward (issue 12)
     hooks/post-accumulate-grad.yaml::myengine-cpu-float32   hooks run before accumulation in float32
+    grad_api/unused-input.yaml::myengine            returns None for unused inputs, never raises
 
-An id is a case's path under cases/, optionally with `::run` to name one engine, device
-and dtype. A listed case that fails is an expected failure; one that passes is reported
+An id is a case's path under cases/, optionally with `::engine` to name one engine (every
+device and dtype), or `::run` to name one engine, device and dtype. Files of several
+engines can then be given together in one run. A listed case that fails is an expected failure; one that passes is reported
 as an unexpected pass; neither fails the run. Ids that match no collected case are
 reported, so a list does not silently go stale.
 """
@@ -22,12 +24,12 @@ class ExpectationFileError(ValueError):
 
 @dataclass(frozen=True)
 class Expectation:
-    pattern: str  # a case id, or a case id with ::run
+    pattern: str  # a case id, or a case id with ::engine or ::run
     reason: str
     where: str  # file:line, for messages
 
-    def matches(self, case_id: str, run: str) -> bool:
-        return self.pattern in (case_id, f"{case_id}::{run}")
+    def matches(self, case_id: str, run: str, engine: str) -> bool:
+        return self.pattern in (case_id, f"{case_id}::{engine}", f"{case_id}::{run}")
 
 
 def load(path: str | Path) -> list[Expectation]:
@@ -47,6 +49,6 @@ def load(path: str | Path) -> list[Expectation]:
                                        f"needs a reason after its id, got {text!r}")
         if not pattern.endswith((".yaml", ".yml")) and "::" not in pattern:
             raise ExpectationFileError(f"{path}:{number}: expected a case id such as area/name.yaml "
-                                       f"(optionally ::engine-device-dtype), got {pattern!r}")
+                                       f"(optionally ::engine or ::engine-device-dtype), got {pattern!r}")
         found.append(Expectation(pattern, reason.strip(), f"{path}:{number}"))
     return found

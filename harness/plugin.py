@@ -130,7 +130,7 @@ class _Session:
             if not isinstance(item, CaseItem):
                 continue
             for expectation in self.expectations:
-                if expectation.matches(item.case.id, item.name):
+                if expectation.matches(item.case.id, item.name, item.engine.label):
                     item.add_marker(pytest.mark.xfail(reason=f"{expectation.reason} ({expectation.where})", strict=False))
                     used.add(expectation)
                     break
