@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from .graph import to_svg
-from .tables import coverage_table, failures, outcomes_table, run_name
+from .tables import coverage_table, disagreements, engine_matrix, failures, outcomes_table, run_name
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1200px; }
@@ -28,6 +28,7 @@ def render(report: dict) -> str:
         f'{escape(platform["system"])} {escape(platform["machine"])}, Python {escape(platform["python"])}; '
         f"engines: {escape(engines)}; written {escape(report['created'])}</p>",
         "<h2>Runs</h2>", _table(*outcomes_table(report)),
+        *(_matrix(report) if len(report["engines"]) > 1 else []),
         "<h2>By area</h2>", _table(*coverage_table(report, "area")),
         "<h2>By rule</h2>", _table(*coverage_table(report, "rule")),
         "<h2>Failures</h2>",
@@ -45,6 +46,15 @@ def render(report: dict) -> str:
                  f"<pre>{escape(file['error'])}</pre></section>"]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>gradspec conformance report</title>"
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def _matrix(report: dict) -> list[str]:
+    """The cross-engine matrix and a table of every engine and case that differs from the rule book."""
+    rows = [[e["engine"], e["case"], "known" if e["known"] else "new", ", ".join(e["runs"]), " ".join(e["why"])]
+            for e in disagreements(report)]
+    return ["<h2>Engines by area</h2>", _table(*engine_matrix(report)),
+            "<h3>Where engines differ from the rule book</h3>",
+            _table(["engine", "case", "known?", "runs", "why"], rows) if rows else "<p>Nowhere.</p>"]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

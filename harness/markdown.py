@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .tables import coverage_table, failures, outcomes_table, run_name
+from .tables import coverage_table, disagreements, engine_matrix, failures, outcomes_table, run_name
 
 
 def render(report: dict) -> str:
@@ -14,6 +14,8 @@ def render(report: dict) -> str:
         + ", ".join(f"{name} {info['version']}" for name, info in sorted(report["engines"].items())), "",
     ]
     lines += _table("Runs", *outcomes_table(report))
+    if len(report["engines"]) > 1:
+        lines += _matrix(report)
     lines += _table("By area", *coverage_table(report, "area"))
     lines += _table("By rule", *coverage_table(report, "rule"))
     lines += ["## Failures", ""]
@@ -27,6 +29,20 @@ def render(report: dict) -> str:
     for file in broken:
         lines += [f"### {file['path']} could not be loaded", "", "```text", file["error"], "```", ""]
     return "\n".join(lines) + "\n"
+
+
+def _matrix(report: dict) -> list[str]:
+    """The cross-engine matrix and one line per engine and case that differs from the rule book."""
+    lines = _table("Engines by area", *engine_matrix(report))
+    lines += ["### Where engines differ from the rule book", ""]
+    found = disagreements(report)
+    if not found:
+        lines += ["Nowhere.", ""]
+    for entry in found:
+        known = "known" if entry["known"] else "**new**"
+        why = " ".join(entry["why"]).replace("|", "\\|")
+        lines.append(f"- {entry['engine']}: `{entry['case']}` ({known}; {', '.join(entry['runs'])}): {why}")
+    return [*lines, ""]
 
 
 def _table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:

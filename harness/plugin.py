@@ -22,7 +22,7 @@ from .errors import CaseFileError, did_you_mean
 from .graph import case_graph
 from .interpreter import FAILED, NOT_APPLICABLE, Outcome, run_case
 from .loader import load_case
-from .registry import EngineNotFound, default_engines, load_adapter
+from .registry import EngineNotFound, default_engines, load_adapter, registered
 from .report import ReportBuilder, is_final
 
 
@@ -59,8 +59,9 @@ class EngineChoice:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradspec", "gradspec conformance cases")
     group.addoption("--engine", action="append", default=[], metavar="NAME",
-                    help="engine to run the cases on: a registered name (torch, reference, ...) or "
-                         "package.module:AdapterClass; repeat or comma-separate for several "
+                    help="engine to run the cases on: a registered name (torch, reference, jax, ...), "
+                         "package.module:AdapterClass, or `all` for every registered engine; repeat or "
+                         "comma-separate for several "
                          "(default: the built-in engines that are installed)")
     group.addoption("--device", action="append", default=[], metavar="DEVICE",
                     help="device(s) to run on: cpu, cuda (default: every device the engine has; "
@@ -196,6 +197,8 @@ class _Session:
         """Load the adapters; done on first use, so that runs without case files never load one."""
         if self._engines is None:
             names = _split(self.config.getoption("--engine")) or default_engines()
+            if "all" in names:  # every registered engine; those not installed here are skipped with the reason
+                names = [n for n in names if n != "all"] + sorted(set(registered()) - set(names))
             if not names:
                 raise pytest.UsageError("no gradspec engine is registered; is gradspec installed (pip install -e .)?")
             try:

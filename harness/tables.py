@@ -59,3 +59,41 @@ def _natural(key: str):
     """LIFE-2 before LIFE-10."""
     head, _, tail = key.partition("-")
     return (head, int(tail) if tail.isdigit() else 0, key)
+
+
+DIFFERS = ("failed", "error", "expected_failure")  # a disagreement with the rule book, known or not
+
+
+def engine_matrix(report: dict) -> tuple[list[str], list[list[str]]]:
+    """Engines by rule area: passed / differs / not applicable, counted over every device and dtype run."""
+    engines = sorted({r["engine"] for r in report["results"]})
+    cells: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    for result in report["results"]:
+        outcome = result["outcome"]
+        column = "passed" if outcome in ("passed", "unexpected_pass") else "differs" if outcome in DIFFERS else outcome
+        cells[result["area"] or "."][result["engine"]][column] += 1
+        cells["all areas"][result["engine"]][column] += 1
+    rows = [[area, *(_matrix_cell(cells[area][engine]) for engine in engines)]
+            for area in sorted(cells, key=lambda a: (a == "all areas", a))]
+    return ["area (passed / differs / not applicable)", *engines], rows
+
+
+def disagreements(report: dict) -> list[dict]:
+    """Per engine and case, every result that differs from the rule book: the runs, whether known, and why."""
+    grouped: dict[tuple[str, str], dict] = {}
+    for result in report["results"]:
+        if result["outcome"] not in DIFFERS:
+            continue
+        entry = grouped.setdefault((result["engine"], result["case"]), {
+            "engine": result["engine"], "case": result["case"], "title": result["title"], "runs": [],
+            "known": result["outcome"] == "expected_failure", "why": result["message"].strip().splitlines()[0:1]})
+        entry["runs"].append(f"{result['device']}-{result['dtype']}")
+        entry["known"] = entry["known"] and result["outcome"] == "expected_failure"
+    return [grouped[key] for key in sorted(grouped)]
+
+
+def _matrix_cell(counts: Counter) -> str:
+    if not counts:
+        return ""
+    return f"{counts['passed']} / {counts['differs']} / {counts['not_applicable']}" + (
+        f" ({counts['skipped']} skipped)" if counts["skipped"] else "")
