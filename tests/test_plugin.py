@@ -154,3 +154,11 @@ def test_parallel_run_with_xdist_keeps_isolation_and_summary(pytester, cases):
         "torch-cpu-float64 * 1/2 * passed*(1 passed, 1 failed)",
         "1 case file(s) could not be loaded: cases/broken.yaml",
     ])
+
+
+def test_engine_all_collects_every_registered_engine(pytester, cases):
+    from gradspec.registry import registered
+
+    cases(good=VALID_CASE)
+    result = pytester.runpytest("cases", "--engine", "all", "--device", "cpu", "--dtype", "float64", "--collect-only", "-q")
+    result.stdout.fnmatch_lines_random([f"cases/good.yaml::{name}-cpu-float64" for name in registered()])

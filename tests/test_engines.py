@@ -1,0 +1,92 @@
+"""The optional engines' adapters, the cross-engine matrix, and an adapter package from outside gradspec."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gradspec import contracts, tables
+from gradspec.expectations import Expectation
+from gradspec.registry import load_adapter, registered
+
+ROOT = Path(__file__).resolve().parent.parent
+OPTIONAL = {  # engine name: (adapter module, the module-level name that holds the engine, pip extra)
+    "jax": ("gradspec.adapters.jax_adapter", "jax", "gradspec[jax]"),
+    "autograd": ("gradspec.adapters.autograd_adapter", "autograd", "gradspec[autograd]"),
+    "tensorflow": ("gradspec.adapters.tensorflow_adapter", "tf", "gradspec[tensorflow]"),
+    "tinygrad": ("gradspec.adapters.tinygrad_adapter", "tinygrad", "gradspec[tinygrad]"),
+}
+
+
+def test_every_built_in_engine_is_registered_and_declares_only_known_capabilities():
+    for name in ("reference", "torch", "torch-func", *OPTIONAL):
+        adapter = load_adapter(name)
+        assert name in registered() and adapter.name == name
+        assert adapter.capabilities <= set(contracts.capabilities()), name
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONAL))
+def test_a_missing_engine_is_unavailable_with_the_install_command_never_an_import_error(name, monkeypatch):
+    module_name, engine_global, extra = OPTIONAL[name]
+    module = importlib.import_module(module_name)  # imports cleanly whether or not the engine is installed
+    monkeypatch.setattr(module, engine_global, None)
+    reason = load_adapter(name).unavailable_reason()
+    assert reason is not None and extra in reason
+
+
+def test_the_matrix_counts_engines_by_area_and_lists_each_disagreement_once_per_case():
+    def result(engine, case, outcome, dtype="float64", message=""):
+        return {"engine": engine, "case": case, "area": case.split("/")[0], "device": "cpu", "dtype": dtype,
+                "outcome": outcome, "title": case, "message": message, "rules": [], "capabilities": []}
+
+    report = {"results": [
+        result("a", "vjp/x.yaml", "passed"), result("b", "vjp/x.yaml", "failed", message="got 2\nmore"),
+        result("b", "vjp/x.yaml", "failed", "float32", "got 2"), result("a", "hooks/y.yaml", "not_applicable"),
+        result("b", "hooks/y.yaml", "expected_failure", message="known reason"),
+    ]}
+    header, rows = tables.engine_matrix(report)
+    assert header[1:] == ["a", "b"]
+    assert rows == [["hooks", "0 / 0 / 1", "0 / 1 / 0"], ["vjp", "1 / 0 / 0", "0 / 2 / 0"],
+                    ["all areas", "1 / 0 / 1", "0 / 3 / 0"]]
+    found = tables.disagreements(report)
+    assert [(d["engine"], d["case"], d["known"], d["runs"], d["why"]) for d in found] == [
+        ("b", "hooks/y.yaml", True, ["cpu-float64"], ["known reason"]),
+        ("b", "vjp/x.yaml", False, ["cpu-float64", "cpu-float32"], ["got 2"]),
+    ]
+
+
+def test_an_expectation_may_name_one_engine_for_every_device_and_dtype():
+    known = Expectation("vjp/x.yaml::jax", "reason", "f:1")
+    assert known.matches("vjp/x.yaml", "jax-cpu-float32", "jax")
+    assert not known.matches("vjp/x.yaml", "torch-cpu-float32", "torch")
+    assert not known.matches("vjp/y.yaml", "jax-cpu-float32", "jax")
+
+
+def test_every_expectation_file_names_its_own_engine_and_existing_cases():
+    for path in sorted((ROOT / "expectations").glob("*.txt")):
+        for line in path.read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                case, _, engine = line.split()[0].partition("::")
+                assert engine == path.stem, f"{path.name}: {line.split()[0]} is not scoped to {path.stem}"
+                assert (ROOT / "cases" / case).is_file(), f"{path.name}: no case {case}"
+
+
+def test_an_adapter_package_from_outside_plugs_in_by_entry_point_alone(tmp_path):
+    """tests/third_party_adapter is installed into a folder of its own; gradspec is not touched."""
+    target = tmp_path / "site"
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *isolation, "--target",
+                    str(target), str(ROOT / "tests" / "third_party_adapter")], check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    run = subprocess.run([sys.executable, "-m", "pytest", "cases/derivatives", "cases/lifetime", "--engine",
+                          "finite-differences", "-p", "no:cacheprovider", "-q"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    # Six first-derivative cases pass; higher order and every lifetime case need what it does not declare.
+    assert "6 passed, 8 skipped" in run.stdout
+    assert "not applicable: finite-differences lacks create_graph" in run.stdout
