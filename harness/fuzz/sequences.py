@@ -22,6 +22,10 @@ from .strategies import graphs
 
 RTOL, ATOL = 1e-9, 1e-12
 
+# What a drawn sequence may call: an engine lacking any of these cannot be compared so.
+CAPABILITIES = frozenset({"grad", "backward", "allow_unused", "create_graph", "graph_lifetime", "retain_grad",
+                          "tensor_hooks", "grad_assignment"})
+
 
 @dataclass(frozen=True)
 class Sequence:
@@ -67,8 +71,7 @@ def sequences(draw, max_calls: int = 5) -> Sequence:
             hooks += 1
         elif kind == "set_grad":
             steps.append({"set_grad": {draw(st.sampled_from(leaves), label=f"leaf of call {index}"): None}})
-    data.update(steps=steps, capabilities=sorted({"grad", "backward", "allow_unused", "create_graph", "graph_lifetime",
-                                                  "retain_grad", "tensor_hooks", "grad_assignment"}))
+    data.update(steps=steps, capabilities=sorted(CAPABILITIES))
     return Sequence(data, tuple(leaves), first_call)
 
 
