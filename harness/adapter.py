@@ -32,6 +32,9 @@ class Adapter(ABC):
     devices: tuple[str, ...] = ("cpu",)
     dtypes: tuple[str, ...] = ("float64", "float32")
     capabilities: frozenset[str] = frozenset()
+    # What `classify` and `classify_warning` read: (exception type, message regex, kind) rows, first match wins.
+    errors: Sequence[tuple[type, str, str]] = ()
+    warnings: Sequence[tuple[type, str, str]] = ()
 
     def __init__(self, device: str, dtype: str):
         self.device, self.dtype = device, dtype
@@ -148,12 +151,12 @@ class Adapter(ABC):
     # -- errors ------------------------------------------------------------------
 
     def classify(self, error: BaseException) -> str | None:
-        """The error kind (spec/errors.yaml) of an engine exception, or None if unknown."""
-        return None
+        """The error kind (spec/errors.yaml) of an engine exception, or None if unknown (from `errors`)."""
+        return match_kind(self.errors, error)
 
     def classify_warning(self, warning: Warning) -> str | None:
-        """The warning kind (spec/errors.yaml) of an engine warning, or None if unknown."""
-        return None
+        """The warning kind (spec/errors.yaml) of an engine warning, or None if unknown (from `warnings`)."""
+        return match_kind(self.warnings, warning)
 
 
 def match_kind(table: Sequence[tuple[type, str, str]], error: BaseException) -> str | None:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .absent import Absent
-from .adapter import Adapter, match_kind
+from .adapter import Adapter
 
 Array = Any  # an engine's array
 
@@ -68,7 +68,6 @@ class FunctionalAdapter(Absent, Adapter):
     """Subclass this for an engine that differentiates functions; give it ops, arrays and one VJP."""
 
     ops: Mapping[str, Callable[..., Array]] = {}  # every op of spec/ops.yaml but detach, on engine arrays
-    errors: Sequence[tuple[type, str, str]] = ()  # (exception type, message regex, error kind)
 
     # -- what a subclass provides ------------------------------------------------
 
@@ -173,7 +172,7 @@ class FunctionalAdapter(Absent, Adapter):
     def classify(self, error: BaseException) -> str | None:
         if isinstance(error, ImplicitGradientError):
             return "nonscalar_implicit"
-        return match_kind(self.errors, error)
+        return super().classify(error)
 
 
 def numpy_style_ops(np_like: Any, relu: Callable, sigmoid: Callable) -> dict[str, Callable[..., Array]]:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..absent import Absent, Unsupported
-from ..adapter import Adapter, match_kind
+from ..adapter import Adapter
 
 try:
     import tinygrad
@@ -61,6 +61,7 @@ class TinygradAdapter(Absent, Adapter):
     devices = ("cpu",)
     dtypes = ("float64", "float32")
     capabilities = frozenset({"backward", "grad", "create_graph", "detach"})
+    errors = ERRORS
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -105,6 +106,3 @@ class TinygradAdapter(Absent, Adapter):
 
     def read_grad(self, tensor) -> Any:
         return tensor.grad
-
-    def classify(self, error: BaseException) -> str | None:
-        return match_kind(ERRORS, error)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..adapter import Adapter, match_kind
+from ..adapter import Adapter
 
 
 def _reduce(method: str):
@@ -46,9 +46,6 @@ INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
 
 class TorchLikeAdapter(Adapter):
     """Everything but tensor creation, reading values, grad modes and the error tables."""
-
-    errors: Sequence[tuple[type, str, str]] = ()  # (exception type, message regex, error kind)
-    warnings: Sequence[tuple[type, str, str]] = ()  # (warning type, message regex, warning kind)
 
     def grad_function(self):
         """The engine's autograd.grad."""
@@ -101,12 +98,6 @@ class TorchLikeAdapter(Adapter):
 
     def remove_hook(self, handle) -> None:
         handle.remove()
-
-    def classify(self, error: BaseException) -> str | None:
-        return match_kind(self.errors, error)
-
-    def classify_warning(self, warning: Warning) -> str | None:
-        return match_kind(self.warnings, warning)
 
 
 def _given(**kwargs: Any) -> dict[str, Any]:
