@@ -12,6 +12,7 @@ create_graph, LIFE-2). Pass None on as "not given".
 
 from __future__ import annotations
 
+import operator
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -157,6 +158,13 @@ class Adapter(ABC):
     def classify_warning(self, warning: Warning) -> str | None:
         """The warning kind (spec/errors.yaml) of an engine warning, or None if unknown (from `warnings`)."""
         return match_kind(self.warnings, warning)
+
+
+# The vocabulary ops that Python's operators spell, for every engine whose arrays overload them.
+OPERATOR_OPS: dict[str, Callable[..., Any]] = {
+    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+    "pow": operator.pow, "matmul": operator.matmul, "neg": operator.neg,
+}
 
 
 def match_kind(table: Sequence[tuple[type, str, str]], error: BaseException) -> str | None:

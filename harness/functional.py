@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .absent import Absent
-from .adapter import Adapter
+from .adapter import OPERATOR_OPS, Adapter
 
 Array = Any  # an engine's array
 
@@ -175,16 +175,16 @@ class FunctionalAdapter(Absent, Adapter):
         return super().classify(error)
 
 
+def axis_reduction(function: Callable[..., Array]) -> Callable[..., Array]:
+    """sum or mean with the vocabulary's dim/keepdim, for a reduction spelled NumPy's way (axis/keepdims)."""
+    return lambda a, dim=None, keepdim=False: function(a, axis=dim, keepdims=keepdim)
+
+
 def numpy_style_ops(np_like: Any, relu: Callable, sigmoid: Callable) -> dict[str, Callable[..., Array]]:
     """The op table for an engine with NumPy's function names (jax.numpy, autograd.numpy)."""
-
-    def reduce(function):
-        return lambda a, dim=None, keepdim=False: function(a, axis=dim, keepdims=keepdim)
-
     return {
-        "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
-        "pow": lambda a, b: a ** b, "matmul": lambda a, b: np_like.matmul(a, b), "neg": lambda a: -a,
-        "sum": reduce(np_like.sum), "mean": reduce(np_like.mean), "max": lambda a: np_like.max(a),
+        **OPERATOR_OPS, "matmul": np_like.matmul,
+        "sum": axis_reduction(np_like.sum), "mean": axis_reduction(np_like.mean), "max": lambda a: np_like.max(a),
         "transpose": lambda a: np_like.transpose(a), "reshape": lambda a, shape: np_like.reshape(a, tuple(shape)),
         "exp": np_like.exp, "log": np_like.log, "sin": np_like.sin, "cos": np_like.cos, "tanh": np_like.tanh,
         "sqrt": np_like.sqrt, "abs": np_like.abs, "relu": relu, "sigmoid": sigmoid, "clone": lambda a: a,

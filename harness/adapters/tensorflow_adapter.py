@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ..functional import FunctionalAdapter
+from ..adapter import OPERATOR_OPS
+from ..functional import FunctionalAdapter, axis_reduction
 
 try:
     import tensorflow as tf
@@ -31,13 +32,9 @@ except ImportError:  # pragma: no cover - exercised only where TensorFlow is abs
 
 
 def _ops() -> dict:
-    def reduce(function):
-        return lambda a, dim=None, keepdim=False: function(a, axis=dim, keepdims=keepdim)
-
     return {
-        "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
-        "pow": lambda a, b: a ** b, "matmul": _matmul, "neg": lambda a: -a,
-        "sum": reduce(tf.reduce_sum), "mean": reduce(tf.reduce_mean), "max": lambda a: tf.reduce_max(a),
+        **OPERATOR_OPS, "matmul": _matmul,
+        "sum": axis_reduction(tf.reduce_sum), "mean": axis_reduction(tf.reduce_mean), "max": lambda a: tf.reduce_max(a),
         "transpose": lambda a: tf.transpose(a), "reshape": lambda a, shape: tf.reshape(a, tuple(shape)),
         "exp": tf.exp, "log": tf.math.log, "sin": tf.sin, "cos": tf.cos, "tanh": tf.tanh, "sqrt": tf.sqrt,
         "abs": tf.abs, "relu": tf.nn.relu, "sigmoid": tf.sigmoid, "clone": tf.identity,

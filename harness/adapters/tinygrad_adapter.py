@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from ..absent import Absent, Unsupported
-from ..adapter import Adapter
+from ..adapter import OPERATOR_OPS, Adapter
+from .torch_like import call_method
 
 try:
     import tinygrad
@@ -47,11 +48,10 @@ def _reduce(method: str):
 
 
 OPS = {
-    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
-    "pow": lambda a, b: a ** b, "matmul": lambda a, b: a @ b, "neg": lambda a: -a,
-    "sum": _reduce("sum"), "mean": _reduce("mean"), "max": lambda a: a.max(), "transpose": _transpose,
+    **OPERATOR_OPS,
+    "sum": _reduce("sum"), "mean": _reduce("mean"), "max": call_method("max"), "transpose": _transpose,
     "reshape": lambda a, shape: a.reshape(tuple(shape)),
-    **{name: (lambda method: lambda a: getattr(a, method)())(name)
+    **{name: call_method(name)
        for name in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach")},
 }
 

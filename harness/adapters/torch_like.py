@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..adapter import Adapter
+from ..adapter import OPERATOR_OPS, Adapter
 
 
 def _reduce(method: str):
@@ -20,25 +20,20 @@ def _reduce(method: str):
     return reduce
 
 
-def _method(name: str):
+def call_method(name: str):
+    """The op that calls the array's method `name` with no arguments."""
     return lambda a: getattr(a, name)()
 
 
 # Every op of spec/ops.yaml, spelled with PyTorch's tensor API.
 OPS = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
-    "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b,
-    "pow": lambda a, b: a ** b,
-    "matmul": lambda a, b: a @ b,
-    "neg": lambda a: -a,
+    **OPERATOR_OPS,
     "sum": _reduce("sum"),
     "mean": _reduce("mean"),
-    "max": _method("max"),
-    "transpose": _method("t"),
+    "max": call_method("max"),
+    "transpose": call_method("t"),
     "reshape": lambda a, shape: a.reshape(tuple(shape)),
-    **{name: _method(name) for name in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt",
+    **{name: call_method(name) for name in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt",
                                         "clone", "detach")},
 }
 INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
