@@ -154,10 +154,8 @@ class FunctionalAdapter(Absent, Adapter):
         key = id(node)
         if key in memo:
             return memo[key]
-        if not deltas:
-            value = node.value  # nothing varies: the recorded value is the answer
-        elif node.op is None:
-            value = node.value
+        if not deltas or node.op is None:
+            value = node.value  # nothing varies, or a constant: the recorded value is the answer
         elif node.op == "grad":
             gradient, index = node.args
             value = self._differentiate(gradient, deltas)[index]

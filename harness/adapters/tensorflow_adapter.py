@@ -84,7 +84,7 @@ class TensorFlowAdapter(FunctionalAdapter):
         return tf.constant(np.asarray(value, dtype=dtype))
 
     def numpy(self, array: Any) -> np.ndarray:
-        return np.asarray(array.numpy() if hasattr(array, "numpy") else array)
+        return np.asarray(array)
 
     def stop_gradient(self, array: Any) -> Any:
         return tf.stop_gradient(array)
