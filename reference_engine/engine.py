@@ -29,7 +29,7 @@ from .errors import (
     NotRequiresGradError,
     UnusedInputError,
 )
-from .graph import AccumulateGrad
+from .graph import NOTHING_SAVED, AccumulateGrad, Node
 from .tensor import Tensor
 
 
@@ -101,25 +101,37 @@ class _Pass:
         else:
             needed = self.prune(self.discover())
             dependencies = self.count(needed)
-        buffers: dict[Any, Any] = {}
+        waiting: dict[Any, Any] = {}  # gradients gathered so far for nodes that still wait for some
         for node, gradient in zip(self.roots, self.root_grads, strict=True):
             value = gradient if self.create_graph else gradient.data
-            buffers[node] = value if node not in buffers else buffers[node] + value
-        ready = [node for node in dict.fromkeys(self.roots) if dependencies[node] == 0]
-        with grad_mode._Mode(self.create_graph):  # hooks and rules see grad mode == create_graph
+            waiting[node] = value if node not in waiting else waiting[node] + value
+        ready = [(node, waiting.pop(node)) for node in dict.fromkeys(self.roots) if dependencies[node] == 0]
+        create_graph, release = self.create_graph, not self.retain_graph
+        with grad_mode._Mode(create_graph):  # hooks and rules see grad mode == create_graph
             while ready:
-                node = ready.pop()
-                gradient = buffers.pop(node, None)
-                input_grads = self.visit(node, gradient, needed) if gradient is not None else None
+                node, gradient = ready.pop()
+                if gradient is None:
+                    input_grads = None
+                elif needed is None and type(node) is Node and not node.tensor_hooks and node.retained is None:
+                    input_grads = node.apply(gradient, create_graph, release)  # the common case: only its rules
+                else:
+                    input_grads = self.visit(node, gradient, needed)
                 for index, child in enumerate(node.next_nodes):
                     if child is None or (needed is not None and child not in needed):
                         continue
-                    if input_grads is not None and input_grads[index] is not None:
-                        incoming = _conform(input_grads[index], child)
-                        buffers[child] = incoming if child not in buffers else buffers[child] + incoming
-                    dependencies[child] -= 1
-                    if dependencies[child] == 0:
-                        ready.append(child)
+                    gathered = waiting.pop(child, None)
+                    incoming = input_grads[index] if input_grads is not None else None
+                    if incoming is not None:
+                        if incoming.shape != child.shape or incoming.dtype != child.dtype:
+                            incoming = _conform(incoming, child)
+                        gathered = incoming if gathered is None else gathered + incoming
+                    left = dependencies[child] - 1
+                    if left:
+                        dependencies[child] = left
+                        if gathered is not None:
+                            waiting[child] = gathered
+                    else:
+                        ready.append((child, gathered))
         return self.captured
 
     def count_all(self) -> dict:
@@ -220,15 +232,14 @@ class _Pass:
         return gradient
 
     def apply_rules(self, node, gradient, needed: set | None) -> list:
-        a, b, out = node.saved_values(as_tensors=self.create_graph)
+        """The node's rules, only for inputs that lead to a wanted one; then its saved values go (LIFE-1)."""
         if self.create_graph:
             gradient = _as_tensor(gradient)
-        attrs = node.attrs
-        if needed is None:  # a rule is None exactly when its input needs no gradient
-            grads = [rule(gradient, a, b, out, attrs) if rule is not None else None for rule in node.rules]
-        else:
-            grads = [rule(gradient, a, b, out, attrs) if rule is not None and child in needed else None
-                     for rule, child in zip(node.rules, node.next_nodes, strict=True)]
+        if needed is None:
+            return node.apply(gradient, self.create_graph, not self.retain_graph)
+        a, b, out = NOTHING_SAVED if node.saved is NOTHING_SAVED else node.saved_values(self.create_graph)
+        grads = [rule(gradient, a, b, out, node.attrs) if rule is not None and child in needed else None
+                 for rule, child in zip(node.rules, node.next_nodes, strict=True)]
         if not self.retain_graph:
             node.release()
         return grads
@@ -236,10 +247,9 @@ class _Pass:
 
 def _conform(gradient: Any, node) -> Any:
     """Give a gradient the shape and dtype of the tensor it arrives for (SHAPE-2, SHAPE-3)."""
-    data = gradient.data if type(gradient) is Tensor else gradient  # an array or a numpy scalar
-    if data.shape != node.shape:
+    if gradient.shape != node.shape:  # an array, a numpy scalar or a Tensor
         gradient = ops.sum_to(gradient, node.shape)  # undo broadcasting
-    if data.dtype != node.dtype:
+    if gradient.dtype != node.dtype:
         gradient = ops.cast(gradient, node.dtype)
     return gradient
 

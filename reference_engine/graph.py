@@ -16,6 +16,7 @@ from .errors import FreedGraphError, InplaceModifiedError
 
 _handle_ids = itertools.count()
 NOTHING_SAVED = (None, None, None)
+FREED = tuple([None, None, None])  # what a released node saved; built at run time so it is not NOTHING_SAVED
 _NO_VERSIONS = (0, 0, 0)
 
 
@@ -45,43 +46,58 @@ class RemovableHandle:
 class Node:
     """One recorded operation, with the shape and dtype its output's gradient must have."""
 
-    __slots__ = ("name", "rules", "next_nodes", "shape", "dtype", "saved", "saved_versions", "freed", "attrs",
+    __slots__ = ("name", "rules", "next_nodes", "shape", "dtype", "saved", "saved_versions", "attrs",
                  "tensor_hooks", "retained", "__weakref__")
 
     def __init__(self, name: str, rules: tuple, next_nodes: tuple, out: Any, saved: tuple, attrs: dict):
         self.name = name
         self.rules = rules  # one derivative rule per input, None for inputs that need no gradient
         self.next_nodes = next_nodes  # per input: Node, AccumulateGrad or None
-        self.shape, self.dtype = out.data.shape, out.data.dtype
-        self.saved = saved  # (a, b, out): the Tensors the active rules read, None elsewhere
-        self.saved_versions = _NO_VERSIONS if saved is NOTHING_SAVED else tuple(
-            [t.version if t is not None else 0 for t in saved])
-        self.freed = False  # saved values were released and some were needed
+        data = out.data
+        self.shape, self.dtype = data.shape, data.dtype
+        self.saved = saved  # (a, b, out): the Tensors the active rules read, None elsewhere; FREED once released
+        self.saved_versions = _NO_VERSIONS if saved is NOTHING_SAVED else _versions(saved)
         self.attrs = attrs
         self.tensor_hooks: dict[int, Callable] | None = None  # hooks on the tensor this node produced
         self.retained = None  # the tensor whose .grad this node fills (retain_grad), if any
 
+    def apply(self, gradient: Any, as_tensors: bool, release: bool) -> tuple:
+        """Every rule on the gradient of this node's output: one gradient per input, None where no rule.
+
+        With `release`, the saved values go afterwards (LIFE-1). Written out for one and two
+        operands, the only arities there are, because this runs once per node of every backward.
+        """
+        a, b, out = NOTHING_SAVED if self.saved is NOTHING_SAVED else self.saved_values(as_tensors)
+        attrs = self.attrs
+        if len(self.rules) == 1:
+            grads = (self.rules[0](gradient, a, b, out, attrs),)  # a one-operand op is recorded only with a rule
+        else:
+            first, second = self.rules
+            grads = (first(gradient, a, b, out, attrs) if first is not None else None,
+                     second(gradient, a, b, out, attrs) if second is not None else None)
+        if release and self.saved is not NOTHING_SAVED:
+            self.saved = FREED
+        return grads
+
     def saved_values(self, as_tensors: bool) -> tuple:
         """The saved values for a rule, after checking they still exist and were not modified."""
-        if self.freed:
+        saved = self.saved
+        if saved is FREED:
             raise FreedGraphError(
                 "Trying to backward through the graph a second time (or directly access saved tensors after they "
                 f"have already been freed); {self!r} needs values that were freed. Specify retain_graph=True "
                 "when calling backward() or grad() the first time.")
-        a, b, out = self.saved
-        version_a, version_b, version_out = self.saved_versions
-        if ((a is not None and a.version != version_a) or (b is not None and b.version != version_b)
-                or (out is not None and out.version != version_out)):
+        if _versions(saved) != self.saved_versions:
             raise self._modified_error()
         if as_tensors:
-            return self.saved
+            return saved
+        a, b, out = saved
         return (a.data if a is not None else None, b.data if b is not None else None,
                 out.data if out is not None else None)
 
     def _modified_error(self) -> InplaceModifiedError:
-        changed = [(position, tensor.version, version) for position, (tensor, version)
-                   in enumerate(zip(self.saved, self.saved_versions, strict=True))
-                   if tensor is not None and tensor.version != version]
+        changed = [(position, now, then) for position, (now, then)
+                   in enumerate(zip(_versions(self.saved), self.saved_versions, strict=True)) if now != then]
         position, now, then = changed[0]
         return InplaceModifiedError(
             "one of the variables needed for gradient computation has been modified by an inplace operation: "
@@ -89,11 +105,19 @@ class Node:
 
     def release(self) -> None:
         """Free the saved values (LIFE-1); edges stay, so a node that saved nothing can run again (LIFE-5)."""
-        if self.saved is not NOTHING_SAVED and self.saved != NOTHING_SAVED:
-            self.saved, self.freed = NOTHING_SAVED, True
+        if self.saved is not NOTHING_SAVED:
+            self.saved = FREED
 
     def __repr__(self) -> str:
         return f"<{self.name.capitalize()}Backward>"
+
+
+def _versions(saved: tuple) -> tuple:
+    """The version of each saved tensor (0 for one never updated in place, which has no counter yet)."""
+    a, b, out = saved
+    return (a._version.value if a is not None and a._version is not None else 0,
+            b._version.value if b is not None and b._version is not None else 0,
+            out._version.value if out is not None and out._version is not None else 0)
 
 
 class AccumulateGrad:

@@ -12,6 +12,7 @@ in step. Names starting with an underscore are internal helpers, not vocabulary.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,26 +32,28 @@ class Op:
     uses: tuple[str, ...] = ()  # per rule, the values it reads: a string of slots, e.g. "b" or "a,out"
     attrs: dict[str, Any] = field(default_factory=dict)  # keyword arguments and their defaults
     reads_input_meta: bool = False  # whether rules read attrs["in_shape"] / attrs["in_dtype"]
-    plans: dict = field(default_factory=dict, compare=False)  # cache: active mask -> (rules, slots to keep)
+    plans: dict = field(default_factory=dict, compare=False)  # active mask -> (rules, slots to keep or None)
+
+    def __post_init__(self):
+        """Work out, once per op, the plan for every combination of operands that need a gradient.
+
+        A plan holds the rules of those operands and which values they read: only those are
+        saved, as PyTorch does. The engine looks plans up on every recorded operation.
+        """
+        for active in itertools.product((False, True), repeat=len(self.rules)):
+            used = {slot for rule_uses, on in zip(self.uses, active, strict=True) if on
+                    for slot in rule_uses.split(",") if slot}
+            rules = tuple(rule if on else None for rule, on in zip(self.rules, active, strict=True))
+            keep = tuple(slot in used for slot in SLOTS)
+            self.plans[active] = (rules, keep if any(keep) else None)
 
     @property
     def saves(self) -> str:
         """What the op saves when every operand needs a gradient, in spec/ops.yaml's words."""
-        slots = self.plan((True,) * len(self.rules))[1]
-        inputs, output = slots[0] or slots[1], slots[2]
+        keep = self.plans[(True,) * len(self.rules)][1] or (False, False, False)
+        inputs, output = keep[0] or keep[1], keep[2]
         return {(False, False): "nothing", (True, False): "inputs", (False, True): "output"}.get(
             (inputs, output), "both")
-
-    def plan(self, active: tuple[bool, ...]) -> tuple[tuple, tuple[bool, bool, bool]]:
-        """For operands that need a gradient (`active`): their rules, and which values those rules read.
-
-        Only what the active rules read is saved, as PyTorch does; plans are cached per mask.
-        """
-        if active not in self.plans:
-            used = {slot for rule_uses, on in zip(self.uses, active, strict=True) if on for slot in rule_uses.split(",") if slot}
-            rules = tuple(rule if on else None for rule, on in zip(self.rules, active, strict=True))
-            self.plans[active] = (rules, tuple(slot in used for slot in SLOTS))
-        return self.plans[active]
 
 
 # -- dispatch: the same call works on numpy arrays and on Tensors ------------------
@@ -216,9 +219,10 @@ def binary(name: str, a: Any, b: Any) -> Tensor:
         a = Tensor(np.asarray(a, dtype=b.data.dtype))
     if type(b) is not Tensor:
         b = Tensor(np.asarray(b, dtype=a.data.dtype))
-    out = _result(op.forward(a.data, b.data))
+    data = op.forward(a.data, b.data)
+    out = result(data if type(data) is np.ndarray else np.asarray(data))  # 0-d ufunc results are scalars
     if grad_mode._enabled and (a.requires_grad or b.requires_grad):
-        record(name, op, (a, b), (a.requires_grad, b.requires_grad), out, _NO_ATTRS)
+        record(name, op, a, b, out, _NO_ATTRS)
     return out
 
 
@@ -226,7 +230,7 @@ def unary(name: str, a: Tensor, **attrs: Any) -> Tensor:
     op = OPS[name]
     out = _result(op.forward(a.data, **attrs) if attrs else op.forward(a.data))
     if grad_mode._enabled and a.requires_grad:
-        record(name, op, (a,), (True,), out, attrs)
+        record(name, op, a, None, out, attrs)
     return out
 
 
@@ -235,25 +239,23 @@ def _result(data: Any) -> Tensor:
 
 
 _NO_ATTRS: dict = {}
+_ONE_OPERAND = (True,)
 
 
-def record(name: str, op: Op, inputs: tuple, active: tuple[bool, ...], out: Tensor, attrs: dict) -> Node:
-    """Attach a node for `out`, saving only what the rules of the active operands read."""
-    rules, (keep_a, keep_b, keep_out) = op.plan(active)
-    a = inputs[0]
-    if len(inputs) == 2:
-        b = inputs[1]
-        edges = (a._edge(), b._edge())
+def record(name: str, op: Op, a: Tensor, b: Tensor | None, out: Tensor, attrs: dict) -> None:
+    """Attach a node for `out` (b is None for a one-operand op), saving only what the active rules read."""
+    if b is None:
+        rules, keep = op.plans[_ONE_OPERAND]
+        edges = (a._edge(),)
     else:
-        b, edges = None, (a._edge(),)
+        rules, keep = op.plans[(a.requires_grad, b.requires_grad)]
+        edges = (a._edge(), b._edge())
     if op.reads_input_meta:
         attrs = dict(attrs, in_shape=a.data.shape, in_dtype=a.data.dtype)
-    saved = (a if keep_a else None, b if keep_b else None, out if keep_out else None)
-    if saved == NOTHING_SAVED:
-        saved = NOTHING_SAVED  # the shared constant: a node that saves nothing skips version bookkeeping
-    node = Node(name, rules, edges, out, saved, attrs)
-    out.requires_grad, out.grad_fn = True, node
-    return node
+    saved = NOTHING_SAVED if keep is None else (a if keep[0] else None, b if keep[1] else None,
+                                                 out if keep[2] else None)
+    out.grad_fn = Node(name, rules, edges, out, saved, attrs)
+    out.requires_grad = True
 
 
 from .tensor import Tensor, result  # noqa: E402  (Tensor's operators call apply; the cycle is resolved here)

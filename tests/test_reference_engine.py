@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 import reference_engine as rg
-from reference_engine import engine, ops
+from reference_engine import engine, graph, ops
 
 from .conftest import REPO
 
@@ -35,21 +35,27 @@ def test_hundred_thousand_op_chain_needs_no_recursion():
 
 def test_chain_of_sixty_diamonds_visits_each_node_once(monkeypatch):
     """2^60 paths from output to input; the work must follow the nodes, not the paths."""
-    visits = []
-    original = engine._Pass.visit
+    applied, accumulated = [], []
+    apply, accumulate_leaf = graph.Node.apply, engine._Pass.accumulate_leaf
 
-    def counting_visit(self, node, gradient, needed):
-        visits.append(node)
-        return original(self, node, gradient, needed)
+    def counting_apply(node, *args):
+        applied.append(node)
+        return apply(node, *args)
 
-    monkeypatch.setattr(engine._Pass, "visit", counting_visit)
+    def counting_accumulate_leaf(self, node, gradient):
+        accumulated.append(node)
+        return accumulate_leaf(self, node, gradient)
+
+    monkeypatch.setattr(graph.Node, "apply", counting_apply)
+    monkeypatch.setattr(engine._Pass, "accumulate_leaf", counting_accumulate_leaf)
     x = rg.tensor(1.0, requires_grad=True)
     y = x
     for _ in range(60):
         y = y * 1.0 + y * 1.0
     y.backward()
     assert x.grad.item() == 2.0 ** 60
-    assert len(visits) == len(set(visits)) == 3 * 60 + 1  # two muls and one add per diamond, and the leaf
+    assert len(applied) == len(set(applied)) == 3 * 60  # two muls and one add per diamond
+    assert len(accumulated) == 1  # and the leaf, once
 
 
 def test_first_gradient_never_aliases_the_callers_gradient():
