@@ -122,7 +122,9 @@ class _Pass:
                     gathered = waiting.pop(child, None)
                     incoming = input_grads[index] if input_grads is not None else None
                     if incoming is not None:
-                        if incoming.shape != child.shape or incoming.dtype != child.dtype:
+                        # `is not` for dtypes is cheap and equal dtypes are nearly always one object;
+                        # _conform compares them properly
+                        if incoming.shape != child.shape or incoming.dtype is not child.dtype:
                             incoming = _conform(incoming, child)
                         gathered = incoming if gathered is None else gathered + incoming
                     left = dependencies[child] - 1

@@ -12,7 +12,6 @@ in step. Names starting with an underscore are internal helpers, not vocabulary.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,25 +31,27 @@ class Op:
     uses: tuple[str, ...] = ()  # per rule, the values it reads: a string of slots, e.g. "b" or "a,out"
     attrs: dict[str, Any] = field(default_factory=dict)  # keyword arguments and their defaults
     reads_input_meta: bool = False  # whether rules read attrs["in_shape"] / attrs["in_dtype"]
-    plans: dict = field(default_factory=dict, compare=False)  # active mask -> (rules, slots to keep or None)
+    plans: list = field(default_factory=list, compare=False)  # by active mask: (rules, slots to keep or None)
 
     def __post_init__(self):
         """Work out, once per op, the plan for every combination of operands that need a gradient.
 
         A plan holds the rules of those operands and which values they read: only those are
-        saved, as PyTorch does. The engine looks plans up on every recorded operation.
+        saved, as PyTorch does. Plans are listed by the mask read as bits (operand i needs a
+        gradient: bit i set), because the engine looks one up on every recorded operation.
         """
-        for active in itertools.product((False, True), repeat=len(self.rules)):
+        for mask in range(2 ** len(self.rules)):
+            active = [bool(mask >> i & 1) for i in range(len(self.rules))]
             used = {slot for rule_uses, on in zip(self.uses, active, strict=True) if on
                     for slot in rule_uses.split(",") if slot}
             rules = tuple(rule if on else None for rule, on in zip(self.rules, active, strict=True))
             keep = tuple(slot in used for slot in SLOTS)
-            self.plans[active] = (rules, keep if any(keep) else None)
+            self.plans.append((rules, keep if any(keep) else None))
 
     @property
     def saves(self) -> str:
         """What the op saves when every operand needs a gradient, in spec/ops.yaml's words."""
-        keep = self.plans[(True,) * len(self.rules)][1] or (False, False, False)
+        keep = self.plans[-1][1] or (False, False, False)
         inputs, output = keep[0] or keep[1], keep[2]
         return {(False, False): "nothing", (True, False): "inputs", (False, True): "output"}.get(
             (inputs, output), "both")
@@ -239,16 +240,15 @@ def _result(data: Any) -> Tensor:
 
 
 _NO_ATTRS: dict = {}
-_ONE_OPERAND = (True,)
 
 
 def record(name: str, op: Op, a: Tensor, b: Tensor | None, out: Tensor, attrs: dict) -> None:
     """Attach a node for `out` (b is None for a one-operand op), saving only what the active rules read."""
     if b is None:
-        rules, keep = op.plans[_ONE_OPERAND]
+        rules, keep = op.plans[1]
         edges = (a._edge(),)
     else:
-        rules, keep = op.plans[(a.requires_grad, b.requires_grad)]
+        rules, keep = op.plans[a.requires_grad + 2 * b.requires_grad]
         edges = (a._edge(), b._edge())
     if op.reads_input_meta:
         attrs = dict(attrs, in_shape=a.data.shape, in_dtype=a.data.dtype)

@@ -30,8 +30,7 @@ class _Version:
 
 
 class Tensor:
-    __slots__ = ("data", "requires_grad", "grad_fn", "_grad", "_version", "_accumulator", "_retains_grad",
-                 "__weakref__")
+    __slots__ = ("data", "requires_grad", "grad_fn", "_grad", "_version", "_accumulator", "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False):
         self.data = data if isinstance(data, np.ndarray) else np.asarray(data)
@@ -39,7 +38,6 @@ class Tensor:
         self._grad: Tensor | None = None
         self._version: _Version | None = None  # created on the first in-place update or detach
         self._accumulator: AccumulateGrad | None = None
-        self._retains_grad = False
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -52,7 +50,7 @@ class Tensor:
 
     @property
     def grad(self) -> Tensor | None:
-        if not self.is_leaf and not self._retains_grad:
+        if not self.is_leaf and not self.retains_grad:
             warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
                           "attribute won't be populated during backward(); call retain_grad() on it first.",
                           NonLeafGradAccessWarning, stacklevel=2)
@@ -61,6 +59,11 @@ class Tensor:
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
         self._grad = value
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether backward fills this non-leaf's .grad (RETAIN-2): its node names it as the tensor it fills."""
+        return self.grad_fn is not None and self.grad_fn.retained is self
 
     @property
     def version(self) -> int:
@@ -104,9 +107,8 @@ class Tensor:
     def retain_grad(self) -> None:
         if not self.requires_grad:
             raise NotRequiresGradError("can't retain_grad on Tensor that has requires_grad=False")
-        if self.is_leaf or self._retains_grad:
+        if self.is_leaf or self.retains_grad:
             return  # RETAIN-3: a leaf keeps its gradient anyway
-        self._retains_grad = True
         self.grad_fn.retained = self
 
     def detach(self) -> Tensor:
@@ -197,7 +199,7 @@ class Tensor:
         np.copyto(self.data, value, casting="same_kind")
         self._shared_version().value += 1
         if node is not None:
-            if self._retains_grad:  # retain_grad follows the tensor; its hooks stay with the old node
+            if self.retains_grad:  # retain_grad follows the tensor; its hooks stay with the old node
                 self.grad_fn.retained, node.retained = None, self
             self.grad_fn, self.requires_grad = node, True
         return self
@@ -220,7 +222,7 @@ def result(data: np.ndarray) -> Tensor:
     """A new tensor for an operation's result: the constructor without its checks (the hot path)."""
     out = object.__new__(Tensor)
     out.data, out.requires_grad, out.grad_fn, out._grad = data, False, None, None
-    out._version, out._accumulator, out._retains_grad = None, None, False
+    out._version, out._accumulator = None, None
     return out
 
 
