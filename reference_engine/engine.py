@@ -29,7 +29,7 @@ from .errors import (
     NotRequiresGradError,
     UnusedInputError,
 )
-from .graph import NOTHING_SAVED, AccumulateGrad, Node
+from .graph import AccumulateGrad, Node
 from .tensor import Tensor
 
 
@@ -110,17 +110,23 @@ class _Pass:
         with grad_mode._Mode(create_graph):  # hooks and rules see grad mode == create_graph
             while ready:
                 node, gradient = ready.pop()
+                rules = input_grads = None
                 if gradient is None:
-                    input_grads = None
+                    pass  # nothing arrived along any path: the nodes it feeds only stop waiting for it
                 elif needed is None and type(node) is Node and not node.tensor_hooks and node.retained is None:
-                    input_grads = node.apply(gradient, create_graph, release)  # the common case: only its rules
+                    # The common case, kept lean: each rule runs below, when its input's turn comes.
+                    rules, attrs = node.rules, node.attrs
+                    a, b, out = node.take_saved(create_graph, release)
                 else:
                     input_grads = self.visit(node, gradient, needed)
                 for index, child in enumerate(node.next_nodes):
                     if child is None or (needed is not None and child not in needed):
                         continue
+                    if rules is not None:  # (in a plain pass, an input has a rule exactly when it has a node)
+                        incoming = rules[index](gradient, a, b, out, attrs)
+                    else:
+                        incoming = input_grads[index] if input_grads is not None else None
                     gathered = waiting.pop(child, None)
-                    incoming = input_grads[index] if input_grads is not None else None
                     if incoming is not None:
                         # `is not` for dtypes is cheap and equal dtypes are nearly always one object;
                         # _conform compares them properly
@@ -234,17 +240,12 @@ class _Pass:
         return gradient
 
     def apply_rules(self, node, gradient, needed: set | None) -> list:
-        """The node's rules, only for inputs that lead to a wanted one; then its saved values go (LIFE-1)."""
+        """The node's rules, only for inputs that lead to a wanted one; its saved values go unless retained."""
         if self.create_graph:
             gradient = _as_tensor(gradient)
-        if needed is None:
-            return node.apply(gradient, self.create_graph, not self.retain_graph)
-        a, b, out = NOTHING_SAVED if node.saved is NOTHING_SAVED else node.saved_values(self.create_graph)
-        grads = [rule(gradient, a, b, out, node.attrs) if rule is not None and child in needed else None
-                 for rule, child in zip(node.rules, node.next_nodes, strict=True)]
-        if not self.retain_graph:
-            node.release()
-        return grads
+        a, b, out = node.take_saved(self.create_graph, not self.retain_graph)
+        return [rule(gradient, a, b, out, node.attrs) if rule is not None and (needed is None or child in needed)
+                else None for rule, child in zip(node.rules, node.next_nodes, strict=True)]
 
 
 def _conform(gradient: Any, node) -> Any:

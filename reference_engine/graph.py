@@ -61,23 +61,18 @@ class Node:
         self.tensor_hooks: dict[int, Callable] | None = None  # hooks on the tensor this node produced
         self.retained = None  # the tensor whose .grad this node fills (retain_grad), if any
 
-    def apply(self, gradient: Any, as_tensors: bool, release: bool) -> tuple:
-        """Every rule on the gradient of this node's output: one gradient per input, None where no rule.
+    def take_saved(self, as_tensors: bool, release: bool) -> tuple:
+        """The saved values (a, b, out) for the rules, as Tensors or arrays.
 
-        With `release`, the saved values go afterwards (LIFE-1). Written out for one and two
-        operands, the only arities there are, because this runs once per node of every backward.
+        With `release` they are freed (LIFE-1); edges stay, and a node that saved nothing can run
+        again (LIFE-5).
         """
-        a, b, out = NOTHING_SAVED if self.saved is NOTHING_SAVED else self.saved_values(as_tensors)
-        attrs = self.attrs
-        if len(self.rules) == 1:
-            grads = (self.rules[0](gradient, a, b, out, attrs),)  # a one-operand op is recorded only with a rule
-        else:
-            first, second = self.rules
-            grads = (first(gradient, a, b, out, attrs) if first is not None else None,
-                     second(gradient, a, b, out, attrs) if second is not None else None)
-        if release and self.saved is not NOTHING_SAVED:
+        if self.saved is NOTHING_SAVED:
+            return NOTHING_SAVED
+        values = self.saved_values(as_tensors)
+        if release:
             self.saved = FREED
-        return grads
+        return values
 
     def saved_values(self, as_tensors: bool) -> tuple:
         """The saved values for a rule, after checking they still exist and were not modified."""
@@ -102,11 +97,6 @@ class Node:
         return InplaceModifiedError(
             "one of the variables needed for gradient computation has been modified by an inplace operation: "
             f"value {position} saved by {self!r} is at version {now}; expected version {then} instead.")
-
-    def release(self) -> None:
-        """Free the saved values (LIFE-1); edges stay, so a node that saved nothing can run again (LIFE-5)."""
-        if self.saved is not NOTHING_SAVED:
-            self.saved = FREED
 
     def __repr__(self) -> str:
         return f"<{self.name.capitalize()}Backward>"
