@@ -103,11 +103,16 @@ class Node:
 
 
 def _versions(saved: tuple) -> tuple:
-    """The version of each saved tensor (0 for one never updated in place, which has no counter yet)."""
+    """The version of each saved tensor (0 for one never updated in place, which has no counter yet).
+
+    All zeros, by far the common case, is one shared tuple: nodes live long, and each object
+    they keep is more work for Python's garbage collector.
+    """
     a, b, out = saved
-    return (a._version.value if a is not None and a._version is not None else 0,
-            b._version.value if b is not None and b._version is not None else 0,
-            out._version.value if out is not None and out._version is not None else 0)
+    versions = (a._version.value if a is not None and a._version is not None else 0,
+                b._version.value if b is not None and b._version is not None else 0,
+                out._version.value if out is not None and out._version is not None else 0)
+    return _NO_VERSIONS if versions == _NO_VERSIONS else versions
 
 
 class AccumulateGrad:

@@ -246,10 +246,11 @@ def record(name: str, op: Op, a: Tensor, b: Tensor | None, out: Tensor, attrs: d
     """Attach a node for `out` (b is None for a one-operand op), saving only what the active rules read."""
     if b is None:
         rules, keep = op.plans[1]
-        edges = (a._edge(),)
-    else:
+        edges = (a.grad_fn or a._edge(),)
+    else:  # Tensor._edge() spelled out, because this runs for every operand of every recorded op
         rules, keep = op.plans[a.requires_grad + 2 * b.requires_grad]
-        edges = (a._edge(), b._edge())
+        edges = ((a.grad_fn or a._accumulator or a._edge()) if a.requires_grad else None,
+                 (b.grad_fn or b._accumulator or b._edge()) if b.requires_grad else None)
     if op.reads_input_meta:
         attrs = dict(attrs, in_shape=a.data.shape, in_dtype=a.data.dtype)
     saved = NOTHING_SAVED if keep is None else (a if keep[0] else None, b if keep[1] else None,
