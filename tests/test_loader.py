@@ -105,3 +105,17 @@ def test_a_case_can_be_built_from_plain_data_without_positions():
 def test_unreadable_file_is_reported(tmp_path):
     with pytest.raises(CaseFileError, match="cannot read the file"):
         load_case(tmp_path / "missing.yaml")
+
+
+def test_code_built_data_may_skip_the_schema_but_never_the_checks_of_meaning():
+    """schema=False is for the fuzzer's draws: structure is vouched for by tests, meaning is still checked."""
+    import yaml
+
+    data = yaml.safe_load(VALID_CASE)
+    data["title"] = 7  # the schema wants a string
+    with pytest.raises(CaseFileError, match="expected string, got 7"):
+        build_case(data, "<fuzz>", "fuzz/1")
+    assert build_case(data, "<fuzz>", "fuzz/1", schema=False).title == 7
+    data["steps"][1] = {"backward": "nope"}
+    with pytest.raises(CaseFileError, match=r"^<fuzz>: name 'nope'"):
+        build_case(data, "<fuzz>", "fuzz/1", schema=False)
