@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -56,25 +56,6 @@ def run_case(case: Case, adapter: Adapter) -> Outcome:
     if missing:
         return Outcome(NOT_APPLICABLE, f"{adapter.name} lacks {', '.join(missing)}")
     return _Run(case, adapter).run()
-
-
-def run_forward(case: Case, adapter: Adapter, values: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
-    """Make the tensors (with `values` replacing some leaves' values) and run every step; return the names.
-
-    Used by the finite-difference oracle, which needs the same computation at perturbed inputs.
-    """
-    if values:
-        tensors = tuple(replace(t, value=np.asarray(values[t.name])) if t.name in values else t for t in case.tensors)
-        case = replace(case, tensors=tensors)
-    run = _Run(case, adapter)
-    try:
-        run.make_tensors()
-        for number, step in enumerate(case.steps, start=1):  # no warning capture: nothing is judged here
-            run.current = f"step {number} ({step.describe()})"
-            run.dispatch(step, str(number))
-    except _StepFailed as failure:
-        raise RuntimeError(f"{run.current}: {failure.message}") from None
-    return run.env
 
 
 class Session:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import yaml
 from gradspec.adapters.reference_adapter import ReferenceAdapter
-from gradspec.fuzz import oracle, properties, staging
+from gradspec.fuzz import definition, oracle, properties, staging
 from gradspec.fuzz.strategies import Draw, graphs
 from gradspec.interpreter import FAILED, PASSED, run_case
-from gradspec.loader import load_case
+from gradspec.loader import build_case, load_case
 from hypothesis import HealthCheck, given, settings
 
 import reference_engine.engine as reference_engine_core
@@ -79,6 +79,33 @@ def test_a_wrong_broadcast_reduction_is_caught(broadcast_reduction_wrong):
     p = problem(BROADCAST)
     with pytest.raises(oracle.OracleMismatch, match=r"worst element: d f / d x0\["):
         oracle.check_first_order(p, oracle.directions(np.random.default_rng(1), p))
+
+
+def test_an_engine_wrong_the_same_way_forward_and_backward_is_caught(monkeypatch):
+    """The difference quotients come from the case's definition in numpy, not from the engine's forward."""
+    torch_like = pytest.importorskip("gradspec.adapters.torch_like")
+    from gradspec.adapters.torch_adapter import TorchAdapter
+
+    monkeypatch.setitem(torch_like.OPS, "sin", lambda a: a.cos())  # torch differentiates its cos correctly
+    p = oracle.Problem(TorchAdapter("cpu", "float64"), SIN)
+    with pytest.raises(oracle.OracleMismatch, match="first derivative"):
+        oracle.check_first_order(p, oracle.directions(np.random.default_rng(0), p))
+
+
+def test_the_definition_is_the_cases_function_in_numpy():
+    f = definition.numpy_function(SIN.case, "v1")
+    x0, x1 = np.array([0.7, -1.3]), np.array([1.5, 0.4])
+    np.testing.assert_allclose(f({"x0": x0, "x1": x1}), np.sin(x0) * x1)  # sin, then mul, by hand
+
+
+@pytest.mark.parametrize(("steps", "capability", "refusal"), [
+    (["v0 = detach(x0)"], "detach", "detach cuts the gradient"),
+    (["v0 = sin(x0)", {"backward": "v0", "gradient": [1.0, 1.0]}], "backward", "compute steps only"),
+])
+def test_the_definition_refuses_what_is_not_a_function_of_the_leaves(steps, capability, refusal):
+    data = dict(draw_of(steps, {"x0": [0.7, -1.3]}, "v0").data, capabilities=["grad", capability])
+    with pytest.raises(ValueError, match=refusal):
+        definition.numpy_function(build_case(data, "test", "test.yaml"), "v0")
 
 
 def test_a_wrong_second_derivative_is_caught_while_the_first_passes(sin_second_derivative_wrong):

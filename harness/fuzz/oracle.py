@@ -1,7 +1,8 @@
 """The finite-difference oracle, in float64: compare an engine's derivatives with difference quotients.
 
 Directional checks, as PyTorch's fast gradcheck does: uᵀ∇f from one backward against
-the derivative of f along u, estimated by a central difference (two forward passes).
+the derivative of f along u, estimated by a central difference of the function the case
+defines, evaluated in numpy (harness/fuzz/definition.py) rather than by the engine.
 With h = 1e-6 the truncation error, about h² times the third derivative over 6, is
 negligible next to the tolerance, and the rounding error, about eps·|f|/h, is part of
 it. The second order compares
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..adapter import Adapter
-from ..interpreter import run_forward
+from . import definition
 from .strategies import Draw
 
 STEP = 1e-6
@@ -41,23 +42,26 @@ class Problem:
         # Terms inside the graph scale with its inputs even where they cancel (x/x, x - x), so the
         # rounding noise of a difference quotient does too.
         self.magnitude = 1.0 + max(float(np.max(np.abs(v))) for v in self.point.values())
+        self.weights = np.ones(1) if self.draw.grad_output is None else np.asarray(self.draw.grad_output)
+        self.on_numpy = definition.numpy_function(self.case, self.draw.output)
+        self.on_engine = definition.engine_function(self.case, self.draw.output, self.adapter)
 
     def objective(self, values: dict[str, np.ndarray]) -> float:
-        """f(x) = <v, output(x)> (or the output itself when it has one element)."""
-        output = self.adapter.to_numpy(run_forward(self.case, self.adapter, values)[self.draw.output])
-        weights = np.ones_like(output) if self.draw.grad_output is None else np.asarray(self.draw.grad_output)
-        return float(np.sum(output * weights))
+        """f(x) = <v, output(x)> (or the output itself when it has one element), from the case's definition."""
+        return float(np.vdot(self.on_numpy(values), self.weights))
 
     def gradient(self, values: dict[str, np.ndarray] | None = None, create_graph: bool = False):
-        """The engine's ∇f at `values`: (engine tensors or None per leaf, the forward's names)."""
-        env = run_forward(self.case, self.adapter, values)
-        output = env[self.draw.output]
+        """The engine's ∇f at `values`: (engine tensors or None per leaf, the leaves as engine tensors)."""
+        values = self.point if values is None else {**self.point, **values}
+        tensors = {t.name: self.adapter.tensor(values[t.name], t.requires_grad, t.dtype or self.adapter.dtype)
+                   for t in self.case.tensors}
+        output = self.on_engine(tensors)
         grad_outputs = None
         if self.draw.grad_output is not None:
             grad_outputs = [self.adapter.like(np.asarray(self.draw.grad_output), output)]
-        inputs = [env[name] for name in self.draw.leaves]
+        inputs = [tensors[name] for name in self.draw.leaves]
         grads = self.adapter.grad([output], inputs, grad_outputs, None, create_graph or None, True, None)
-        return list(grads), env
+        return list(grads), tensors
 
     def gradient_arrays(self, values=None) -> list[np.ndarray]:
         return self.arrays(self.gradient(values)[0])
@@ -90,11 +94,11 @@ def directions(rng: np.random.Generator, problem: Problem) -> list[np.ndarray]:
 
 def check_first_order(problem: Problem, u: list[np.ndarray]) -> None:
     """uᵀ∇f from the engine must match the finite-difference derivative of f along u."""
-    grads = problem.gradient_arrays()
-    engine = _dot(grads, u)
     estimate, size = derivative_along(problem.objective, problem, u)
     if not np.isfinite(estimate):
         return  # the graph overflowed near this point; nothing to judge
+    grads = problem.gradient_arrays()
+    engine = _dot(grads, u)
     if abs(engine - estimate) > problem.allowance(_abs_dot(grads, u) + abs(estimate), size):
         raise OracleMismatch(f"first derivative along a random direction: engine {engine!r}, finite differences "
                              f"{estimate!r}\n{_worst_element(problem, grads)}")
@@ -125,12 +129,12 @@ def check_second_order(problem: Problem, u: list[np.ndarray], w: list[np.ndarray
 
 def _dot(xs: list[np.ndarray], ys: list[np.ndarray]) -> float:
     """The inner product over all leaves."""
-    return sum(float(np.sum(x * y)) for x, y in zip(xs, ys, strict=True))
+    return sum(float(np.vdot(x, y)) for x, y in zip(xs, ys, strict=True))
 
 
 def _abs_dot(xs: list[np.ndarray], ys: list[np.ndarray]) -> float:
     """The size of the terms in _dot, what its rounding and a relative tolerance scale with."""
-    return sum(float(np.sum(np.abs(x * y))) for x, y in zip(xs, ys, strict=True))
+    return sum(float(np.vdot(np.abs(x), np.abs(y))) for x, y in zip(xs, ys, strict=True))
 
 
 def _worst_element(problem: Problem, grads: list[np.ndarray]) -> str:
