@@ -62,21 +62,14 @@ class Node:
         self.retained = None  # the tensor whose .grad this node fills (retain_grad), if any
 
     def take_saved(self, as_tensors: bool, release: bool) -> tuple:
-        """The saved values (a, b, out) for the rules, as Tensors or arrays.
+        """The saved values (a, b, out) for the rules, as Tensors or arrays, after checking they still
+        exist and were not modified in place (LIFE-1, INPLACE-1).
 
-        With `release` they are freed (LIFE-1); edges stay, and a node that saved nothing can run
-        again (LIFE-5).
+        With `release` they are freed; edges stay, and a node that saved nothing can run again (LIFE-5).
         """
-        if self.saved is NOTHING_SAVED:
-            return NOTHING_SAVED
-        values = self.saved_values(as_tensors)
-        if release:
-            self.saved = FREED
-        return values
-
-    def saved_values(self, as_tensors: bool) -> tuple:
-        """The saved values for a rule, after checking they still exist and were not modified."""
         saved = self.saved
+        if saved is NOTHING_SAVED:
+            return NOTHING_SAVED
         if saved is FREED:
             raise FreedGraphError(
                 "Trying to backward through the graph a second time (or directly access saved tensors after they "
@@ -84,6 +77,8 @@ class Node:
                 "when calling backward() or grad() the first time.")
         if _versions(saved) != self.saved_versions:
             raise self._modified_error()
+        if release:
+            self.saved = FREED
         if as_tensors:
             return saved
         a, b, out = saved

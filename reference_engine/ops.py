@@ -220,8 +220,7 @@ def binary(name: str, a: Any, b: Any) -> Tensor:
         a = Tensor(np.asarray(a, dtype=b.data.dtype))
     if type(b) is not Tensor:
         b = Tensor(np.asarray(b, dtype=a.data.dtype))
-    data = op.forward(a.data, b.data)
-    out = result(data if type(data) is np.ndarray else np.asarray(data))  # 0-d ufunc results are scalars
+    out = _result(op.forward(a.data, b.data))
     if grad_mode._enabled and (a.requires_grad or b.requires_grad):
         record(name, op, a, b, out, _NO_ATTRS)
     return out
@@ -244,10 +243,12 @@ _NO_ATTRS: dict = {}
 
 def record(name: str, op: Op, a: Tensor, b: Tensor | None, out: Tensor, attrs: dict) -> None:
     """Attach a node for `out` (b is None for a one-operand op), saving only what the active rules read."""
+    # Edges are Tensor._edge() spelled out: this runs for every operand of every recorded op, and
+    # most operands already have their node or accumulator, so the call is rarely needed.
     if b is None:
         rules, keep = op.plans[1]
-        edges = (a.grad_fn or a._edge(),)
-    else:  # Tensor._edge() spelled out, because this runs for every operand of every recorded op
+        edges = (a.grad_fn or a._accumulator or a._edge(),)
+    else:
         rules, keep = op.plans[a.requires_grad + 2 * b.requires_grad]
         edges = ((a.grad_fn or a._accumulator or a._edge()) if a.requires_grad else None,
                  (b.grad_fn or b._accumulator or b._edge()) if b.requires_grad else None)
