@@ -58,7 +58,7 @@ class Problem:
         output = self.on_engine(tensors)
         grad_outputs = None
         if self.draw.grad_output is not None:
-            grad_outputs = [self.adapter.like(np.asarray(self.draw.grad_output), output)]
+            grad_outputs = [self.adapter.like(self.weights, output)]
         inputs = [tensors[name] for name in self.draw.leaves]
         grads = self.adapter.grad([output], inputs, grad_outputs, None, create_graph or None, True, None)
         return list(grads), tensors
