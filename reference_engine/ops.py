@@ -190,7 +190,7 @@ OPS: dict[str, Op] = {
     "abs": Op(np.abs, (lambda g, a, b, o, t: g * constant(np.sign(data_of(a)), g),), ("a",)),  # abs'(0) = 0
     "sqrt": Op(np.sqrt, (_sqrt_grad,), ("out",)),
     # reductions
-    "sum": Op(_reduce(np.sum), (_sum_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
+    "sum": Op(_reduce(np.add.reduce), (_sum_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "mean": Op(_reduce(np.mean), (_mean_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "max": Op(lambda a: np.asarray(np.max(a)), (_max_grad,), ("a,out",)),
     # shape; the reference engine has no views, so these copy
