@@ -14,8 +14,8 @@ from ..adapters.reference_adapter import ReferenceAdapter
 from . import oracle, sequences, staging
 from .strategies import Draw, graphs
 
-FD_DERIVATION = ("Expected gradients are central finite differences (h = 1e-6) of the "
-                 "reference engine's forward at the drawn point, from a fuzz draw that hypothesis shrank. Derive "
+FD_DERIVATION = ("Expected gradients are central finite differences (h = 1e-6) of the case's function "
+                 "evaluated in numpy float64 at the drawn point, from a fuzz draw that hypothesis shrank. Derive "
                  "them by hand before moving this case into cases/.")
 
 
@@ -34,8 +34,8 @@ def run(check: Callable, adapter: Adapter, fuzz_settings: settings, staging_fold
         check(oracle.Problem(adapter, draw), np.random.default_rng(seed))
 
     def write(example: tuple[Draw, int], failure: Exception) -> Path:
-        draw, _ = example  # expected gradients: finite differences of the reference engine's forward
-        expected = oracle.elementwise_gradient(oracle.Problem(ReferenceAdapter("cpu", "float64"), draw))
+        draw, _ = example  # expected gradients: finite differences of the definition, which no engine runs
+        expected = oracle.elementwise_gradient(oracle.Problem(adapter, draw))
         data = staging.with_gradient_expectation(draw.data, draw.leaves, draw.output, draw.grad_output, expected,
                                                  adapter.name, FD_DERIVATION, ["VJP-2"])
         return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}")
