@@ -121,8 +121,8 @@ class Adapter(ABC):
         """tensor.retain_grad()."""
 
     @abstractmethod
-    def set_requires_grad(self, tensor: Tensor, flag: bool) -> None:
-        """tensor.requires_grad_(flag)."""
+    def set_requires_grad(self, tensor: Tensor, flag: bool | None) -> None:
+        """tensor.requires_grad_(flag), or tensor.requires_grad_() when flag is None."""
 
     @abstractmethod
     def requires_grad(self, tensor: Tensor) -> bool: ...

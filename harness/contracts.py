@@ -13,7 +13,11 @@ from importlib import resources
 
 import yaml
 
-RULE_LINE = re.compile(r"^- \*\*(?P<id>[A-Z]+-\d+)\*\* (?P<level>MUST|ENGINE-SPECIFIC): (?P<text>.+)$")
+# "- **ID** LEVEL: sentence", or "- **ID** LEVEL [cap, cap]: sentence" for a rule that only engines with those
+# capabilities can be held to (its cases declare them).
+RULE_LINE = re.compile(r"^- \*\*(?P<id>[A-Z]+-\d+)\*\* (?P<level>MUST|ENGINE-SPECIFIC)"
+                       r"(?: \[(?P<needs>[a-z_]+(?:, [a-z_]+)*)\])?: (?P<text>.+)$")
+RULE_ID = re.compile(r"^- \*\*[A-Z]+-\d+\*\*")
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,7 @@ class Rule:
     id: str
     level: str  # "MUST" or "ENGINE-SPECIFIC"
     text: str
+    needs: tuple[str, ...] = ()  # capabilities an engine must have for the rule to apply to it
 
 
 def _read(name: str) -> str:
@@ -79,8 +84,11 @@ def rules() -> dict[str, Rule]:
     found: dict[str, Rule] = {}
     for line in _read("semantics.md").splitlines():
         match = RULE_LINE.match(line)
+        if RULE_ID.match(line) and not match:
+            raise ValueError(f"spec/semantics.md: a rule line not in the form '- **ID** LEVEL [caps]: sentence': {line}")
         if match:
-            rule = Rule(match["id"], match["level"], match["text"])
+            needs = tuple(match["needs"].split(", ")) if match["needs"] else ()
+            rule = Rule(match["id"], match["level"], match["text"], needs)
             if rule.id in found:
                 raise ValueError(f"spec/semantics.md defines rule {rule.id} twice")
             found[rule.id] = rule

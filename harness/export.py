@@ -14,7 +14,8 @@ from .case import Case, Step, as_list, thawed
 from .compare import tolerance_for
 from .expressions import Expr, GradOf, Num, Ref
 
-_METHODS = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach", "max"}
+_METHODS = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach", "max",
+            "argmax"}
 _OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
 _INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
 
@@ -38,7 +39,7 @@ class HookRaised(Exception):
 
 
 def kind_of(error):
-    if isinstance(error, HookRaised) or isinstance(error.__cause__ or error.__context__, HookRaised):
+    if isinstance(error, HookRaised):  # the hook's own exception, unchanged (HOOK-9)
         return "hook_error"
     for type_name, pattern, kind in ERRORS:
         if type(error).__name__ == type_name and re.search(pattern, str(error)):
@@ -199,7 +200,8 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
     if kind == "zero_grad":
         return [f"{indent}{name}.grad.zero_()" for name in as_list(args["zero_grad"])]
     if kind == "requires_grad_":
-        return [f"{indent}{name}.requires_grad_({flag})" for name, flag in args["requires_grad_"].items()]
+        return [f"{indent}{name}.requires_grad_({'' if flag is None else flag})"
+                for name, flag in args["requires_grad_"].items()]
     if kind in ("no_grad", "enable_grad", "set_grad_enabled"):
         context = {"no_grad": "torch.no_grad()", "enable_grad": "torch.enable_grad()"}.get(
             kind, f"torch.set_grad_enabled({args.get('set_grad_enabled')})")

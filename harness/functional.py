@@ -183,6 +183,7 @@ def numpy_style_ops(np_like: Any, relu: Callable, sigmoid: Callable) -> dict[str
     return {
         **OPERATOR_OPS, "matmul": np_like.matmul,
         "sum": axis_reduction(np_like.sum), "mean": axis_reduction(np_like.mean), "max": lambda a: np_like.max(a),
+        "argmax": lambda a: np_like.argmax(a),
         "transpose": lambda a: np_like.transpose(a), "reshape": lambda a, shape: np_like.reshape(a, tuple(shape)),
         "exp": np_like.exp, "log": np_like.log, "sin": np_like.sin, "cos": np_like.cos, "tanh": np_like.tanh,
         "sqrt": np_like.sqrt, "abs": np_like.abs, "relu": relu, "sigmoid": sigmoid, "clone": lambda a: a,

@@ -37,7 +37,11 @@ class Outcome:
 
 
 class HookRaised(Exception):
-    """Raised by a hook whose case says `returns: raise`; must reach the caller unchanged (HOOK-9)."""
+    """Raised by a hook whose case says `returns: raise`; must reach the caller unchanged (HOOK-9).
+
+    Unchanged means the very object the hook raised: an engine that wraps it in an error of
+    its own, even one that keeps it as the cause, has not propagated it.
+    """
 
 
 class _StepFailed(Exception):
@@ -77,7 +81,7 @@ class Session:
             except _StepFailed as failure:
                 raise RuntimeError(failure.message) from None
             except Exception as exc:  # noqa: BLE001 - an engine error is an observation here
-                return "hook_error" if _caused_by_hook(exc) else (self.adapter.classify(exc) or "unclassified")
+                return "hook_error" if self._run.raised_by_hook(exc) else (self.adapter.classify(exc) or "unclassified")
         return None
 
     def value(self, name: str) -> np.ndarray | None:
@@ -101,6 +105,10 @@ class _Run:
         self.env: dict[str, Any] = {}
         self.handles: dict[str, Any] = {}
         self.hook_log: list[tuple[str, np.ndarray | None]] = []
+        self.hook_errors: list[HookRaised] = []  # every exception a hook raised, to recognise it unchanged
+
+    def raised_by_hook(self, exc: BaseException) -> bool:
+        return any(exc is raised for raised in self.hook_errors)
 
     def run(self) -> Outcome:
         try:
@@ -144,7 +152,7 @@ class _Run:
                 raise _StepFailed(f"expected warning {kind!r}", tuple(f"got {s}" for s in shown))
 
     def judge_error(self, step: Step, exc: Exception) -> None:
-        kind = "hook_error" if _caused_by_hook(exc) else self.adapter.classify(exc)
+        kind = "hook_error" if self.raised_by_hook(exc) else self.adapter.classify(exc)
         if step.raises is None:
             raise _StepFailed(f"raised {_exception(exc)} (error kind {kind or 'unclassified'})")
         if kind != step.raises.kind:
@@ -236,7 +244,8 @@ class _Run:
         def hook(gradient):
             self.hook_log.append((label, self.adapter.to_numpy(gradient)))
             if returns == "raise":
-                raise HookRaised(f"hook {label!r} raised as the case asks")
+                self.hook_errors.append(HookRaised(f"hook {label!r} raised as the case asks"))
+                raise self.hook_errors[-1]
             if returns is None:
                 return None
             if "scale" in returns:
@@ -350,15 +359,6 @@ def _by_label(log: list[tuple[str, Any]]) -> dict[str, list]:
     for label, grad in log:
         calls.setdefault(label, []).append(grad)
     return calls
-
-
-def _caused_by_hook(exc: BaseException | None) -> bool:
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, HookRaised):
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
 
 
 def _exception(exc: BaseException) -> str:

@@ -46,6 +46,8 @@ def backward(output: Tensor, gradient: Tensor | None = None, retain_graph: bool 
         for tensor in inputs:
             if not tensor.requires_grad:
                 raise NotRequiresGradError("can't retain_grad on Tensor that has requires_grad=False")
+        for tensor in inputs:
+            tensor.retain_grad()  # a listed non-leaf retains its gradient for good (GRAD-10); no-op on leaves
     _Pass([output], [root_grad], retain_graph, create_graph, inputs, accumulate=True).run()
 
 
@@ -77,7 +79,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         if result is None and not allow_unused:
             raise UnusedInputError(f"The differentiated Tensor at index {index} appears to not have been used in "
                                    "the graph. Set allow_unused=True if this is the desired behavior.")
-        if result is None and materialize_grads:  # GRAD-4; the flag follows PyTorch (GRAD-12)
+        if result is None and materialize_grads:  # GRAD-4; requires grad only with create_graph (HIGHER-3, GRAD-12)
             result = Tensor(np.zeros_like(tensor.data), requires_grad=create_graph)
         results.append(_as_tensor(result) if result is not None else None)
     return tuple(results)
@@ -208,13 +210,14 @@ class _Pass:
         return self.apply_rules(node, gradient, needed)
 
     def visit_wanted(self, node, gradient, needed: set) -> list | None:
-        """A wanted input: grad captures its gradient, backward(inputs=...) accumulates it (GRAD-9, GRAD-10)."""
+        """A wanted input: grad captures its gradient, backward(inputs=...) accumulates it (GRAD-9).
+
+        A listed non-leaf retains its gradient (GRAD-10), so `visit` has already accumulated it.
+        """
         if not self.accumulate:
             self.captured[node] = gradient
         elif type(node) is AccumulateGrad:
             self.accumulate_leaf(node, gradient)
-        else:
-            _accumulate(self.targets[node], gradient, self.create_graph)
         if type(node) is AccumulateGrad or not any(child in needed for child in node.next_nodes if child is not None):
             return None  # nothing wanted lies beyond it (HOOK-11: a wanted leaf's node does not run)
         return self.apply_rules(node, gradient, needed)

@@ -31,6 +31,7 @@ class Op:
     uses: tuple[str, ...] = ()  # per rule, the values it reads: a string of slots, e.g. "b" or "a,out"
     attrs: dict[str, Any] = field(default_factory=dict)  # keyword arguments and their defaults
     reads_input_meta: bool = False  # whether rules read attrs["in_shape"] / attrs["in_dtype"]
+    differentiable: bool = True  # False for ops with integer results (argmax): never recorded (LEAF-2)
     plans: list = field(default_factory=list, compare=False)  # by active mask: (rules, slots to keep or None)
 
     def __post_init__(self):
@@ -76,6 +77,7 @@ def reshape(a, shape): return call("reshape", a, shape=tuple(shape))
 def expand(a, shape): return call("_expand", a, shape=tuple(shape))
 def sum_to(a, shape): return call("_sum_to", a, shape=tuple(shape))
 def cast(a, dtype): return call("_cast", a, dtype=np.dtype(dtype))
+def sign(a): return call("_sign", a)
 
 
 def constant(value: np.ndarray, like: Any) -> Any:
@@ -147,6 +149,21 @@ def _max_grad(g, a, b, out, attrs):
     return g * constant(share, g)  # tied maxima split evenly (KINK-3)
 
 
+def _pow_base_grad(g, a, b, out, attrs):
+    """b * a^(b-1), and 0 where b == 0 (a^0 is constant in a), not 0 * 0^-1 = nan at a = 0."""
+    at_zero = constant((data_of(b) == 0).astype(data_of(b).dtype), b)
+    return g * b * a ** (b - 1 + at_zero)
+
+
+def _pow_exponent_grad(g, a, b, out, attrs):
+    """log(a) * a^b, and 0 where a == 0 and b >= 0 (0^b is constant for b > 0; KINK-4 at b = 0).
+
+    There log(a) is taken at 1 instead of 0, so the rule stays free of nan and differentiable.
+    """
+    flat = ((data_of(a) == 0) & (data_of(b) >= 0)).astype(data_of(a).dtype)
+    return g * log(a + constant(flat, a)) * a ** b
+
+
 def _sqrt_grad(g, a, b, out, attrs):
     with np.errstate(divide="ignore"):
         return g / (2 * out)  # sqrt'(0) = inf (KINK-2)
@@ -174,8 +191,7 @@ OPS: dict[str, Op] = {
     "sub": Op(np.subtract, (lambda g, a, b, o, t: g, lambda g, a, b, o, t: -g), ("", "")),
     "mul": Op(np.multiply, (lambda g, a, b, o, t: g * b, lambda g, a, b, o, t: g * a), ("b", "a")),
     "div": Op(_safe(np.divide), (lambda g, a, b, o, t: g / b, lambda g, a, b, o, t: -g * a / (b * b)), ("b", "a,b")),
-    "pow": Op(_safe(np.power), (lambda g, a, b, o, t: g * b * a ** (b - 1),
-                                lambda g, a, b, o, t: g * log(a) * a ** b), ("a,b", "a,b")),
+    "pow": Op(_safe(np.power), (_pow_base_grad, _pow_exponent_grad), ("a,b", "a,b")),
     "matmul": Op(np.matmul, _matmul_rules(), ("a,b", "a,b")),
     # elementwise, one operand
     "neg": Op(np.negative, (lambda g, a, b, o, t: -g,), ("",)),
@@ -185,14 +201,16 @@ OPS: dict[str, Op] = {
     "cos": Op(np.cos, (lambda g, a, b, o, t: -(g * sin(a)),), ("a",)),
     "tanh": Op(np.tanh, (lambda g, a, b, o, t: g * (1 - o * o),), ("out",)),
     "sigmoid": Op(lambda a: 1 / (1 + np.exp(-a)), (lambda g, a, b, o, t: g * o * (1 - o),), ("out",)),
-    "relu": Op(lambda a: np.maximum(a, 0).astype(a.dtype),  # relu'(0) = 0 (KINK-1)
-               (lambda g, a, b, o, t: g * constant((data_of(o) > 0).astype(data_of(o).dtype), g),), ("out",)),
-    "abs": Op(np.abs, (lambda g, a, b, o, t: g * constant(np.sign(data_of(a)), g),), ("a",)),  # abs'(0) = 0
+    # relu'(0) = abs'(0) = 0 (KINK-1). The sign is an op of its own: under create_graph it records
+    # on a value that requires grad, so the gradient does too and differentiates to zeros (HIGHER-8).
+    "relu": Op(lambda a: np.maximum(a, 0).astype(a.dtype), (lambda g, a, b, o, t: g * sign(o),), ("out",)),
+    "abs": Op(np.abs, (lambda g, a, b, o, t: g * sign(a),), ("a",)),
     "sqrt": Op(np.sqrt, (_sqrt_grad,), ("out",)),
     # reductions
     "sum": Op(_reduce(np.add.reduce), (_sum_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "mean": Op(_reduce(np.mean), (_mean_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "max": Op(lambda a: np.asarray(np.max(a)), (_max_grad,), ("a,out",)),
+    "argmax": Op(lambda a: np.asarray(np.argmax(a)), (None,), ("",), differentiable=False),
     # shape; the reference engine has no views, so these copy
     "clone": Op(np.copy, (lambda g, a, b, o, t: g,), ("",)),
     "transpose": Op(lambda a: a.T.copy(), (lambda g, a, b, o, t: transpose(g),), ("",)),  # 0-d and 1-d: unchanged
@@ -203,6 +221,7 @@ OPS: dict[str, Op] = {
                   ("",), attrs={"shape": None}, reads_input_meta=True),
     "_sum_to": Op(_sum_to_forward, (lambda g, a, b, o, t: expand(g, t["in_shape"]),), ("",), attrs={"shape": None},
                   reads_input_meta=True),
+    "_sign": Op(np.sign, (lambda g, a, b, o, t: g * 0,), ("",)),  # a step function: derivative 0
     "_cast": Op(lambda a, dtype: a.astype(dtype), (lambda g, a, b, o, t: cast(g, t["in_dtype"]),), ("",),
                 attrs={"dtype": None}, reads_input_meta=True),
 }
@@ -229,7 +248,7 @@ def binary(name: str, a: Any, b: Any) -> Tensor:
 def unary(name: str, a: Tensor, **attrs: Any) -> Tensor:
     op = OPS[name]
     out = _result(op.forward(a.data, **attrs) if attrs else op.forward(a.data))
-    if grad_mode._enabled and a.requires_grad:
+    if grad_mode._enabled and a.requires_grad and op.differentiable:
         record(name, op, a, None, out, attrs)
     return out
 

@@ -83,7 +83,7 @@ class Tensor:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
-    def requires_grad_(self, flag: bool = True) -> Tensor:
+    def requires_grad_(self, flag: bool = True) -> Tensor:  # LEAF-5: no argument means True
         if flag and self.data.dtype.kind not in "fc":
             raise IntegerRequiresGradError("only Tensors of floating point dtype can require gradients")
         if not self.is_leaf:
@@ -165,6 +165,7 @@ class Tensor:
     def sum(self, dim=None, keepdim=False): return ops.unary("sum", self, dim=dim, keepdim=keepdim)
     def mean(self, dim=None, keepdim=False): return ops.unary("mean", self, dim=dim, keepdim=keepdim)
     def max(self): return ops.unary("max", self)
+    def argmax(self): return ops.unary("argmax", self)
     def clone(self): return ops.unary("clone", self)
     def t(self): return ops.unary("transpose", self)
     def reshape(self, *shape): return ops.unary("reshape", self, shape=_shape(shape))

@@ -25,6 +25,21 @@ def test_every_must_rule_is_cited_by_a_case(corpus):
     assert uncited == [], f"MUST rules without a case: {uncited}"
 
 
+def test_cases_declare_the_capabilities_their_rules_need(corpus):
+    """A rule marked `MUST [cap]` binds only engines with cap: its cases must be not applicable to the others."""
+    rules = contracts.rules()
+    for case in corpus:
+        for rule in case.rules:
+            missing = set(rules[rule].needs) - case.capabilities
+            assert not missing, f"{case.id} cites {rule}, which needs {sorted(missing)}, without declaring it"
+
+
+def test_rule_needs_name_known_capabilities():
+    known = set(contracts.capabilities())
+    for rule, entry in contracts.rules().items():
+        assert set(entry.needs) <= known, f"{rule} needs unknown capabilities {sorted(set(entry.needs) - known)}"
+
+
 def test_rule_book_has_many_rules_each_with_a_level_and_a_sentence():
     rules = contracts.rules()
     assert len(rules) >= 60

@@ -35,6 +35,7 @@ def _ops() -> dict:
     return {
         **OPERATOR_OPS, "matmul": _matmul,
         "sum": axis_reduction(tf.reduce_sum), "mean": axis_reduction(tf.reduce_mean), "max": lambda a: tf.reduce_max(a),
+        "argmax": lambda a: tf.argmax(tf.reshape(a, [-1]), output_type=tf.int64),
         "transpose": lambda a: tf.transpose(a), "reshape": lambda a, shape: tf.reshape(a, tuple(shape)),
         "exp": tf.exp, "log": tf.math.log, "sin": tf.sin, "cos": tf.cos, "tanh": tf.tanh, "sqrt": tf.sqrt,
         "abs": tf.abs, "relu": tf.nn.relu, "sigmoid": tf.sigmoid, "clone": tf.identity,

@@ -50,6 +50,7 @@ def _reduce(method: str):
 OPS = {
     **OPERATOR_OPS,
     "sum": _reduce("sum"), "mean": _reduce("mean"), "max": call_method("max"), "transpose": _transpose,
+    "argmax": lambda a: a.flatten().argmax(),
     "reshape": lambda a, shape: a.reshape(tuple(shape)),
     **{name: call_method(name)
        for name in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach")},

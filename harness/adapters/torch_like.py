@@ -31,6 +31,7 @@ OPS = {
     "sum": _reduce("sum"),
     "mean": _reduce("mean"),
     "max": call_method("max"),
+    "argmax": call_method("argmax"),
     "transpose": call_method("t"),
     "reshape": lambda a, shape: a.reshape(tuple(shape)),
     **{name: call_method(name) for name in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt",
@@ -73,8 +74,11 @@ class TorchLikeAdapter(Adapter):
     def retain_grad(self, tensor) -> None:
         tensor.retain_grad()
 
-    def set_requires_grad(self, tensor, flag: bool) -> None:
-        tensor.requires_grad_(flag)
+    def set_requires_grad(self, tensor, flag: bool | None) -> None:
+        if flag is None:
+            tensor.requires_grad_()  # the engine's own default (LEAF-5)
+        else:
+            tensor.requires_grad_(flag)
 
     def requires_grad(self, tensor) -> bool:
         return tensor.requires_grad
