@@ -58,5 +58,11 @@ class Absent:
     def remove_hook(self, handle):
         self._absent("hook handles")
 
-    def grad_mode(self, enabled):
+    def no_grad(self):
+        self._absent("grad mode")
+
+    def enable_grad(self):
+        self._absent("grad mode")
+
+    def set_grad_enabled(self, mode):
         self._absent("grad mode")

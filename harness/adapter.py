@@ -145,9 +145,20 @@ class Adapter(ABC):
     def remove_hook(self, handle: Handle) -> None:
         """handle.remove()."""
 
+    # Each grad-mode block of a case calls the engine's API of the same name, never a neighbour
+    # (no_grad through torch.no_grad, not set_grad_enabled(False)): MODE-3 says they agree.
+
     @abstractmethod
-    def grad_mode(self, enabled: bool) -> AbstractContextManager:
-        """set_grad_enabled(enabled) as a context manager (no_grad is enabled=False)."""
+    def no_grad(self) -> AbstractContextManager:
+        """The engine's no_grad() context manager."""
+
+    @abstractmethod
+    def enable_grad(self) -> AbstractContextManager:
+        """The engine's enable_grad() context manager."""
+
+    @abstractmethod
+    def set_grad_enabled(self, mode: bool) -> AbstractContextManager:
+        """The engine's set_grad_enabled(mode), used as a context manager."""
 
     # -- errors ------------------------------------------------------------------
 

@@ -163,12 +163,19 @@ class _Run:
     def dispatch(self, step: Step, label: str) -> None:
         handler: Callable[[Step], None] | None = getattr(self, f"do_{step.kind}", None)
         if step.kind in ("no_grad", "enable_grad", "set_grad_enabled"):
-            enabled = {"no_grad": False, "enable_grad": True}.get(step.kind, step.args.get("set_grad_enabled"))
-            with self.adapter.grad_mode(bool(enabled)):
+            with self.grad_mode_block(step):
                 self.run_steps(step.body, prefix=f"{label}.")
             return
         assert handler is not None, f"no handler for step kind {step.kind!r}"
         handler(step)
+
+    def grad_mode_block(self, step: Step):
+        """The engine's own API of the block's name (MODE-3 is only tested if set_grad_enabled is called)."""
+        if step.kind == "no_grad":
+            return self.adapter.no_grad()
+        if step.kind == "enable_grad":
+            return self.adapter.enable_grad()
+        return self.adapter.set_grad_enabled(bool(step.args["set_grad_enabled"]))
 
     # -- values ------------------------------------------------------------------
 

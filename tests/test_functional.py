@@ -89,7 +89,7 @@ def test_an_implicit_gradient_needs_a_one_element_output(engine):
 def test_concepts_without_a_counterpart_raise_unsupported_naming_the_engine(engine):
     x = leaf(engine, 1.0)
     for call in (lambda: engine.read_grad(x), lambda: engine.backward(x, None, None, None, None),
-                 lambda: engine.register_hook(x, print), lambda: engine.grad_mode(False)):
+                 lambda: engine.register_hook(x, print), lambda: engine.no_grad()):
         with pytest.raises(Unsupported, match="torch-func engine has no"):
             call()
     assert isinstance(x, Recorded)

@@ -86,5 +86,11 @@ class TorchAdapter(TorchLikeAdapter):
     def grad_function(self):
         return torch.autograd.grad
 
-    def grad_mode(self, enabled: bool):
-        return torch.set_grad_enabled(enabled)
+    def no_grad(self):
+        return torch.no_grad()
+
+    def enable_grad(self):
+        return torch.enable_grad()
+
+    def set_grad_enabled(self, mode: bool):
+        return torch.set_grad_enabled(mode)
