@@ -5,7 +5,9 @@ broken file (exit 1 if any). `gradspec list [PATH ...]` prints the cases with th
 they cite and the capabilities they need. `gradspec report REPORT.json` renders a JSON
 report (from `pytest cases --gradspec-report PATH`) as Markdown; `gradspec diff OLD NEW`
 says what newly fails, what got fixed and what else changed (exit 1 on new failures);
-`gradspec export CASE.yaml` writes the case as a standalone torch script for a bug report.
+`gradspec export CASE.yaml` writes the case as a standalone torch script for a bug report;
+`gradspec faults [PATH ...]` plants a violation of each MUST rule in the reference engine
+and says which cases catch it (exit 1 if a rule's violation would pass).
 Running the cases is pytest's job: `pytest cases --engine NAME`.
 """
 
@@ -70,6 +72,25 @@ def list_cases(paths: Sequence[str]) -> int:
     return 0
 
 
+def check_faults(paths: Sequence[str]) -> int:
+    """Per MUST rule, the cases that fail when the reference engine is made to break it (gradspec.faults)."""
+    from .faults import FAULTS, rule_coverage
+
+    cases, broken = load_all(paths)
+    uncovered = 0
+    for rule, entry in rule_coverage(cases).items():
+        if entry["level"] != "MUST":
+            continue
+        fault = FAULTS[rule].description if rule in FAULTS else "no fault planted"
+        if entry["caught_by"]:
+            print(f"{rule:<10} caught by {len(entry['caught_by'])} of {len(entry['cited_by'])} case(s) when {fault}")
+        else:
+            uncovered += 1
+            print(f"{rule:<10} NOT CAUGHT by its {len(entry['cited_by'])} case(s) when {fault}")
+    print(f"{uncovered} MUST rule(s) whose violation no case catches")
+    return 1 if uncovered or broken else 0
+
+
 class NotAReport(ValueError):
     """A file that is not a readable report matching spec/report.schema.json."""
 
@@ -131,7 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"gradspec {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("validate", "check case files; exit 1 if any is invalid"),
-                            ("list", "list cases by area with their rules and capabilities")):
+                            ("list", "list cases by area with their rules and capabilities"),
+                            ("faults", "plant a violation of each MUST rule in the reference engine; exit 1 "
+                                       "if no case catches one")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("paths", nargs="*", default=["cases"], help="case files or folders (default: cases)")
     render = commands.add_parser("report", help="render a JSON report as Markdown or HTML")
@@ -155,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return report(args.report, args.markdown, args.html)
         if args.command == "diff":
             return diff(args.before, args.after)
-        return {"validate": validate, "list": list_cases}[args.command](args.paths)
+        return {"validate": validate, "list": list_cases, "faults": check_faults}[args.command](args.paths)
     except NotAReport as exc:
         print(f"gradspec: {exc}", file=sys.stderr)
         return 2

@@ -8,9 +8,12 @@ Outcome names that step, what was expected and what happened.
 from __future__ import annotations
 
 import re
+import sys
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +23,9 @@ from .case import Case, Step, as_list, thawed
 from .compare import array_mismatch
 from .expressions import Call, Expr, GradOf, Num, Ref
 
-PASSED, FAILED, NOT_APPLICABLE = "passed", "failed", "not_applicable"
+# failed: the engine did not behave as the case says; error: the adapter or gradspec itself broke,
+# so nothing was learnt about the engine (a conformance report must not blame the engine for it).
+PASSED, FAILED, ERROR, NOT_APPLICABLE = "passed", "failed", "error", "not_applicable"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,10 @@ class _StepFailed(Exception):
     def __init__(self, message: str, details: tuple[str, ...] = ()):
         super().__init__(message)
         self.message, self.details = message, details
+
+
+class _StepErrored(_StepFailed):
+    """An unclassified exception raised by the adapter's or gradspec's own code, not by the engine."""
 
 
 def missing_capabilities(case: Case, adapter_cls: type[Adapter]) -> list[str]:
@@ -114,6 +123,8 @@ class _Run:
         try:
             self.make_tensors()
             self.run_steps(self.case.steps, prefix="")
+        except _StepErrored as error:
+            return Outcome(ERROR, error.message, self.current, error.details)
         except _StepFailed as failure:
             return Outcome(FAILED, failure.message, self.current, failure.details)
         return Outcome(PASSED)
@@ -153,6 +164,9 @@ class _Run:
 
     def judge_error(self, step: Step, exc: Exception) -> None:
         kind = "hook_error" if self.raised_by_hook(exc) else self.adapter.classify(exc)
+        if kind is None and _raised_by_harness(exc, self.adapter):
+            raise _StepErrored(f"the adapter or gradspec raised {_exception(exc)} (not the engine: no verdict)",
+                               tuple(traceback.format_exception(exc)[-12:]))
         if step.raises is None:
             raise _StepFailed(f"raised {_exception(exc)} (error kind {kind or 'unclassified'})")
         if kind != step.raises.kind:
@@ -366,6 +380,29 @@ def _by_label(log: list[tuple[str, Any]]) -> dict[str, list]:
     for label, grad in log:
         calls.setdefault(label, []).append(grad)
     return calls
+
+
+_GRADSPEC = str(Path(__file__).resolve().parent)
+
+
+def _raised_by_harness(exc: BaseException, adapter: Adapter) -> bool:
+    """Whether the innermost frame of `exc` is gradspec's code or the adapter's (any class it inherits from).
+
+    An exception from inside the engine's Python code is the engine's behaviour and is judged; one
+    from the adapter's own lines (a bug, an API the installed engine lacks, or a compiled function
+    of the engine that the adapter called with arguments it refused) says nothing about conformance.
+    """
+    frame = exc.__traceback__
+    if frame is None:
+        return False
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    filename = str(Path(frame.tb_frame.f_code.co_filename).resolve())
+    if filename.startswith(_GRADSPEC):
+        return True
+    modules = {sys.modules.get(cls.__module__) for cls in type(adapter).__mro__}
+    return any(filename == str(Path(module.__file__).resolve()) for module in modules
+               if module is not None and getattr(module, "__file__", None))
 
 
 def _exception(exc: BaseException) -> str:

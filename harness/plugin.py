@@ -20,7 +20,7 @@ from . import __version__, contracts, expectations, html, markdown
 from .case import Case
 from .errors import CaseFileError, did_you_mean
 from .graph import case_graph
-from .interpreter import FAILED, NOT_APPLICABLE, Outcome, run_case
+from .interpreter import ERROR, FAILED, NOT_APPLICABLE, Outcome, run_case
 from .loader import load_case
 from .registry import EngineNotFound, default_engines, load_adapter, registered
 from .report import ReportBuilder, is_final
@@ -295,6 +295,10 @@ class CaseFailed(Exception):
         self.outcome = outcome
 
 
+class CaseErrored(CaseFailed):
+    """The adapter or gradspec raised an unclassified exception: no verdict about the engine."""
+
+
 class CaseItem(pytest.Item):
     def __init__(self, *, case: Case, engine: EngineChoice, device: str, dtype: str, graph: dict, **kwargs):
         super().__init__(**kwargs)
@@ -302,6 +306,7 @@ class CaseItem(pytest.Item):
         self.add_marker("gradspec")
         self.user_properties += [  # what reports need; plain types, since pytest-xdist sends them between processes
             ("gradspec_case", case.id), ("gradspec_title", case.title), ("gradspec_area", case.area),
+            ("gradspec_path", str(case.path)),
             ("gradspec_engine", engine.label), ("gradspec_device", device), ("gradspec_dtype", dtype),
             ("gradspec_engine_info", engine.info),
             ("gradspec_rules", list(case.rules)), ("gradspec_capabilities", sorted(case.capabilities)),
@@ -321,6 +326,8 @@ class CaseItem(pytest.Item):
         if outcome.status == FAILED:
             self.user_properties += [("gradspec_message", self.failure_text(outcome))]
             raise CaseFailed(outcome)
+        if outcome.status == ERROR:
+            raise CaseErrored(outcome)  # reported as an error of the adapter or harness, not of the engine
 
     def failure_text(self, outcome: Outcome) -> str:
         """What a failure shows: the case, the engine, the step and its diff, and the rules cited."""

@@ -24,6 +24,8 @@ class ReportBuilder:
         self.results: list[dict] = []
         self.broken: list[dict] = []
         self.engines: dict[str, dict] = {}
+        self.case_paths: set[str] = set()
+        self._coverage: dict | None = None
 
     def add_test(self, report: pytest.TestReport) -> None:
         properties = dict(report.user_properties)
@@ -31,6 +33,7 @@ class ReportBuilder:
             return
         outcome, message = _outcome(report, properties)
         self.engines.setdefault(properties["gradspec_engine"], properties["gradspec_engine_info"])
+        self.case_paths.add(properties["gradspec_path"])
         result = {
             "case": properties["gradspec_case"], "title": properties["gradspec_title"],
             "area": properties["gradspec_area"], "engine": properties["gradspec_engine"],
@@ -56,7 +59,16 @@ class ReportBuilder:
             "engines": self.engines,
             "results": sorted(self.results, key=lambda r: (r["case"], r["engine"], r["device"], r["dtype"])),
             "broken_case_files": sorted(self.broken, key=lambda b: b["path"]),
+            "rule_coverage": self.rule_coverage(),
         }
+
+    def rule_coverage(self) -> dict:
+        """Which rules this run's cases cite and catch (gradspec.faults); computed once, on first use."""
+        if self._coverage is None:
+            from .faults import rule_coverage
+            from .loader import load_case
+            self._coverage = rule_coverage(load_case(Path(path)) for path in sorted(self.case_paths))
+        return self._coverage
 
     def write(self, path: str | Path) -> None:
         path = Path(path)

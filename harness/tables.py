@@ -34,12 +34,20 @@ def coverage_table(report: dict, kind: str) -> tuple[list[str], list[list[str]]]
         for key in keys:
             cells[key][run_name(result)][result["outcome"]] += 1
     rules = contracts.rules()
-    header = [kind, *(["level"] if kind == "rule" else []), *names]
+    coverage = report.get("rule_coverage") or {}
+    header = [kind, *(["level", "violation caught"] if kind == "rule" else []), *names]
     rows = []
     for key in sorted(cells, key=_natural):
-        level = [rules[key].level if key in rules else ""] if kind == "rule" else []
-        rows.append([key, *level, *(_cell(cells[key][run]) for run in names)])
+        about = [rules[key].level if key in rules else "", _caught(coverage.get(key))] if kind == "rule" else []
+        rows.append([key, *about, *(_cell(cells[key][run]) for run in names)])
     return header, rows
+
+
+def _caught(entry: dict | None) -> str:
+    """Whether a planted violation of the rule fails one of its cases (gradspec.faults), and by how many."""
+    if entry is None or entry["caught_by"] is None:
+        return ""
+    return f"yes ({len(entry['caught_by'])} of {len(entry['cited_by'])} cases)" if entry["caught_by"] else "NO"
 
 
 def failures(report: dict) -> list[dict]:

@@ -33,7 +33,7 @@ def test_wrong_expected_value_fails_naming_step_tensor_values_and_tolerance():
     assert outcome.status == FAILED
     assert outcome.step == "step 3 (expect)"
     assert ".grad of x: expected [6.5], got [6.]" in outcome.message
-    assert "rtol=1e-07" in outcome.message and "float64" in outcome.message
+    assert "rtol=1e-12" in outcome.message and "float64" in outcome.message
 
 
 def test_wrong_shape_fails_even_when_values_agree():

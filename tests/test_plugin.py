@@ -48,7 +48,7 @@ def test_failure_shows_case_engine_step_values_tolerance_and_rules(pytester, cas
     result.stdout.fnmatch_lines([
         "wrong.yaml: y = x^2 at 3 has gradient 6",
         "engine torch * on cpu, float64",
-        "step 3 (expect, line 12): .grad of x: expected [7.], got [6.] (tolerance rtol=1e-07, atol=1e-10, float64)",
+        "step 3 (expect, line 12): .grad of x: expected [7.], got [6.] (tolerance rtol=1e-12, atol=1e-12, float64)",
         "rules:",
         "  ACC-1: *",
     ])

@@ -64,7 +64,7 @@ def test_json_report_follows_its_schema_and_says_what_happened(corpus):
     assert "tensor_hooks" not in report["engines"]["nohooks"]["capabilities"]
 
 
-def test_a_crash_before_any_verdict_is_an_error_while_an_engine_exception_in_a_step_is_a_failure(pytester):
+def test_adapter_crashes_are_errors_while_an_engine_exception_in_a_step_is_a_failure(pytester):
     path = pytester.path / "cases" / "good.yaml"
     path.parent.mkdir(parents=True)
     path.write_text(VALID_CASE)
@@ -77,6 +77,12 @@ def test_a_crash_before_any_verdict_is_an_error_while_an_engine_exception_in_a_s
             def backward(self, *args):
                 raise ZeroDivisionError("a bug in the adapter")
 
+        class EngineRaisesInBackward(ReferenceAdapter):
+            name = "engine"
+
+            def backward(self, output, *args):
+                output.backward(gradient=object())  # the engine itself fails on what it is handed
+
         class CrashesAtStart(ReferenceAdapter):
             name = "at-start"
 
@@ -84,13 +90,17 @@ def test_a_crash_before_any_verdict_is_an_error_while_an_engine_exception_in_a_s
                 raise ZeroDivisionError("cannot even start")
     ''')
     pytester.syspathinsert()
-    pytester.runpytest("cases", "--engine", "crashing:CrashesInBackward,crashing:CrashesAtStart", "--dtype", "float64",
+    pytester.runpytest("cases", "--engine", "crashing:CrashesInBackward,crashing:CrashesAtStart,"
+                       "crashing:EngineRaisesInBackward", "--dtype", "float64",
                        "--gradspec-report", "r.json", "--gradspec-markdown", "r.md")
     report = json.loads((pytester.path / "r.json").read_text())
     jsonschema.validate(report, contracts.report_schema())
     by_engine = {r["engine"]: r for r in report["results"]}
-    assert by_engine["in-step"]["outcome"] == "failed"  # the engine raised where the case expects no error
-    assert "raised ZeroDivisionError: a bug in the adapter (error kind unclassified)" in by_engine["in-step"]["message"]
+    assert by_engine["engine"]["outcome"] == "failed"  # the engine raised where the case expects no error
+    assert "raised AttributeError" in by_engine["engine"]["message"]
+    assert by_engine["in-step"]["outcome"] == "error"  # the adapter's own code raised: no verdict on the engine
+    assert "the adapter or gradspec raised ZeroDivisionError: a bug in the adapter" in by_engine["in-step"]["message"]
+    assert "crashing.py" in by_engine["in-step"]["message"]  # with its traceback
     assert by_engine["at-start"]["outcome"] == "error" and "cannot even start" in by_engine["at-start"]["message"]
     assert by_engine["at-start"]["graph"]["nodes"][0]["id"] == "x"
     assert "### good.yaml on at-start-cpu-float64 (error: no verdict)" in (pytester.path / "r.md").read_text()
@@ -103,7 +113,8 @@ def test_markdown_summary_has_run_area_rule_tables_and_each_failure(corpus):
     assert "| nohooks-cpu-float64 | 1 | 1 | 0 | 0 | 0 | 1 | 0 |" in text
     assert "| area | 1/2 ❌ | 1/2 ❌ |" in text  # runs are sorted: nohooks first, then reference
     assert "| other | n/a | 1/1 |" in text
-    assert "| ACC-1 | MUST | 1/2 ❌ | 2/3 ❌ |" in text
+    # One backward each: a fault that replaces .grad instead of adding to it would pass these cases.
+    assert "| ACC-1 | MUST | NO | 1/2 ❌ | 2/3 ❌ |" in text
     assert "### area/wrong.yaml on reference-cpu-float64" in text
     assert "### cases/other/broken.yaml could not be loaded" in text
 

@@ -1,0 +1,896 @@
+"""Faults planted in the reference engine, one per MUST rule: the proof that the corpus catches each violation.
+
+A rule counts as covered only if an engine that breaks it fails one of the rule's cases
+(a case no faulty engine could fail is a defect). Each fault here is a small, deliberate
+violation of one rule, planted into gradspec's reference engine (or, where the engine
+cannot express it, into the thin adapter around it) by replacing one function for the
+duration of a `with planted(fault):` block. `catching_cases` runs the cases citing the
+rule on the faulty engine and names those that fail; tests/test_faults.py requires one
+for every MUST rule, and `gradspec faults` prints the same check for anyone to rerun.
+
+Faults are written against the reference engine's internals on purpose: they are its
+mutation tests. Each replaces a function with a wrapper around the original, so that
+they stay small and keep working when the engine's hot paths change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import warnings
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import reference_engine
+import reference_engine.engine as E
+import reference_engine.grad_mode as M
+import reference_engine.graph as G
+import reference_engine.ops as O
+
+from . import contracts
+from .adapters.reference_adapter import ReferenceAdapter
+from .case import Case
+from .interpreter import ERROR, FAILED, NOT_APPLICABLE, run_case
+
+T = sys.modules["reference_engine.tensor"]  # the package's `tensor` attribute is the factory function
+
+
+@dataclass(frozen=True)
+class Fault:
+    rule: str
+    description: str  # what the faulty engine does, in the rule book's words
+    plant: Callable[[Patch], None]
+
+
+class Patch:
+    """Replace attributes for a while; `undo` puts every original back, in reverse order."""
+
+    def __init__(self):
+        self._undo: list[Callable[[], None]] = []
+
+    def __call__(self, owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+        """Set owner.name to make(original)."""
+        own = isinstance(owner, type) and name in owner.__dict__
+        original = owner.__dict__[name] if own else getattr(owner, name)
+        setattr(owner, name, make(original))
+        if isinstance(owner, type) and not own:
+            self._undo.append(lambda: delattr(owner, name))
+        else:
+            self._undo.append(lambda: setattr(owner, name, original))
+
+    def op(self, name: str, **changes: Any) -> None:
+        """Replace fields of one entry of the reference engine's op table."""
+        self(O, "OPS", lambda table: {**table, name: dataclasses.replace(table[name], plans=[], **changes)})
+
+    def undo(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+
+@contextmanager
+def planted(fault: Fault) -> Iterator[None]:
+    patch = Patch()
+    try:
+        fault.plant(patch)
+        yield
+    finally:
+        patch.undo()
+
+
+def catching_cases(fault: Fault, cases: Iterable[Case], dtype: str = "float64") -> list[str]:
+    """The ids of the cases citing the fault's rule that pass on the reference engine and fail with the fault."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        citing = [case for case in cases if fault.rule in case.rules and _fails(case, dtype) is False]
+        with planted(fault):
+            return [case.id for case in citing if _fails(case, dtype)]
+
+
+def _fails(case: Case, dtype: str) -> bool | None:
+    """Whether the case fails on the reference engine; None where it is not applicable."""
+    status = run_case(case, ReferenceAdapter("cpu", dtype)).status
+    return None if status == NOT_APPLICABLE else status in (FAILED, ERROR)
+
+
+def rule_coverage(cases: Iterable[Case]) -> dict[str, dict]:
+    """Per rule: the cases citing it and, for a MUST rule, those that catch its planted fault.
+
+    A MUST rule is covered when `caught_by` is not empty: a violation of it would not pass.
+    """
+    cases = list(cases)
+    coverage = {}
+    for rule, entry in contracts.rules().items():
+        cited_by = sorted(case.id for case in cases if rule in case.rules)
+        fault = FAULTS.get(rule)
+        caught_by = sorted(catching_cases(fault, cases)) if fault and cited_by else []
+        coverage[rule] = {"level": entry.level, "cited_by": cited_by,
+                          "caught_by": caught_by if entry.level == "MUST" else None}
+    return coverage
+
+
+# -- small helpers for the faults below ------------------------------------------------------
+
+
+def _wrap_grad(patch: Patch, change: Callable[..., Any]) -> None:
+    """Replace the engine's `grad` (as the adapter reaches it) by change(original, *args, **kwargs)."""
+    def make(original):
+        return lambda *args, **kwargs: change(original, *args, **kwargs)
+    patch(reference_engine, "grad", make)
+
+
+def _wrap_backward(patch: Patch, change: Callable[..., Any]) -> None:
+    """Replace the engine's `backward` (as Tensor.backward reaches it) by change(original, ...)."""
+    def make(original):
+        return lambda *args, **kwargs: change(original, *args, **kwargs)
+    patch(E, "backward", make)
+
+
+def _zeros_like(tensor: Any) -> Any:
+    return T.Tensor(np.zeros_like(tensor.data))
+
+
+def _grad_args(args: tuple, kwargs: dict) -> dict:
+    """engine.grad's arguments by name, whichever way they were passed."""
+    names = ("outputs", "inputs", "grad_outputs", "retain_graph", "create_graph", "allow_unused", "materialize_grads")
+    return {**dict(zip(names, args, strict=False)), **kwargs}
+
+
+# -- LIFE -------------------------------------------------------------------------------------
+
+
+def _never_free(patch):
+    patch(G.Node, "take_saved", lambda take: lambda self, as_tensors, release: take(self, as_tensors, False))
+
+
+def _retain_defaults_false(patch):
+    def make(init):
+        def __init__(self, roots, root_grads, retain_graph, create_graph, targets, accumulate):
+            init(self, roots, root_grads, bool(retain_graph), create_graph, targets, accumulate)
+        return __init__
+    patch(E._Pass, "__init__", make)
+
+
+def _repeat_doubles_saved(patch):
+    seen: weakref.WeakSet = weakref.WeakSet()
+
+    def make(take):
+        def take_saved(self, as_tensors, release):
+            saved = take(self, as_tensors, release)
+            if self in seen and saved is not G.NOTHING_SAVED:
+                return tuple(None if value is None else value * 2 for value in saved)
+            seen.add(self)
+            return saved
+        return take_saved
+    patch(G.Node, "take_saved", make)
+
+
+def _free_per_output(patch):
+    """Saved values are freed only for passes from the same output; another output's pass still finds them."""
+    freed_by: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    current: list = [None]
+
+    def make_run(run):
+        def wrapped(self):
+            current[0] = tuple(id(node) for node in self.roots)
+            return run(self)
+        return wrapped
+
+    def make_take(take):
+        def take_saved(self, as_tensors, release):
+            if freed_by.get(self) == current[0]:
+                raise reference_engine.FreedGraphError("freed by an earlier pass from this output")
+            if release:
+                freed_by[self] = current[0]
+            return take(self, as_tensors, False)
+        return take_saved
+    patch(E._Pass, "run", make_run)
+    patch(G.Node, "take_saved", make_take)
+
+
+# -- ACC ---------------------------------------------------------------------------------------
+
+
+def _replace_grad(patch):
+    def make(accumulate):
+        def wrapped(tensor, gradient, create_graph):
+            tensor.grad = None
+            return accumulate(tensor, gradient, create_graph)
+        return wrapped
+    patch(E, "_accumulate", make)
+
+
+def _cap_dependencies(patch):
+    """A node runs when its first gradient arrives; what arrives later along other paths is dropped."""
+    def make(count):
+        return lambda self, *args: {node: min(n, 1) for node, n in count(self, *args).items()}
+    patch(E._Pass, "count_all", make)
+    patch(E._Pass, "count", make)
+
+
+def _user_grad_replaced(patch):
+    assigned: weakref.WeakSet = weakref.WeakSet()
+
+    def make_set(set_grad):
+        def wrapped(self, tensor, value):
+            set_grad(self, tensor, value)
+            assigned.add(tensor)
+        return wrapped
+
+    def make_accumulate(accumulate):
+        def wrapped(tensor, gradient, create_graph):
+            if tensor in assigned:
+                assigned.discard(tensor)
+                tensor.grad = None
+            return accumulate(tensor, gradient, create_graph)
+        return wrapped
+    patch(ReferenceAdapter, "set_grad", make_set)
+    patch(E, "_accumulate", make_accumulate)
+
+
+def _zeroing_does_nothing(patch):
+    patch(T.Tensor, "zero_", lambda zero: lambda self: self)
+
+
+def _constants_get_gradients(patch):
+    """Operands that do not require grad are given edges anyway, so backward fills their .grad."""
+    def make(record):
+        def wrapped(name, op, a, b, out, attrs):
+            others = [t for t in (a, b) if t is not None and not t.requires_grad and t.data.dtype.kind == "f"]
+            for t in others:
+                t.requires_grad = True
+            try:
+                return record(name, op, a, b, out, attrs)
+            finally:
+                for t in others:
+                    t.requires_grad = False
+        return wrapped
+    patch(O, "record", make)
+
+
+# -- HIGHER ------------------------------------------------------------------------------------
+
+
+def _create_graph_ignored(patch):
+    def plain(kwargs: dict) -> dict:
+        create = bool(kwargs.get("create_graph"))
+        retain = kwargs.get("retain_graph")
+        return {**kwargs, "create_graph": False, "retain_graph": create if retain is None else retain}
+    _wrap_grad(patch, lambda grad, *args, **kwargs: grad(**plain(_grad_args(args, kwargs))))
+
+    def backward(original, output, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        retain = bool(create_graph) if retain_graph is None else retain_graph
+        return original(output, gradient, retain, False, inputs)
+    _wrap_backward(patch, backward)
+
+
+def _saved_values_detached(patch):
+    def make(take):
+        def take_saved(self, as_tensors, release):
+            saved = take(self, as_tensors, release)
+            if not as_tensors or saved is G.NOTHING_SAVED:
+                return saved
+            return tuple(None if value is None else T.Tensor(value.data) for value in saved)
+        return take_saved
+    patch(G.Node, "take_saved", make)
+
+
+def _materialized_zeros_require_grad(patch):
+    """What PyTorch 2.1 to 2.9 did: zeros for an unused input require grad even without create_graph."""
+    def grad(original, *args, **kwargs):
+        results = original(*args, **kwargs)
+        if _grad_args(args, kwargs).get("materialize_grads"):
+            for result in results:
+                if result is not None and result.grad_fn is None and not result.data.any():
+                    result.requires_grad = True
+        return results
+    _wrap_grad(patch, grad)
+
+
+def _leaf_grad_detached(patch):
+    def make(accumulate):
+        return lambda tensor, gradient, create_graph: accumulate(tensor, O.data_of(gradient), False)
+    patch(E, "_accumulate", make)
+
+
+def _root_gradient_requires_grad(patch):
+    def make(root):
+        def wrapped(output, gradient, index):
+            result = root(output, gradient, index)
+            return T.Tensor(result.data, requires_grad=True) if result.grad_fn is None else result
+        return wrapped
+    patch(E, "_root_gradient", make)
+
+
+def _no_graph_gives_zeros(patch):
+    def grad(original, *args, **kwargs):
+        try:
+            return original(*args, **kwargs)
+        except reference_engine.NoGradFnError:
+            inputs = _grad_args(args, kwargs)["inputs"]
+            return tuple(_zeros_like(t) for t in ([inputs] if isinstance(inputs, T.Tensor) else inputs))
+    _wrap_grad(patch, grad)
+
+
+def _masks_constant(patch):
+    """relu and abs gradients as constants times g, so that under create_graph they are not recorded."""
+    def mask(values):
+        return lambda g, a, b, o, t: g * O.constant(values(O.data_of(a), O.data_of(o)), g)
+    patch.op("relu", rules=(mask(lambda a, o: (o > 0).astype(o.dtype)),), uses=("a,out",))
+    patch.op("abs", rules=(mask(lambda a, o: np.sign(a)),), uses=("a,out",))
+
+
+# -- GRAD --------------------------------------------------------------------------------------
+
+
+def _grad_writes_leaves(patch):
+    def grad(original, *args, **kwargs):
+        call = _grad_args(args, kwargs)
+        results = original(*args, **kwargs)
+        inputs = call["inputs"]
+        for tensor, result in zip([inputs] if isinstance(inputs, T.Tensor) else inputs, results, strict=True):
+            if tensor.is_leaf and result is not None:
+                E._accumulate(tensor, O.data_of(result), False)
+        return results
+    _wrap_grad(patch, grad)
+
+
+def _results_reversed(patch):
+    _wrap_grad(patch, lambda grad, *args, **kwargs: tuple(reversed(grad(*args, **kwargs))))
+
+
+def _unused_gives_none(patch):
+    def grad(original, *args, **kwargs):
+        try:
+            return original(*args, **kwargs)
+        except reference_engine.UnusedInputError:
+            return original(**{**_grad_args(args, kwargs), "allow_unused": True})
+    _wrap_grad(patch, grad)
+
+
+def _materialize_ignored(patch):
+    def grad(original, *args, **kwargs):
+        call = _grad_args(args, kwargs)
+        if call.get("materialize_grads"):
+            call = {**call, "materialize_grads": False, "allow_unused": True}
+        return original(**call)
+    _wrap_grad(patch, grad)
+
+
+def _contradiction_accepted(patch):
+    def grad(original, *args, **kwargs):
+        call = _grad_args(args, kwargs)
+        if call.get("materialize_grads") and call.get("allow_unused") is False:
+            call = {**call, "allow_unused": None}
+        return original(**call)
+    _wrap_grad(patch, grad)
+
+
+def _any_input_differentiable(patch):
+    def grad(original, *args, **kwargs):
+        call = _grad_args(args, kwargs)
+        inputs = [call["inputs"]] if isinstance(call["inputs"], T.Tensor) else list(call["inputs"])
+        usable = [t for t in inputs if t.requires_grad]
+        found = dict(zip(map(id, usable), original(**{**call, "inputs": usable}), strict=True)) if usable else {}
+        return tuple(found[id(t)] if id(t) in found else _zeros_like(t) for t in inputs)
+    _wrap_grad(patch, grad)
+
+
+def _any_output_differentiable(patch):
+    def grad(original, *args, **kwargs):
+        call = _grad_args(args, kwargs)
+        outputs = [call["outputs"]] if isinstance(call["outputs"], T.Tensor) else list(call["outputs"])
+        flipped = [t for t in outputs if not t.requires_grad]
+        for t in flipped:
+            t.requires_grad = True
+        try:
+            return original(**call)
+        finally:
+            for t in flipped:
+                t.requires_grad = False
+    _wrap_grad(patch, grad)
+
+
+def _repeats_get_zeros(patch):
+    def grad(original, *args, **kwargs):
+        call = _grad_args(args, kwargs)
+        inputs = [call["inputs"]] if isinstance(call["inputs"], T.Tensor) else list(call["inputs"])
+        results, seen = list(original(**call)), set()
+        for index, tensor in enumerate(inputs):
+            if id(tensor) in seen:
+                results[index] = _zeros_like(tensor)
+            seen.add(id(tensor))
+        return tuple(results)
+    _wrap_grad(patch, grad)
+
+
+def _backward_inputs_ignored(patch):
+    _wrap_backward(patch, lambda backward, output, gradient=None, retain_graph=None, create_graph=False, inputs=None:
+                   backward(output, gradient, retain_graph, create_graph, None))
+
+
+def _listed_nonleaf_forgets(patch):
+    """A listed non-leaf gets this pass's gradient but does not go on retaining (the old GRAD-10)."""
+    def backward(original, output, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        fresh = [t for t in (inputs or []) if not t.is_leaf and not t.retains_grad]
+        original(output, gradient, retain_graph, create_graph, inputs)
+        for tensor in fresh:
+            tensor.grad_fn.retained = None
+    _wrap_backward(patch, backward)
+
+
+def _unrequiring_inputs_dropped(patch):
+    def backward(original, output, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        kept = None if inputs is None else [t for t in inputs if t.requires_grad] or None
+        return original(output, gradient, retain_graph, create_graph, kept)
+    _wrap_backward(patch, backward)
+
+
+# -- VJP ---------------------------------------------------------------------------------------
+
+
+def _root_gradient_fault(change):
+    def plant(patch):
+        patch(E, "_root_gradient", lambda root: lambda output, gradient, index: change(root, output, gradient, index))
+    return plant
+
+
+def _implicit_anything(root, output, gradient, index):
+    return T.Tensor(np.ones_like(output.data)) if gradient is None else root(output, gradient, index)
+
+
+def _explicit_ignored(root, output, gradient, index):
+    return root(output, None if output.data.size == 1 else T.Tensor(np.ones_like(output.data)), index)
+
+
+def _shape_unchecked(root, output, gradient, index):
+    if gradient is not None and gradient.shape != output.shape:
+        gradient = T.Tensor(np.resize(gradient.data, output.shape))
+    return root(output, gradient, index)
+
+
+def _implicit_only_0d(root, output, gradient, index):
+    if gradient is None and output.data.ndim != 0:
+        raise reference_engine.NonScalarImplicitError("implicit gradient only for 0-d outputs")
+    return root(output, gradient, index)
+
+
+def _count_unchecked(patch):
+    def grad(original, *args, **kwargs):
+        call = _grad_args(args, kwargs)
+        outputs = [call["outputs"]] if isinstance(call["outputs"], T.Tensor) else list(call["outputs"])
+        given = call.get("grad_outputs")
+        if given is not None and not isinstance(given, T.Tensor) and len(given) != len(outputs):
+            call = {**call, "grad_outputs": (list(given) + [None] * len(outputs))[:len(outputs)]}
+        return original(**call)
+    _wrap_grad(patch, grad)
+
+
+def _first_output_only(patch):
+    def grad(original, *args, **kwargs):
+        call = _grad_args(args, kwargs)
+        if isinstance(call["outputs"], T.Tensor) or len(call["outputs"]) < 2:
+            return original(**call)
+        given = call.get("grad_outputs")
+        return original(**{**call, "outputs": call["outputs"][:1],
+                           "grad_outputs": None if given is None else list(given)[:1]})
+    _wrap_grad(patch, grad)
+
+
+# -- LEAF --------------------------------------------------------------------------------------
+
+
+def _user_tensors_not_leaves(patch):
+    def make(tensor):
+        def wrapped(value, requires_grad=False, dtype=None):
+            made = tensor(value, requires_grad=requires_grad, dtype=dtype)
+            return made * 1 if requires_grad else made
+        return wrapped
+    patch(reference_engine, "tensor", make)
+
+
+def _requires_grad_wrapper(change):
+    def plant(patch):
+        patch(T.Tensor, "requires_grad_", lambda original: lambda self, *args: change(original, self, *args))
+    return plant
+
+
+def _integers_may_require_grad(original, self, flag=True):
+    if flag and self.data.dtype.kind not in "fc":
+        self.requires_grad = True
+        return self
+    return original(self, flag)
+
+
+def _nonleaf_switched_off(original, self, flag=True):
+    if not flag and not self.is_leaf:
+        self.requires_grad = False
+        return self
+    return original(self, flag)
+
+
+def _default_false(original, self, flag=False):
+    return original(self, flag)
+
+
+def _leaves_shared_by_value(patch):
+    shared: dict = {}
+
+    def make(edge):
+        def _edge(self):
+            if self.requires_grad and self.grad_fn is None and self._accumulator is None:
+                key = (self.data.tobytes(), self.data.shape, self.data.dtype.str)
+                self._accumulator = shared.setdefault(key, G.AccumulateGrad(self))
+            return edge(self)
+        return _edge
+    patch(T.Tensor, "_edge", make)
+
+
+# -- RETAIN ------------------------------------------------------------------------------------
+
+
+def _every_nonleaf_retains(patch):
+    def make(record):
+        def wrapped(name, op, a, b, out, attrs):
+            record(name, op, a, b, out, attrs)
+            out.grad_fn.retained = out
+        return wrapped
+    patch(O, "record", make)
+
+
+def _retained_replaced(patch):
+    def make(accumulate):
+        def wrapped(tensor, gradient, create_graph):
+            if tensor.grad_fn is not None:
+                tensor.grad = None
+            return accumulate(tensor, gradient, create_graph)
+        return wrapped
+    patch(E, "_accumulate", make)
+
+
+def _retain_on_leaf_doubles(patch):
+    def make(retain):
+        def retain_grad(self):
+            if self.is_leaf and self.requires_grad:
+                self.register_hook(lambda g: E._accumulate(self, O.data_of(g), False))
+                return None
+            return retain(self)
+        return retain_grad
+    patch(T.Tensor, "retain_grad", make)
+
+
+def _retain_unrequiring_ignored(patch):
+    patch(T.Tensor, "retain_grad", lambda retain: lambda self: retain(self) if self.requires_grad else None)
+
+
+def _no_access_warning(patch):
+    patch(T.Tensor, "grad", lambda prop: property(lambda self: self._grad, prop.fset))
+
+
+# -- HOOK --------------------------------------------------------------------------------------
+
+
+def _hooks_fault(change):
+    """Replace _Pass.run_tensor_hooks by change(original, pass, node, gradient)."""
+    def plant(patch):
+        patch(E._Pass, "run_tensor_hooks", lambda run: lambda self, node, gradient: change(run, self, node, gradient))
+    return plant
+
+
+def _with_hooks(node, hooks, call):
+    """Run call() with node.tensor_hooks temporarily replaced (handles keep the original dict)."""
+    original, node.tensor_hooks = node.tensor_hooks, hooks
+    try:
+        return call()
+    finally:
+        node.tensor_hooks = original
+
+
+def _hooks_see_double(run, self, node, gradient):
+    return run(self, node, gradient * 2)
+
+
+def _hooks_reversed(run, self, node, gradient):
+    reversed_hooks = dict(reversed(list(node.tensor_hooks.items())))
+    return _with_hooks(node, reversed_hooks, lambda: run(self, node, gradient))
+
+
+def _hooks_forgotten(run, self, node, gradient):
+    result = run(self, node, gradient)
+    node.tensor_hooks.clear()
+    return result
+
+
+def _hook_shape_unchecked(run, self, node, gradient):
+    for hook in list(node.tensor_hooks.values()):
+        result = hook(E._as_tensor(gradient))
+        if result is not None:
+            gradient = result if self.create_graph else result.data
+    return gradient
+
+
+def _hook_errors_wrapped(run, self, node, gradient):
+    def guarded(hook):
+        def call(grad):
+            try:
+                return hook(grad)
+            except Exception as exc:
+                raise RuntimeError(f"a hook raised: {exc}") from exc
+        return call
+    hooks = {key: guarded(hook) for key, hook in node.tensor_hooks.items()}
+    return _with_hooks(node, hooks, lambda: run(self, node, gradient))
+
+
+def _visit_fault(change):
+    def plant(patch):
+        patch(E._Pass, "visit", lambda visit: lambda self, node, gradient, needed: change(visit, self, node,
+                                                                                          gradient, needed))
+    return plant
+
+
+def _leaf_ignores_hook_result(visit, self, node, gradient, needed):
+    if type(node) is G.AccumulateGrad and node.tensor_hooks and self.targets is None:
+        self.run_tensor_hooks(node, gradient)
+        self.accumulate_leaf(node, gradient)
+        return None
+    return visit(self, node, gradient, needed)
+
+
+def _retained_before_hooks(visit, self, node, gradient, needed):
+    if type(node) is G.Node and node.retained is not None and node.tensor_hooks:
+        E._accumulate(node.retained, gradient, self.create_graph)
+        retained, node.retained = node.retained, None
+        try:
+            return visit(self, node, gradient, needed)
+        finally:
+            node.retained = retained
+    return visit(self, node, gradient, needed)
+
+
+def _no_hooks_under_grad(visit, self, node, gradient, needed):
+    if not self.accumulate and node.tensor_hooks:
+        return _with_hooks(node, None, lambda: visit(self, node, gradient, needed))
+    return visit(self, node, gradient, needed)
+
+
+def _hooks_deferred(patch):
+    """Non-leaf hooks are only observed, at the end of the pass, in the reverse of the order they were reached."""
+    def make_hooks(run):
+        def wrapped(self, node, gradient):
+            if type(node) is G.Node:
+                self.deferred = [*getattr(self, "deferred", []), (node, gradient)]
+                return gradient
+            return run(self, node, gradient)
+        return wrapped
+
+    def make_run(run_pass):
+        def wrapped(self):
+            captured = run_pass(self)
+            for node, gradient in reversed(getattr(self, "deferred", [])):
+                for hook in list(node.tensor_hooks.values()):
+                    hook(E._as_tensor(gradient))
+            return captured
+        return wrapped
+    patch(E._Pass, "run_tensor_hooks", make_hooks)
+    patch(E._Pass, "run", make_run)
+
+
+def _hook_on_unrequiring_accepted(patch):
+    patch(T.Tensor, "register_hook", lambda register: lambda self, hook: (
+        register(self, hook) if self.requires_grad else G.RemovableHandle({})))
+
+
+def _post_hooks_first(patch):
+    def accumulate_leaf(self, node, gradient):
+        for hook in list((node.post_hooks or {}).values()):
+            hook(node.tensor)
+        E._accumulate(node.tensor, gradient, self.create_graph)
+    patch(E._Pass, "accumulate_leaf", lambda original: accumulate_leaf)
+
+
+def _hooks_follow_inplace(patch):
+    def make(inplace):
+        def wrapped(self, name, other):
+            before = self.grad_fn
+            result = inplace(self, name, other)
+            if before is not None and self.grad_fn is not before and before.tensor_hooks:
+                self.grad_fn.tensor_hooks, before.tensor_hooks = before.tensor_hooks, None
+            return result
+        return wrapped
+    patch(T.Tensor, "_inplace", make)
+
+
+# -- MODE --------------------------------------------------------------------------------------
+
+
+def _no_grad_records(patch):
+    patch(M.no_grad, "__init__", lambda init: lambda self: M._Mode.__init__(self, True))
+
+
+def _exit_enables(patch):
+    def make(exit_):
+        def __exit__(self, *exc_info):
+            M._enabled = True
+            return False
+        return __exit__
+    patch(M._Mode, "__exit__", make)
+
+
+def _set_grad_enabled_ignored(patch):
+    def make(init):
+        def __init__(self, mode):
+            init(self, True)
+        return __init__
+    patch(M.set_grad_enabled, "__init__", make)
+
+
+def _backward_needs_grad_mode(patch):
+    _wrap_backward(patch, lambda backward, *args, **kwargs: backward(*args, **kwargs) if M._enabled else None)
+
+
+def _detach_keeps_graph(patch):
+    patch(T.Tensor, "detach", lambda detach: lambda self: self)
+
+
+def _detach_copies(patch):
+    patch(T.Tensor, "detach", lambda detach: lambda self: T.result(self.data.copy()))
+
+
+# -- INPLACE -----------------------------------------------------------------------------------
+
+
+def _versions_ignored(patch):
+    patch(G, "_versions", lambda versions: lambda saved: G._NO_VERSIONS)
+
+
+def _inplace_fault(change):
+    def plant(patch):
+        patch(T.Tensor, "_inplace", lambda inplace: lambda self, name, other: change(inplace, self, name, other))
+    return plant
+
+
+def _unrecorded(inplace, self, name, other):
+    with M._Mode(False):
+        return inplace(self, name, other)
+
+
+def _leaf_inplace_allowed(inplace, self, name, other):
+    if M._enabled and self.is_leaf and self.requires_grad:
+        self.requires_grad = False
+        try:
+            return inplace(self, name, other)
+        finally:
+            self.requires_grad = True
+    return inplace(self, name, other)
+
+
+def _operand_ignored(inplace, self, name, other):
+    return _unrecorded(inplace, self, name, other) if not self.requires_grad else inplace(self, name, other)
+
+
+# -- SHAPE and DERIV ---------------------------------------------------------------------------
+
+
+def _grad_results_flattened(patch):
+    _wrap_grad(patch, lambda grad, *args, **kwargs: tuple(
+        r if r is None or r.data.ndim < 2 else T.Tensor(r.data.reshape(-1)) for r in grad(*args, **kwargs)))
+
+
+def _broadcast_not_reduced(patch):
+    patch(E, "_conform", lambda conform: lambda gradient, node: (
+        gradient if gradient.shape != node.shape else conform(gradient, node)))
+
+
+def _dtype_not_restored(patch):
+    patch(E, "_conform", lambda conform: lambda gradient, node: (
+        O.sum_to(gradient, node.shape) if gradient.shape != node.shape else gradient))
+
+    def make(accumulate):
+        def wrapped(tensor, gradient, create_graph):
+            if tensor._grad is None and not create_graph:
+                tensor.grad = T.Tensor(np.array(O.data_of(gradient), copy=True))
+                return None
+            return accumulate(tensor, gradient, create_graph)
+        return wrapped
+    patch(E, "_accumulate", make)
+
+
+def _sin_in_float32(patch):
+    def rule(g, a, b, o, t):
+        if isinstance(a, np.ndarray):
+            return g * np.cos(a).astype(np.float32).astype(a.dtype)
+        return g * O.cos(a)
+    patch.op("sin", rules=(rule,))
+
+
+def _tanh_second_derivative_halved(patch):
+    patch.op("tanh", rules=(lambda g, a, b, o, t: g * (1 - o * O.constant(O.data_of(o), o)),))
+
+
+FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
+    Fault("LIFE-1", "a pass frees nothing, so running a node again never raises", _never_free),
+    Fault("LIFE-2", "retain_graph defaults to false even with create_graph", _retain_defaults_false),
+    Fault("LIFE-3", "a node run a second time computes with its saved values doubled", _repeat_doubles_saved),
+    Fault("LIFE-4", "a node freed by one output's pass stays usable by another output's", _free_per_output),
+    Fault("ACC-1", "backward replaces .grad instead of adding to it", _replace_grad),
+    Fault("ACC-2", "a node runs when its first gradient arrives; later paths are dropped", _cap_dependencies),
+    Fault("ACC-3", "a .grad the user assigned is replaced by the next backward", _user_grad_replaced),
+    Fault("ACC-4", "zeroing .grad in place does nothing", _zeroing_does_nothing),
+    Fault("ACC-5", "operands that do not require grad get a .grad from backward", _constants_get_gradients),
+    Fault("HIGHER-1", "create_graph is ignored: gradients are never recorded", _create_graph_ignored),
+    Fault("HIGHER-2", "under create_graph, saved values enter the gradient graph as constants", _saved_values_detached),
+    Fault("HIGHER-3", "materialized zeros require grad without create_graph (PyTorch 2.1 to 2.9)",
+          _materialized_zeros_require_grad),
+    Fault("HIGHER-4", "a leaf's .grad after a create_graph backward is stored without its graph", _leaf_grad_detached),
+    Fault("HIGHER-5", "the implicit output gradient requires grad, so constant gradients do too",
+          _root_gradient_requires_grad),
+    Fault("HIGHER-7", "differentiating an output with no graph gives zeros", _no_graph_gives_zeros),
+    Fault("HIGHER-8", "relu and abs gradients are recorded as constants", _masks_constant),
+    Fault("GRAD-1", "grad also accumulates into its leaf inputs' .grad", _grad_writes_leaves),
+    Fault("GRAD-2", "grad returns the gradients of several inputs in reverse order", _results_reversed),
+    Fault("GRAD-3", "an unused input gets None without allow_unused", _unused_gives_none),
+    Fault("GRAD-4", "materialize_grads gives None instead of zeros", _materialize_ignored),
+    Fault("GRAD-5", "materialize_grads with allow_unused=False is accepted", _contradiction_accepted),
+    Fault("GRAD-6", "an input that does not require grad gets zeros", _any_input_differentiable),
+    Fault("GRAD-7", "an output that does not require grad is differentiated anyway", _any_output_differentiable),
+    Fault("GRAD-8", "an input listed twice gets zeros at its second place", _repeats_get_zeros),
+    Fault("GRAD-9", "backward ignores `inputs` and accumulates into every leaf", _backward_inputs_ignored),
+    Fault("GRAD-10", "a non-leaf listed in backward's inputs does not go on retaining", _listed_nonleaf_forgets),
+    Fault("GRAD-11", "backward drops listed tensors that do not require grad", _unrequiring_inputs_dropped),
+    Fault("VJP-1", "an implicit output gradient is ones of any shape", _root_gradient_fault(_implicit_anything)),
+    Fault("VJP-2", "an explicit output gradient is taken as ones", _root_gradient_fault(_explicit_ignored)),
+    Fault("VJP-3", "an output gradient of the wrong shape is resized to fit", _root_gradient_fault(_shape_unchecked)),
+    Fault("VJP-4", "a wrong number of output gradients is padded or cut", _count_unchecked),
+    Fault("VJP-5", "only the first of several outputs is differentiated", _first_output_only),
+    Fault("VJP-6", "an implicit output gradient is refused unless the output is 0-d",
+          _root_gradient_fault(_implicit_only_0d)),
+    Fault("LEAF-1", "a tensor made with requires_grad is a non-leaf", _user_tensors_not_leaves),
+    Fault("LEAF-2", "argmax is recorded, so its integer result requires grad",
+          lambda patch: patch.op("argmax", differentiable=True)),
+    Fault("LEAF-3", "an integer tensor may require grad", _requires_grad_wrapper(_integers_may_require_grad)),
+    Fault("LEAF-4", "requires_grad_(False) on a non-leaf switches it off", _requires_grad_wrapper(_nonleaf_switched_off)),
+    Fault("LEAF-5", "requires_grad_() with no argument means False", _requires_grad_wrapper(_default_false)),
+    Fault("LEAF-6", "leaves with equal values share one gradient", _leaves_shared_by_value),
+    Fault("RETAIN-1", "every non-leaf retains its gradient", _every_nonleaf_retains),
+    Fault("RETAIN-2", "a retained .grad is replaced by each backward", _retained_replaced),
+    Fault("RETAIN-3", "retain_grad on a leaf makes it accumulate twice", _retain_on_leaf_doubles),
+    Fault("RETAIN-4", "retain_grad on a tensor that does not require grad is ignored", _retain_unrequiring_ignored),
+    Fault("RETAIN-6", "reading a non-retained non-leaf's .grad does not warn", _no_access_warning),
+    Fault("HOOK-1", "hooks receive twice the gradient", _hooks_fault(_hooks_see_double)),
+    Fault("HOOK-2", "hooks on one tensor run in reverse registration order", _hooks_fault(_hooks_reversed)),
+    Fault("HOOK-3", "a leaf accumulates the gradient from before its hooks", _visit_fault(_leaf_ignores_hook_result)),
+    Fault("HOOK-4", "hooks are forgotten after one pass", _hooks_fault(_hooks_forgotten)),
+    Fault("HOOK-5", "hooks run when the first path's gradient arrives, not the sum", _cap_dependencies),
+    Fault("HOOK-6", "non-leaf hooks run after the rest of the pass, in reverse", _hooks_deferred),
+    Fault("HOOK-7", "a hook on a tensor that does not require grad is accepted", _hook_on_unrequiring_accepted),
+    Fault("HOOK-8", "a hook result of another shape is accepted", _hooks_fault(_hook_shape_unchecked)),
+    Fault("HOOK-9", "a hook's exception reaches the caller wrapped in another", _hooks_fault(_hook_errors_wrapped)),
+    Fault("HOOK-10", "a retained .grad holds the gradient from before the hooks", _visit_fault(_retained_before_hooks)),
+    Fault("HOOK-11", "tensor hooks do not fire under grad", _visit_fault(_no_hooks_under_grad)),
+    Fault("HOOK-12", "post-accumulate-grad hooks run before .grad is updated", _post_hooks_first),
+    Fault("HOOK-13", "an in-place update moves earlier hooks to the new value", _hooks_follow_inplace),
+    Fault("MODE-1", "no_grad records like grad mode", _no_grad_records),
+    Fault("MODE-2", "leaving a grad-mode block enables grad instead of restoring", _exit_enables),
+    Fault("MODE-3", "set_grad_enabled(False) does not disable recording", _set_grad_enabled_ignored),
+    Fault("MODE-4", "backward under no_grad does nothing", _backward_needs_grad_mode),
+    Fault("MODE-5", "detach returns the tensor itself, graph and all", _detach_keeps_graph),
+    Fault("MODE-6", "detach copies the values and starts a version counter of its own", _detach_copies),
+    Fault("INPLACE-1", "saved values are used whatever their version", _versions_ignored),
+    Fault("INPLACE-2", "in-place updates are never recorded", _inplace_fault(_unrecorded)),
+    Fault("INPLACE-3", "an in-place update of a leaf that requires grad is allowed in grad mode",
+          _inplace_fault(_leaf_inplace_allowed)),
+    Fault("INPLACE-4", "an in-place update with an operand that requires grad is not recorded",
+          _inplace_fault(_operand_ignored)),
+    Fault("SHAPE-1", "grad returns gradients of two or more dimensions flattened", _grad_results_flattened),
+    Fault("SHAPE-2", "a broadcast operand's gradient is not summed back to its shape", _broadcast_not_reduced),
+    Fault("SHAPE-3", "a leaf's gradient keeps the wider dtype of the operation", _dtype_not_restored),
+    Fault("SHAPE-4", "mean's gradient is not divided by the element count",
+          lambda patch: patch.op("mean", rules=(O._sum_grad,))),
+    Fault("DERIV-1", "sin's derivative is computed in float32, even in a float64 backward", _sin_in_float32),
+    Fault("DERIV-2", "tanh's derivative rule records only half its dependence on the output",
+          _tanh_second_derivative_halved),
+]}

@@ -1,0 +1,69 @@
+"""Every MUST rule has teeth: a fault planted in the reference engine that breaks it fails one of its cases."""
+
+from __future__ import annotations
+
+import pytest
+from gradspec import contracts, faults
+from gradspec.adapters.reference_adapter import ReferenceAdapter
+from gradspec.interpreter import PASSED, run_case
+from gradspec.loader import load_case
+
+from .conftest import CASES
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return [load_case(path) for path in sorted(CASES.rglob("*.yaml"))]
+
+
+def test_every_must_rule_has_a_planted_fault():
+    must = [rule for rule, entry in contracts.rules().items() if entry.level == "MUST"]
+    assert [rule for rule in must if rule not in faults.FAULTS] == []
+    assert set(faults.FAULTS) <= set(must), "faults for rules that are not MUST rules"
+
+
+@pytest.mark.parametrize("rule", sorted(faults.FAULTS))
+def test_a_case_citing_the_rule_fails_under_its_fault(rule, corpus):
+    assert faults.catching_cases(faults.FAULTS[rule], corpus), (
+        f"no case citing {rule} fails when the reference engine {faults.FAULTS[rule].description}")
+
+
+def test_planting_and_removing_every_fault_leaves_the_engine_conforming(corpus):
+    for fault in faults.FAULTS.values():
+        faults.catching_cases(fault, corpus)  # plants, runs the rule's cases, removes
+    failing = [case.id for case in corpus if run_case(case, ReferenceAdapter("cpu", "float64")).status != PASSED]
+    assert failing == []
+
+
+def test_float64_tolerance_catches_a_derivative_computed_in_float32(corpus):
+    """The tolerance policy claims this (spec/tolerances.yaml): relative error ~1e-8 must fail in float64."""
+    caught = faults.catching_cases(faults.FAULTS["DERIV-1"], corpus, dtype="float64")
+    assert caught, "a sin derivative computed in float32 passed every float64 case"
+    assert faults.catching_cases(faults.FAULTS["DERIV-1"], corpus, dtype="float32") == []
+
+
+def test_gradspec_faults_exits_1_when_a_rule_is_not_caught(tmp_path, capsys):
+    from gradspec.cli import main
+    assert main(["faults", str(CASES)]) == 0
+    only = tmp_path / "cases"
+    only.mkdir()
+    (only / "one.yaml").write_text((CASES / "accumulation" / "user-grad-added-into.yaml").read_text())
+    assert main(["faults", str(only)]) == 1
+    out = capsys.readouterr().out
+    assert "ACC-3      caught by 1 of 1 case(s)" in out
+    assert "LIFE-1     NOT CAUGHT by its 0 case(s)" in out
+
+
+def test_reports_say_which_rules_a_planted_violation_would_fail(tmp_path):
+    import json
+    import subprocess
+    import sys
+    report = tmp_path / "report.json"
+    run = subprocess.run([sys.executable, "-m", "pytest", str(CASES / "accumulation"), "--engine", "reference",
+                          "--dtype", "float64", f"--gradspec-report={report}", "-p", "no:cacheprovider", "-q"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:]
+    coverage = json.loads(report.read_text())["rule_coverage"]
+    assert coverage["ACC-3"]["caught_by"] == ["accumulation/user-grad-added-into.yaml"]
+    assert coverage["LIFE-1"] == {"level": "MUST", "cited_by": [], "caught_by": []}
+    assert coverage["LIFE-5"]["caught_by"] is None
