@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.gradspec-installed
 # Extra pytest arguments, e.g. make conformance ARGS="--engine torch --device cuda"
 ARGS   ?=
 
-.PHONY: conformance test validate engines matrix clean
+.PHONY: conformance test validate engines matrix versions clean
 
 conformance: $(STAMP)  ## run every case on the default engines; writes reports/ (JSON, Markdown, JUnit XML)
 	$(BIN)/pytest cases --gradspec-report=reports/conformance.json --gradspec-markdown=reports/summary.md \
@@ -28,6 +28,35 @@ $(VENV)/.gradspec-engines: requirements/engines.txt $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements/engines.txt
 	touch $@
 
+# Releases of torch for `make versions`, oldest first. Not in CI: each is a CUDA build of 3-7 GB from
+# the registry (they run on the CPU). torch 1.13 has no wheels for Python 3.11 or newer: run
+# make versions VERSIONS_PYTHON=python3.10 for it. Releases before 2.3 were built against numpy 1.
+TORCH_VERSIONS  ?= 1.13.1 2.0.1 2.13.0
+VERSIONS_PYTHON ?= $(PYTHON)
+VERSIONS_FUZZ   ?= 100
+
+# The corpus and the fuzz properties on each release, each in its own environment under .versions/,
+# into reports/versions/ and the versions matrix reports/versions.md (exit 1 on an unexplained difference).
+versions: $(STAMP)  ## every case and fuzz property on each release in TORCH_VERSIONS: reports/versions.md
+	@mkdir -p reports/versions
+	@for v in $(TORCH_VERSIONS); do \
+	    env=.versions/torch-$$v; \
+	    case $$v in 1.*|2.0.*|2.1.*|2.2.*) numpy='numpy<2';; *) numpy='numpy';; esac; \
+	    echo "== torch $$v in $$env"; \
+	    [ -x $$env/bin/python ] || $(VERSIONS_PYTHON) -m venv $$env || exit 1; \
+	    $$env/bin/python -m pip install --quiet "torch==$$v" "$$numpy" PyYAML jsonschema pytest hypothesis \
+	        packaging pytest-xdist || exit 1; \
+	    $$env/bin/python -m pip install --quiet --no-deps -e . || exit 1; \
+	    $$env/bin/python -m pytest cases --engine torch --device cpu -p no:cacheprovider -q \
+	        --gradspec-report=reports/versions/torch-$$v.json > reports/versions/torch-$$v.log; \
+	    $$env/bin/python -m pytest --pyargs gradspec.fuzz --engine torch --device cpu -p no:cacheprovider -q \
+	        --fuzz-examples $(VERSIONS_FUZZ) --fuzz-staging reports/versions/fuzz-staging-$$v \
+	        --junitxml=reports/versions/torch-$$v.fuzz.xml >> reports/versions/torch-$$v.log; \
+	done
+	$(BIN)/gradspec versions $(foreach v,$(TORCH_VERSIONS),reports/versions/torch-$(v).json) \
+	    --markdown reports/versions.md
+	@echo "wrote reports/versions.md"
+
 validate: $(STAMP)  ## check every case file
 	$(BIN)/gradspec validate cases
 
@@ -39,4 +68,4 @@ $(STAMP): pyproject.toml requirements/pinned.txt
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) reports .pytest_cache
+	rm -rf $(VENV) reports .pytest_cache .versions

@@ -7,7 +7,9 @@ report (from `pytest cases --gradspec-report PATH`) as Markdown; `gradspec diff 
 says what newly fails, what got fixed and what else changed (exit 1 on new failures);
 `gradspec export CASE.yaml` writes the case as a standalone torch script for a bug report;
 `gradspec faults [PATH ...]` plants a violation of each MUST rule in the reference engine
-and says which cases catch it (exit 1 if a rule's violation would pass).
+and says which cases catch it (exit 1 if a rule's violation would pass); `gradspec versions
+REPORT.json ...` builds the matrix of one engine's releases (`make versions`) and exits 1
+on a difference that spec/versions.yaml does not explain.
 Running the cases is pytest's job: `pytest cases --engine NAME`.
 """
 
@@ -91,6 +93,30 @@ def check_faults(paths: Sequence[str]) -> int:
     return 1 if uncovered or broken else 0
 
 
+def versions(paths: Sequence[str], markdown_path: str | None) -> int:
+    """The versions matrix of per-release reports; a report's fuzz run is read from REPORT.fuzz.xml beside it."""
+    from .versions import build, fuzz_counts, render_markdown, unexplained
+
+    reports, fuzz = [], {}
+    for path in paths:
+        data = read_report(path)
+        reports.append(data)
+        junit = Path(path).with_suffix(".fuzz.xml")
+        if junit.exists():
+            for engine, info in data["engines"].items():
+                fuzz[f"{engine} {info['version']}"] = fuzz_counts(junit)
+    matrix = build(reports, fuzz)
+    text = render_markdown(matrix)
+    if markdown_path:
+        Path(markdown_path).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    missing = unexplained(matrix)
+    if missing:
+        print(f"{len(missing)} difference(s) that spec/versions.yaml does not explain", file=sys.stderr)
+    return 1 if missing else 0
+
+
 class NotAReport(ValueError):
     """A file that is not a readable report matching spec/report.schema.json."""
 
@@ -164,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare = commands.add_parser("diff", help="compare two reports; exit 1 if anything newly fails")
     compare.add_argument("before", help="the earlier JSON report")
     compare.add_argument("after", help="the later JSON report")
+    matrix = commands.add_parser("versions", help="the versions matrix of per-release reports; exit 1 on an "
+                                                  "unexplained difference")
+    matrix.add_argument("reports", nargs="+", help="one JSON report per engine release")
+    matrix.add_argument("--markdown", metavar="PATH", help="write Markdown here (default: standard output)")
     script = commands.add_parser("export", help="write a case as a standalone torch script that raises on "
                                                 "non-conformance")
     script.add_argument("case", help="a case file")
@@ -178,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return report(args.report, args.markdown, args.html)
         if args.command == "diff":
             return diff(args.before, args.after)
+        if args.command == "versions":
+            return versions(args.reports, args.markdown)
         return {"validate": validate, "list": list_cases, "faults": check_faults}[args.command](args.paths)
     except NotAReport as exc:
         print(f"gradspec: {exc}", file=sys.stderr)

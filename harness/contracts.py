@@ -67,6 +67,12 @@ def tolerances() -> dict[str, dict[str, float]]:
 
 
 @cache
+def version_differences() -> list[dict]:
+    """Releases of engines that differ from a rule, and how (spec/versions.yaml)."""
+    return _yaml("versions.yaml", "differences")
+
+
+@cache
 def case_schema() -> dict:
     """The JSON Schema of case files (spec/case.schema.json)."""
     return json.loads(_read("case.schema.json"))

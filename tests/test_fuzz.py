@@ -178,3 +178,24 @@ def test_a_planted_sequence_disagreement_is_written_as_a_case_that_reproduces_it
     assert any(step.raises and step.raises.kind == "freed_graph" for step in case.steps)
     assert run_case(case, NeverFreesGraphs("cpu", "float64")).status == FAILED
     assert run_case(case, ReferenceAdapter("cpu", "float64")).status == PASSED
+
+
+def _sin_with_second_derivative_off(g, a, b, o, t):
+    """sin's first derivative, exact; under create_graph it also records a term worth 0 whose derivative is 0.05."""
+    if isinstance(a, np.ndarray):
+        return g * np.cos(a)
+    return g * (ops.cos(a) + 0.05 * (a - ops.constant(ops.data_of(a), a)))
+
+
+def test_a_second_order_failure_is_written_as_a_second_order_case_that_reproduces_it(tmp_path, monkeypatch):
+    adapter = ReferenceAdapter("cpu", "float64")
+    original = ops.OPS["sin"]
+    monkeypatch.setitem(ops.OPS, "sin", ops.Op(np.sin, (_sin_with_second_derivative_off,), ("a",)))
+    with pytest.raises(oracle.OracleMismatch, match=r"second derivative.*\n.*shrunk draw written to"):
+        properties.run(properties.second_order, adapter, QUICK, tmp_path, "second-order")
+    (path,) = (tmp_path / "cases").glob("*.yaml")
+    case = load_case(path)
+    assert "create_graph" in case.capabilities and case.rules == ("DERIV-2", "HIGHER-1")
+    assert run_case(case, adapter).status == FAILED  # it reproduces the second-order failure ...
+    monkeypatch.setitem(ops.OPS, "sin", original)
+    assert run_case(case, adapter).status == PASSED  # ... and passes once the bug is gone

@@ -1,11 +1,15 @@
-"""The PyTorch adapter, on CPU and CUDA, in float64 and float32.
+"""The PyTorch adapter, on CPU and CUDA, in float64 and float32, for every torch from 1.13 on.
 
 torch is imported lazily: without it the adapter reports itself unavailable and its
-cases are skipped with that reason, never an import error.
+cases are skipped with that reason, never an import error. What a release lacks
+(materialize_grads and post-accumulate-grad hooks arrived in 2.1) is read from the
+installed torch and left out of the capabilities, so those cases are not applicable
+there instead of failing; spec/versions.yaml records which release brought what.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -43,11 +47,24 @@ WARNINGS = [
 ]
 
 
+def installed_capabilities() -> frozenset[str]:
+    """PyTorch is the model, so it has every capability, less the APIs the installed release lacks."""
+    everything = frozenset(contracts.capabilities())
+    if torch is None:
+        return everything
+    lacking = set()
+    if "materialize_grads" not in inspect.signature(torch.autograd.grad).parameters:
+        lacking.add("materialize_grads")
+    if not hasattr(torch.Tensor, "register_post_accumulate_grad_hook"):
+        lacking.add("post_accumulate_grad_hooks")
+    return everything - lacking
+
+
 class TorchAdapter(TorchLikeAdapter):
     name = "torch"
     devices = ("cpu", "cuda")
     dtypes = ("float64", "float32")
-    capabilities = frozenset(contracts.capabilities())  # PyTorch is the model: it has them all
+    capabilities = installed_capabilities()
     errors, warnings = ERRORS, WARNINGS
 
     @classmethod
@@ -76,9 +93,12 @@ class TorchAdapter(TorchLikeAdapter):
         return torch.as_tensor(value, dtype=reference.dtype, device=reference.device)
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
-        # A copy: a view would change under later in-place accumulation into .grad. force=True also reads
-        # the efficient zero tensors torch returns for some double backwards (abs, found by the fuzzer).
-        return tensor.numpy(force=True).copy()  # force: detached and on the host first
+        # A copy: a view would change under later in-place accumulation into .grad. Some double backwards
+        # return efficient zero tensors (abs, found by the fuzzer), which older releases cannot read as numpy.
+        tensor = tensor.detach()
+        if getattr(tensor, "_is_zerotensor", bool)():
+            return np.zeros(tuple(tensor.shape), dtype=str(tensor.dtype).removeprefix("torch."))
+        return tensor.cpu().resolve_conj().resolve_neg().numpy().copy()
 
     def dtype_name(self, tensor: Any) -> str:
         return str(tensor.dtype).removeprefix("torch.")

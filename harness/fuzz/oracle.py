@@ -158,6 +158,34 @@ def _worst_element(problem: Problem, grads: list[np.ndarray]) -> str:
     return worst[1]
 
 
+NESTED_STEP = 1e-4  # a difference of differences: rounding grows as eps / h^2, truncation as h^2
+
+
+def elementwise_hvp(problem: Problem, u: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """H·u estimated element by element from the case's numpy definition alone (for writing a failing draw out).
+
+    d/dx_e of the derivative of f along u, both by central differences; no engine's gradient is used,
+    so the estimate stands apart from every engine under test.
+    """
+    def along_u(values: dict[str, np.ndarray]) -> float:
+        with np.errstate(all="ignore"):
+            ahead = problem.objective({n: values[n] + NESTED_STEP * d for n, d in zip(problem.draw.leaves, u, strict=True)})
+            behind = problem.objective({n: values[n] - NESTED_STEP * d for n, d in zip(problem.draw.leaves, u, strict=True)})
+        return (ahead - behind) / (2 * NESTED_STEP)
+
+    result = {}
+    for name in problem.draw.leaves:
+        estimate = np.zeros_like(problem.point[name])
+        for index in np.ndindex(estimate.shape):
+            ahead, behind = dict(problem.point), dict(problem.point)
+            ahead[name], behind[name] = ahead[name].copy(), behind[name].copy()
+            ahead[name][index] += NESTED_STEP
+            behind[name][index] -= NESTED_STEP
+            estimate[index] = (along_u(ahead) - along_u(behind)) / (2 * NESTED_STEP)
+        result[name] = estimate
+    return result
+
+
 def elementwise_gradient(problem: Problem) -> dict[str, np.ndarray]:
     """∇f estimated element by element (for writing a failing draw out as a case)."""
     result = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from ..expressions import names_used
 from ..loader import load_case
 
 
@@ -47,6 +48,48 @@ def with_gradient_expectation(data: dict, leaves: tuple[str, ...], output: str, 
         {"expect": {"value": {n: plain(expected[leaf]) for n, leaf in zip(names, leaves, strict=True)}}},
     ]
     return case
+
+
+def with_hessian_vector_expectation(draw, u: list, expected: dict, engine: str, derivation: str) -> dict:
+    """The drawn forward steps, the gradient with create_graph, and the gradient of its product with u.
+
+    Leaves the output does not depend on are left out of both calls: their gradient is None,
+    which cannot be multiplied, and their row of the Hessian is zero anyway.
+    """
+    case = copy.deepcopy(draw.data)
+    used = [leaf for leaf in draw.leaves if leaf in _dependencies(draw.case, draw.output)]
+    first = {"outputs": draw.output, "inputs": used, "create_graph": True, "as": [f"g_{leaf}" for leaf in used]}
+    if draw.grad_output is not None:
+        first["grad_outputs"] = [plain(draw.grad_output)]
+    directions = dict(zip(draw.leaves, u, strict=True))
+    products = " + ".join(f"sum(g_{leaf} * u_{leaf})" for leaf in used)
+    second = {"outputs": "along_u", "inputs": list(used), "allow_unused": True, "as": [f"h_{leaf}" for leaf in used]}
+    case.update(
+        title=f"fuzz: a Hessian-vector product of a random graph disagrees with finite differences on {engine}",
+        rules=["DERIV-2", "HIGHER-1"], derivation=derivation,
+        capabilities=["grad", "create_graph", "allow_unused"],
+        tolerance={"rtol": 1e-4, "atol": 1e-6, "reason": "expected values are nested finite-difference estimates"},
+    )
+    case["tensors"] = {**case["tensors"], **{f"u_{leaf}": {"value": plain(directions[leaf])} for leaf in used}}
+    case["steps"] = list(case["steps"]) + [
+        {"grad": first}, f"along_u = {products}", {"grad": second},
+        {"expect": {"value": {f"h_{leaf}": plain(expected[leaf]) for leaf in used}}},
+    ] if used else list(case["steps"])
+    return case
+
+
+def _dependencies(case, name: str) -> set[str]:
+    """Every tensor name that `name` is computed from, itself included (forward steps only)."""
+    made = {step.statement.target: step.statement.expr for step in case.steps if step.statement is not None}
+    found, stack = set(), [name]
+    while stack:
+        current = stack.pop()
+        if current in found:
+            continue
+        found.add(current)
+        if current in made:
+            stack.extend(names_used(made[current]))
+    return found
 
 
 def plain(value):
