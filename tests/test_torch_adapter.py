@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from gradspec import contracts
 from gradspec.adapters import torch_adapter
 from gradspec.adapters.torch_adapter import TorchAdapter
 
@@ -43,3 +45,20 @@ def test_cuda_tensors_live_on_the_gpu_and_read_back():
     t = adapter.tensor(np.array([1.0, 2.0]), True, "float32")
     assert t.device.type == "cuda" and adapter.like(np.array([3.0, 4.0]), t).device.type == "cuda"
     assert adapter.to_numpy(t).tolist() == [1.0, 2.0]
+
+
+def test_capabilities_leave_out_what_the_installed_torch_lacks(monkeypatch):
+    """torch before 2.1: no materialize_grads, no post-accumulate-grad hooks (spec/versions.yaml)."""
+    from types import SimpleNamespace
+
+    old = SimpleNamespace(autograd=SimpleNamespace(grad=lambda outputs, inputs, grad_outputs=None: None), Tensor=object)
+    monkeypatch.setattr(torch_adapter, "torch", old)
+    lacking = set(contracts.capabilities()) - torch_adapter.installed_capabilities()
+    assert lacking == {"materialize_grads", "post_accumulate_grad_hooks"}
+
+
+def test_efficient_zero_tensors_read_as_zeros():
+    """Some double backwards return them; numpy(force=True) read garbage from them on torch 2.0.1."""
+    zeros = torch._efficientzerotensor(3, dtype=torch.float64)
+    got = TorchAdapter("cpu", "float64").to_numpy(zeros)
+    assert got.dtype == np.float64 and got.tolist() == [0.0, 0.0, 0.0]
