@@ -12,6 +12,7 @@ from gradspec.interpreter import FAILED, PASSED, run_case
 from gradspec.loader import build_case, load_case
 from hypothesis import HealthCheck, given, settings
 
+import reference_engine
 import reference_engine.engine as reference_engine_core
 from reference_engine import ops
 
@@ -178,6 +179,28 @@ def test_a_planted_sequence_disagreement_is_written_as_a_case_that_reproduces_it
     assert any(step.raises and step.raises.kind == "freed_graph" for step in case.steps)
     assert run_case(case, NeverFreesGraphs("cpu", "float64")).status == FAILED
     assert run_case(case, ReferenceAdapter("cpu", "float64")).status == PASSED
+
+
+class RefusesEveryRerun(ReferenceAdapter):
+    """Within LIFE-5: after a plain backward, the output's graph never runs again, even where nothing was saved."""
+
+    name = "refuses-reruns"
+
+    def __init__(self, device, dtype):
+        super().__init__(device, dtype)
+        self.freed: list = []
+
+    def backward(self, output, gradient, retain_graph, create_graph, inputs):
+        if any(output is done for done in self.freed):
+            raise reference_engine.FreedGraphError("this graph ran before and was freed")
+        super().backward(output, gradient, retain_graph, create_graph, inputs)
+        if inputs is None and not retain_graph and not (create_graph and retain_graph is None):
+            self.freed.append(output)
+
+
+def test_rerunning_nodes_that_saved_nothing_is_the_engines_choice_not_a_disagreement(tmp_path):
+    # (1,000 draws: a second plain backward through a graph that saved nothing is a rare draw)
+    properties.run_sequences(RefusesEveryRerun("cpu", "float64"), settings(QUICK, max_examples=1000), tmp_path)
 
 
 def _sin_with_second_derivative_off(g, a, b, o, t):
