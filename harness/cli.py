@@ -21,9 +21,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from . import __version__, contracts
-from .errors import CaseFileError
-from .loader import load_case
+from gradspec import __version__, contracts
+from gradspec.language.errors import CaseFileError
+from gradspec.language.loader import load_case
 
 
 def case_files(paths: Iterable[str]) -> list[Path]:
@@ -76,7 +76,7 @@ def list_cases(paths: Sequence[str]) -> int:
 
 def check_faults(paths: Sequence[str]) -> int:
     """Per MUST rule, the cases that fail when the reference engine is made to break it (gradspec.faults)."""
-    from .faults import FAULTS, rule_coverage
+    from gradspec.faults import FAULTS, rule_coverage
 
     cases, broken = load_all(paths)
     uncovered = 0
@@ -95,7 +95,7 @@ def check_faults(paths: Sequence[str]) -> int:
 
 def versions(paths: Sequence[str], markdown_path: str | None) -> int:
     """The versions matrix of per-release reports; a report's fuzz run is read from REPORT.fuzz.xml beside it."""
-    from .versions import build, fuzz_counts, render_markdown, unexplained
+    from gradspec.reports.versions import build, fuzz_counts, render_markdown, unexplained
 
     reports, fuzz = [], {}
     for path in paths:
@@ -136,7 +136,7 @@ def read_report(path: str) -> dict:
 
 def report(path: str, markdown_path: str | None, html_path: str | None) -> int:
     """Check a JSON report against spec/report.schema.json and render it as Markdown and/or HTML."""
-    from . import html, markdown
+    from gradspec.reports import html, markdown
 
     data = read_report(path)
     if html_path:
@@ -150,7 +150,7 @@ def report(path: str, markdown_path: str | None, html_path: str | None) -> int:
 
 def diff(before: str, after: str) -> int:
     """Print what changed between two reports; exit 1 when something newly fails."""
-    from .report_diff import compare, render
+    from gradspec.reports.report_diff import compare, render
 
     groups = compare(read_report(before), read_report(after))
     sys.stdout.write(render(groups))
@@ -159,7 +159,7 @@ def diff(before: str, after: str) -> int:
 
 def export(path: str, device: str, dtype: str, output: str | None) -> int:
     """Write a case as a standalone torch script (for a bug report upstream)."""
-    from .export import to_torch_script
+    from gradspec.reports.export import to_torch_script
 
     try:
         script = to_torch_script(load_case(path), device=device, dtype=dtype)

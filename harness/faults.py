@@ -25,17 +25,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from gradspec import contracts
+from gradspec.adapters.reference_adapter import ReferenceAdapter
+from gradspec.language.case import Case
+from gradspec.running.interpreter import ERROR, FAILED, NOT_APPLICABLE, run_case
 
 import reference_engine
 import reference_engine.engine as E
 import reference_engine.grad_mode as M
 import reference_engine.graph as G
 import reference_engine.ops as O
-
-from . import contracts
-from .adapters.reference_adapter import ReferenceAdapter
-from .case import Case
-from .interpreter import ERROR, FAILED, NOT_APPLICABLE, run_case
 
 T = sys.modules["reference_engine.tensor"]  # the package's `tensor` attribute is the factory function
 

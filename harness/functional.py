@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from .absent import Absent
-from .adapter import OPERATOR_OPS, Adapter
+from gradspec.absent import Absent
+from gradspec.adapter import OPERATOR_OPS, Adapter
 
 Array = Any  # an engine's array
 

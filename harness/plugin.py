@@ -15,15 +15,16 @@ from functools import cached_property
 from pathlib import Path
 
 import pytest
-
-from . import __version__, contracts, expectations, html, markdown
-from .case import Case
-from .errors import CaseFileError, did_you_mean
-from .graph import case_graph
-from .interpreter import ERROR, FAILED, NOT_APPLICABLE, Outcome, run_case
-from .loader import load_case
-from .registry import EngineNotFound, default_engines, load_adapter, registered
-from .report import ReportBuilder, is_final
+from gradspec import __version__, contracts
+from gradspec.language.case import Case
+from gradspec.language.errors import CaseFileError, did_you_mean
+from gradspec.language.graph import case_graph
+from gradspec.language.loader import load_case
+from gradspec.reports import html, markdown
+from gradspec.reports.report import ReportBuilder, is_final
+from gradspec.running import expectations
+from gradspec.running.interpreter import ERROR, FAILED, NOT_APPLICABLE, Outcome, run_case
+from gradspec.running.registry import EngineNotFound, default_engines, load_adapter, registered
 
 
 class UnmatchedExpectationWarning(UserWarning):

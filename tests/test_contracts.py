@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from gradspec import contracts
 from gradspec.adapters import reference_adapter, torch_adapter, torch_like
-from gradspec.loader import load_case, step_kinds
+from gradspec.language.loader import load_case, step_kinds
 
 from .conftest import CASES
 

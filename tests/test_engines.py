@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from gradspec import contracts, tables
-from gradspec.expectations import Expectation
-from gradspec.registry import load_adapter, registered
+from gradspec import contracts
+from gradspec.reports import tables
+from gradspec.running.expectations import Expectation
+from gradspec.running.registry import load_adapter, registered
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONAL = {  # engine name: (adapter module, the module-level name that holds the engine, pip extra)

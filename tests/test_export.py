@@ -10,8 +10,8 @@ import sys
 
 import pytest
 from gradspec.cli import main as cli
-from gradspec.export import to_torch_script
-from gradspec.loader import load_case
+from gradspec.language.loader import load_case
+from gradspec.reports.export import to_torch_script
 
 from .conftest import CASES, VALID_CASE
 

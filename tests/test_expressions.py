@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from gradspec.expressions import Call, ExpressionError, GradOf, Num, Ref, Statement, names_used, parse_statement
+from gradspec.language.expressions import Call, ExpressionError, GradOf, Num, Ref, Statement, names_used, parse_statement
 
 
 def test_operators_map_to_vocabulary_ops():

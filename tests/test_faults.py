@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from gradspec import contracts, faults
 from gradspec.adapters.reference_adapter import ReferenceAdapter
-from gradspec.interpreter import PASSED, run_case
-from gradspec.loader import load_case
+from gradspec.language.loader import load_case
+from gradspec.running.interpreter import PASSED, run_case
 
 from .conftest import CASES
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gradspec.absent import Unsupported
-from gradspec.case import Case
 from gradspec.functional import ImplicitGradientError, Recorded
-from gradspec.interpreter import NOT_APPLICABLE, run_case
-from gradspec.loader import build_case
+from gradspec.language.case import Case
+from gradspec.language.loader import build_case
+from gradspec.running.interpreter import NOT_APPLICABLE, run_case
 
 pytest.importorskip("torch")
 from gradspec.adapters.torch_func_adapter import TorchFuncAdapter  # noqa: E402

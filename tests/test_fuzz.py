@@ -8,8 +8,8 @@ import yaml
 from gradspec.adapters.reference_adapter import ReferenceAdapter
 from gradspec.fuzz import definition, oracle, properties, staging
 from gradspec.fuzz.strategies import Draw, graphs
-from gradspec.interpreter import FAILED, PASSED, run_case
-from gradspec.loader import build_case, load_case
+from gradspec.language.loader import build_case, load_case
+from gradspec.running.interpreter import FAILED, PASSED, run_case
 from hypothesis import HealthCheck, given, settings
 
 import reference_engine

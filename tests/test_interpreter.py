@@ -6,8 +6,8 @@ import pytest
 import yaml
 from gradspec.adapters.reference_adapter import ReferenceAdapter
 from gradspec.adapters.torch_adapter import TorchAdapter
-from gradspec.interpreter import FAILED, NOT_APPLICABLE, PASSED, run_case
-from gradspec.loader import build_case
+from gradspec.language.loader import build_case
+from gradspec.running.interpreter import FAILED, NOT_APPLICABLE, PASSED, run_case
 
 from .conftest import VALID_CASE
 
@@ -139,7 +139,7 @@ def test_corpus_passes_on_both_engines_in_both_dtypes(adapter_cls):
     """The corpus is trusted only while PyTorch and the reference engine both pass it."""
     from pathlib import Path
 
-    from gradspec.loader import load_case
+    from gradspec.language.loader import load_case
 
     from .conftest import CASES
 

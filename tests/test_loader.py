@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 import pytest
-from gradspec.errors import CaseFileError
-from gradspec.loader import build_case, load_case
+from gradspec.language.errors import CaseFileError
+from gradspec.language.loader import build_case, load_case
 
 from .conftest import CASES, VALID_CASE
 

@@ -157,7 +157,7 @@ def test_parallel_run_with_xdist_keeps_isolation_and_summary(pytester, cases):
 
 
 def test_engine_all_collects_every_registered_engine(pytester, cases):
-    from gradspec.registry import registered
+    from gradspec.running.registry import registered
 
     cases(good=VALID_CASE)
     result = pytester.runpytest("cases", "--engine", "all", "--device", "cpu", "--dtype", "float64", "--collect-only", "-q")

@@ -6,8 +6,9 @@ import json
 
 import jsonschema
 import pytest
-from gradspec import contracts, versions
+from gradspec import contracts
 from gradspec.cli import main
+from gradspec.reports import versions
 
 
 def test_every_entry_names_a_rule_a_kind_and_what_differs():

@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from ..functional import FunctionalAdapter, numpy_style_ops
+from gradspec.functional import FunctionalAdapter, numpy_style_ops
 
 try:
     import autograd

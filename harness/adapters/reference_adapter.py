@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from gradspec import contracts
+from gradspec.adapters.torch_like import TorchLikeAdapter
 
 import reference_engine as engine
-
-from .. import contracts
-from .torch_like import TorchLikeAdapter
 
 # The engine raises one exception class per situation, so types alone classify them.
 ERRORS = [

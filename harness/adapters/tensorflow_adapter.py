@@ -21,9 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from ..adapter import OPERATOR_OPS
-from ..functional import FunctionalAdapter, axis_reduction
+from gradspec.adapter import OPERATOR_OPS
+from gradspec.functional import FunctionalAdapter, axis_reduction
 
 try:
     import tensorflow as tf

@@ -23,10 +23,9 @@ import shutil
 from typing import Any
 
 import numpy as np
-
-from ..absent import Absent, Unsupported
-from ..adapter import OPERATOR_OPS, Adapter
-from .torch_like import call_method
+from gradspec.absent import Absent, Unsupported
+from gradspec.adapter import OPERATOR_OPS, Adapter
+from gradspec.adapters.torch_like import call_method
 
 try:
     import tinygrad

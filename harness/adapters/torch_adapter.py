@@ -13,9 +13,8 @@ import inspect
 from typing import Any
 
 import numpy as np
-
-from .. import contracts
-from .torch_like import TorchLikeAdapter
+from gradspec import contracts
+from gradspec.adapters.torch_like import TorchLikeAdapter
 
 try:
     import torch

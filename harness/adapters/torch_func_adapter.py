@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from ..functional import FunctionalAdapter
-from .torch_adapter import ERRORS as TORCH_ERRORS
-from .torch_adapter import TorchAdapter, torch
-from .torch_like import OPS
+from gradspec.adapters.torch_adapter import ERRORS as TORCH_ERRORS
+from gradspec.adapters.torch_adapter import TorchAdapter, torch
+from gradspec.adapters.torch_like import OPS
+from gradspec.functional import FunctionalAdapter
 
 # torch.func checks a VJP's cotangents with messages of its own, besides autograd's.
 ERRORS = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..adapter import OPERATOR_OPS, Adapter
+from gradspec.adapter import OPERATOR_OPS, Adapter
 
 
 def _reduce(method: str):

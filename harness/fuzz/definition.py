@@ -14,11 +14,11 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reference_engine.ops import OPS as NUMPY_OPS
+from gradspec.adapter import Adapter
+from gradspec.language.case import Case
+from gradspec.language.expressions import Call, Expr, Num, Ref
 
-from ..adapter import Adapter
-from ..case import Case
-from ..expressions import Call, Expr, Num, Ref
+from reference_engine.ops import OPS as NUMPY_OPS
 
 Function = Callable[[Mapping[str, Any]], Any]  # leaf values by name -> the output's value
 Apply = Callable[[str, list, dict], Any]  # (op, operands, keyword arguments) -> value

@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from ..adapter import Adapter
-from . import definition
-from .strategies import Draw
+from gradspec.adapter import Adapter
+from gradspec.fuzz import definition
+from gradspec.fuzz.strategies import Draw
 
 STEP = 1e-6
 RTOL = 1e-6  # relative to the magnitudes involved; a planted 1e-4 error stands far above it

@@ -6,13 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from gradspec.adapter import Adapter
+from gradspec.adapters.reference_adapter import ReferenceAdapter
+from gradspec.fuzz import oracle, sequences, staging
+from gradspec.fuzz.strategies import Draw, graphs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from ..adapter import Adapter
-from ..adapters.reference_adapter import ReferenceAdapter
-from . import oracle, sequences, staging
-from .strategies import Draw, graphs
 
 FD_DERIVATION = ("Expected gradients are central finite differences (h = 1e-6) of the case's function "
                  "evaluated in numpy float64 at the drawn point, from a fuzz draw that hypothesis shrank. Derive "

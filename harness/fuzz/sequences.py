@@ -13,12 +13,11 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
+from gradspec.fuzz.staging import plain
+from gradspec.fuzz.strategies import graphs
+from gradspec.language.loader import build_case
+from gradspec.running.interpreter import Session
 from hypothesis import strategies as st
-
-from ..interpreter import Session
-from ..loader import build_case
-from .staging import plain
-from .strategies import graphs
 
 RTOL, ATOL = 1e-9, 1e-12
 

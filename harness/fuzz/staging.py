@@ -12,9 +12,8 @@ import hashlib
 from pathlib import Path
 
 import yaml
-
-from ..expressions import names_used
-from ..loader import load_case
+from gradspec.language.expressions import names_used
+from gradspec.language.loader import load_case
 
 
 def write_case(data: dict, folder: Path, stem: str) -> Path:

@@ -14,14 +14,13 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+from gradspec import contracts
+from gradspec.language.case import Case
+from gradspec.language.loader import build_case
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from reference_engine.ops import OPS as NUMPY_OPS
-
-from .. import contracts
-from ..case import Case
-from ..loader import build_case
 
 MARGIN = 0.25  # how far from a domain edge or a kink an operand must stay
 LIMIT = 1e3  # intermediate values larger than this are not used (overflow guard)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from .graph import to_svg
-from .tables import coverage_table, disagreements, engine_matrix, failures, outcomes_table, run_name
+from gradspec.language.graph import to_svg
+from gradspec.reports.tables import coverage_table, disagreements, engine_matrix, failures, outcomes_table, run_name
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1200px; }

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from . import contracts
+from gradspec import contracts
 
 DIFFERS = ("failed", "error", "expected_failure")
 

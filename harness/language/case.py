@@ -12,8 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-
-from .expressions import Statement
+from gradspec.language.expressions import Statement
 
 
 @dataclass(frozen=True)

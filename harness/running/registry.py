@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from .adapter import Adapter
-from .errors import did_you_mean
+from gradspec.adapter import Adapter
+from gradspec.language.errors import did_you_mean
 
 ENTRY_POINT_GROUP = "gradspec.adapters"
 DEFAULT_ENGINES = ("reference", "torch")  # the built-in engines `pytest cases` runs when --engine is absent

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
-from . import contracts
+from gradspec import contracts
 
 
 def tolerance_for(dtype: str, override: Mapping[str, float] | None = None) -> dict[str, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from . import contracts
+from gradspec import contracts
 
 OUTCOMES = ("passed", "failed", "error", "expected_failure", "unexpected_pass", "not_applicable", "skipped")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
-from .case import Case, Step
-from .expressions import names_used
+from gradspec.language.case import Case, Step
+from gradspec.language.expressions import names_used
 
 WIDTH, HEIGHT, GAP_X, GAP_Y, MARGIN = 150, 44, 60, 24, 20
 

@@ -11,8 +11,8 @@ import ast
 from dataclasses import dataclass
 from functools import lru_cache
 
-from . import contracts
-from .errors import did_you_mean
+from gradspec import contracts
+from gradspec.language.errors import did_you_mean
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .tables import coverage_table, disagreements, engine_matrix, failures, outcomes_table, run_name
+from gradspec.reports.tables import coverage_table, disagreements, engine_matrix, failures, outcomes_table, run_name
 
 
 def render(report: dict) -> str:

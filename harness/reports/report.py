@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from . import __version__, contracts
+from gradspec import __version__, contracts
 
 REPORT_VERSION = 1
 
@@ -65,8 +65,8 @@ class ReportBuilder:
     def rule_coverage(self) -> dict:
         """Which rules this run's cases cite and catch (gradspec.faults); computed once, on first use."""
         if self._coverage is None:
-            from .faults import rule_coverage
-            from .loader import load_case
+            from gradspec.faults import rule_coverage
+            from gradspec.language.loader import load_case
             self._coverage = rule_coverage(load_case(Path(path)) for path in sorted(self.case_paths))
         return self._coverage
 

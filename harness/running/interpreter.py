@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from .adapter import Adapter
-from .case import Case, Step, as_list, thawed
-from .compare import array_mismatch
-from .expressions import Call, Expr, GradOf, Num, Ref
+from gradspec.adapter import Adapter
+from gradspec.language.case import Case, Step, as_list, thawed
+from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref
+from gradspec.running.compare import array_mismatch
 
 # failed: the engine did not behave as the case says; error: the adapter or gradspec itself broke,
 # so nothing was learnt about the engine (a conformance report must not blame the engine for it).
@@ -382,7 +381,7 @@ def _by_label(log: list[tuple[str, Any]]) -> dict[str, list]:
     return calls
 
 
-_GRADSPEC = str(Path(__file__).resolve().parent)
+_GRADSPEC = str(Path(__file__).resolve().parent.parent)  # the gradspec package, adapters included
 
 
 def _raised_by_harness(exc: BaseException, adapter: Adapter) -> bool:

@@ -15,12 +15,11 @@ from typing import Any
 
 import jsonschema
 import numpy as np
-
-from . import contracts
-from .case import Case, ErrorExpectation, Step, TensorDecl, as_list, frozen
-from .errors import CaseFileError, did_you_mean
-from .expressions import ExpressionError, Num, Statement, names_used, ops_used, parse_statement, reads_grad
-from .yaml_positions import YamlError, load_with_positions, position_of
+from gradspec import contracts
+from gradspec.language.case import Case, ErrorExpectation, Step, TensorDecl, as_list, frozen
+from gradspec.language.errors import CaseFileError, did_you_mean
+from gradspec.language.expressions import ExpressionError, Num, Statement, names_used, ops_used, parse_statement, reads_grad
+from gradspec.language.yaml_positions import YamlError, load_with_positions, position_of
 
 BLOCK_STEPS = ("no_grad", "enable_grad", "set_grad_enabled")
 

@@ -8,11 +8,11 @@ the script carries as data.
 
 from __future__ import annotations
 
-from . import contracts
-from .adapters import torch_adapter
-from .case import Case, Step, as_list, thawed
-from .compare import tolerance_for
-from .expressions import Expr, GradOf, Num, Ref
+from gradspec import contracts
+from gradspec.adapters import torch_adapter
+from gradspec.language.case import Case, Step, as_list, thawed
+from gradspec.running.compare import tolerance_for
+from gradspec.language.expressions import Expr, GradOf, Num, Ref
 
 _METHODS = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach", "max",
             "argmax"}

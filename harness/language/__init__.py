@@ -1,0 +1,1 @@
+"""The case language: case files read, checked against spec/ and parsed into immutable Cases."""
