@@ -19,9 +19,8 @@ import platform
 import warnings
 
 import numpy as np
+from gradspec import reference_engine as rg
 from timing import best_of
-
-import reference_engine as rg
 
 try:
     import torch

@@ -24,19 +24,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import gradspec.reference_engine.engine as E
+import gradspec.reference_engine.grad_mode as M
+import gradspec.reference_engine.graph as G
+import gradspec.reference_engine.ops as O
 import numpy as np
-from gradspec import contracts
+from gradspec import contracts, reference_engine
 from gradspec.adapters.reference_adapter import ReferenceAdapter
 from gradspec.language.case import Case
 from gradspec.running.interpreter import ERROR, FAILED, NOT_APPLICABLE, run_case
 
-import reference_engine
-import reference_engine.engine as E
-import reference_engine.grad_mode as M
-import reference_engine.graph as G
-import reference_engine.ops as O
-
-T = sys.modules["reference_engine.tensor"]  # the package's `tensor` attribute is the factory function
+T = sys.modules["gradspec.reference_engine.tensor"]  # the package's `tensor` attribute is the factory function
 
 
 @dataclass(frozen=True)

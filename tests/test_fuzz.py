@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import gradspec.reference_engine.engine as reference_engine_core
 import numpy as np
 import pytest
 import yaml
+from gradspec import reference_engine
 from gradspec.adapters.reference_adapter import ReferenceAdapter
 from gradspec.fuzz import definition, oracle, properties, staging
 from gradspec.fuzz.strategies import Draw, graphs
 from gradspec.language.loader import build_case, load_case
+from gradspec.reference_engine import ops
 from gradspec.running.interpreter import FAILED, PASSED, run_case
 from hypothesis import HealthCheck, given, settings
-
-import reference_engine
-import reference_engine.engine as reference_engine_core
-from reference_engine import ops
 
 QUICK = settings(max_examples=200, deadline=None, database=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-
-import reference_engine as rg
-from reference_engine import engine, graph, ops
+from gradspec import reference_engine as rg
+from gradspec.reference_engine import engine, graph, ops
 
 from .conftest import REPO
 

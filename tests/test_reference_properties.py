@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from gradspec import reference_engine as rg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-import reference_engine as rg
 
 # Unary ops with a domain where they are smooth, and the engine method that applies them.
 UNARY = {

@@ -6,9 +6,8 @@ from typing import Any
 
 import numpy as np
 from gradspec import contracts
+from gradspec import reference_engine as engine
 from gradspec.adapters.torch_like import TorchLikeAdapter
-
-import reference_engine as engine
 
 # The engine raises one exception class per situation, so types alone classify them.
 ERRORS = [

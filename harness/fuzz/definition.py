@@ -17,8 +17,7 @@ from typing import Any
 from gradspec.adapter import Adapter
 from gradspec.language.case import Case
 from gradspec.language.expressions import Call, Expr, Num, Ref
-
-from reference_engine.ops import OPS as NUMPY_OPS
+from gradspec.reference_engine.ops import OPS as NUMPY_OPS
 
 Function = Callable[[Mapping[str, Any]], Any]  # leaf values by name -> the output's value
 Apply = Callable[[str, list, dict], Any]  # (op, operands, keyword arguments) -> value

@@ -17,10 +17,9 @@ import numpy as np
 from gradspec import contracts
 from gradspec.language.case import Case
 from gradspec.language.loader import build_case
+from gradspec.reference_engine.ops import OPS as NUMPY_OPS
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-from reference_engine.ops import OPS as NUMPY_OPS
 
 MARGIN = 0.25  # how far from a domain edge or a kink an operand must stay
 LIMIT = 1e3  # intermediate values larger than this are not used (overflow guard)
