@@ -1,4 +1,8 @@
-"""The `gradspec` command: validate case files and list them by area and rule.
+"""The `gradspec` command: run the shipped corpus, validate case files and list them by area and rule.
+
+`gradspec run [PYTEST OPTIONS]` runs the corpus that ships inside the package (no checkout
+needed) through pytest with gradspec's plugin: `gradspec run --engine mypkg.adapter:MyAdapter
+--gradspec-report report.json`; every option of `pytest cases` works here.
 
 `gradspec validate [PATH ...]` checks every case file and prints one precise error per
 broken file (exit 1 if any). `gradspec list [PATH ...]` prints the cases with the rules
@@ -149,12 +153,12 @@ def report(path: str, markdown_path: str | None, html_path: str | None) -> int:
 
 
 def diff(before: str, after: str) -> int:
-    """Print what changed between two reports; exit 1 when something newly fails."""
+    """Print what changed between two reports; exit 1 when something newly fails or is no longer judged."""
     from gradspec.reports.report_diff import compare, render
 
     groups = compare(read_report(before), read_report(after))
     sys.stdout.write(render(groups))
-    return 1 if groups["new_failures"] else 0
+    return 1 if groups["new_failures"] or groups["no_longer_judged"] else 0
 
 
 def export(path: str, device: str, dtype: str, output: str | None) -> int:
@@ -173,16 +177,33 @@ def export(path: str, device: str, dtype: str, output: str | None) -> int:
     return 0
 
 
+def run(pytest_args: Sequence[str]) -> int:
+    """pytest over the shipped corpus, with the given options."""
+    import pytest
+
+    from .corpus import cases_folder
+
+    # gradspec is imported already (this command is part of it), so pytest cannot rewrite the plugin's asserts;
+    # it has none to rewrite, and says so in a warning that would only confuse.
+    quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    return int(pytest.main([str(cases_folder()), "-p", "no:cacheprovider", *quiet, *pytest_args]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:  # everything after `run` belongs to pytest, options included
+        return run(argv[1:])
     parser = argparse.ArgumentParser(prog="gradspec", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"gradspec {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the shipped corpus through pytest; every option after `run` is pytest's "
+                                    "(--engine, --device, --dtype, --expectations, --gradspec-report, -k, ...)")
     for name, help_text in (("validate", "check case files; exit 1 if any is invalid"),
                             ("list", "list cases by area with their rules and capabilities"),
                             ("faults", "plant a violation of each MUST rule in the reference engine; exit 1 "
                                        "if no case catches one")):
         command = commands.add_parser(name, help=help_text)
-        command.add_argument("paths", nargs="*", default=["cases"], help="case files or folders (default: cases)")
+        command.add_argument("paths", nargs="*", help="case files or folders (default: the shipped corpus)")
     render = commands.add_parser("report", help="render a JSON report as Markdown or HTML")
     render.add_argument("report", help="a JSON report written by pytest --gradspec-report")
     render.add_argument("--markdown", metavar="PATH", help="write Markdown here (default: standard output)")
@@ -210,7 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return diff(args.before, args.after)
         if args.command == "versions":
             return versions(args.reports, args.markdown)
-        return {"validate": validate, "list": list_cases, "faults": check_faults}[args.command](args.paths)
+        from .corpus import cases_folder
+        paths = args.paths or [str(cases_folder())]
+        return {"validate": validate, "list": list_cases, "faults": check_faults}[args.command](paths)
     except NotAReport as exc:
         print(f"gradspec: {exc}", file=sys.stderr)
         return 2

@@ -1,9 +1,10 @@
-"""The pytest plugin: every YAML file under a `cases` folder becomes one test per engine, device and dtype.
+"""The pytest plugin: every case file becomes one test per engine, device and dtype.
 
 Ids read `cases/accumulation/x.yaml::torch-cpu-float64`. A broken case file is one
-collection error naming file, line and column; the other cases still run. An engine
-that is not installed, or a device this machine lacks, skips with the reason; a case
-that needs a capability the engine lacks is skipped as not applicable.
+collection error naming file, line and column; the other cases still run. An engine or
+device asked for that cannot run here is a usage error with the reason (with `--engine
+all`, those not installed are skipped and the summary says why); a case that needs a
+capability the engine lacks is skipped as not applicable. A run that judges nothing fails.
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gradspec: a gradspec conformance case")
     config._gradspec = _Session(config)  # type: ignore[attr-defined]
     config.pluginmanager.register(config._gradspec, "gradspec-session")
-    if config.getoption("--engine"):
-        config._gradspec.resolve()  # an unknown engine is one usage error now, not one per case file
+    if config.getoption("--engine") or config.getoption("--device") or config.getoption("--dtype"):
+        config._gradspec.resolve()  # an unknown or unusable choice is one usage error now, not one per case file
 
 
 class _Session:
@@ -105,8 +106,8 @@ class _Session:
     def __init__(self, config: pytest.Config):
         self.config = config
         self._engines: list[EngineChoice] | None = None
-        self.devices = self._checked(_split(config.getoption("--device")), KNOWN_DEVICES, "device")
-        self.dtypes = self._checked(_split(config.getoption("--dtype")), ALL_DTYPES, "dtype")
+        self.devices = _split(config.getoption("--device"))  # checked against the engines' own in resolve()
+        self.dtypes = _split(config.getoption("--dtype"))
         self.outcomes: dict[str, Counter] = defaultdict(Counter)
         self.report = ReportBuilder()
         try:
@@ -152,9 +153,17 @@ class _Session:
         if "gradspec_skip_reason" in properties:
             self.skip_reasons[run] = properties["gradspec_skip_reason"]
 
+    def judged_nothing(self) -> bool:
+        """Case items ran, yet none was judged: all skipped or not applicable, so the run says nothing."""
+        judged = ("passed", "failed", "error", "expected_failure", "unexpected_pass")
+        return bool(self.outcomes) and not any(counts[o] for counts in self.outcomes.values() for o in judged)
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
-            return  # an xdist worker: the controller writes the reports
+            return  # an xdist worker: the controller writes the reports and decides the exit status
+        if self.judged_nothing() and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         report_path = self.config.getoption("--gradspec-report")
         if report_path:
             self.report.write(report_path)
@@ -180,6 +189,9 @@ class _Session:
             write(f"{run:<28} {counts['passed']:>4}/{total:<4} passed   ({parts})")
         if self.case_file_errors:
             write(f"{len(self.case_file_errors)} case file(s) could not be loaded: " + ", ".join(sorted(self.case_file_errors)))
+        if self.judged_nothing():
+            write("no case was judged (every one skipped or not applicable): this run says nothing about any engine, "
+                  "and fails", red=True)
         for expectation in self.unmatched:
             write(f"{expectation.where}: expectation {expectation.pattern!r} matches no case collected in this run")
 
@@ -198,15 +210,38 @@ class _Session:
         """Load the adapters; done on first use, so that runs without case files never load one."""
         if self._engines is None:
             names = _split(self.config.getoption("--engine")) or default_engines()
-            if "all" in names:  # every registered engine; those not installed here are skipped with the reason
-                names = [n for n in names if n != "all"] + sorted(set(registered()) - set(names))
+            optional: set[str] = set()  # brought in by `all`: skipped with the reason where they cannot run
+            if "all" in names:
+                optional = set(registered()) - set(names)
+                names = [n for n in names if n != "all"] + sorted(optional)
             if not names:
                 raise pytest.UsageError("no gradspec engine is registered; is gradspec installed (pip install -e .)?")
             try:
                 self._engines = [EngineChoice(name, load_adapter(name)) for name in names]
             except EngineNotFound as exc:
                 raise pytest.UsageError(str(exc)) from None
+            self._check_runnable([e for e in self._engines if e.name not in optional])
         return self._engines
+
+    def _check_runnable(self, required: list[EngineChoice]) -> None:
+        """Engines, devices and dtypes that were asked for must run here: skipping them all would judge nothing."""
+        engines = self._engines or []
+        self._checked(self.devices, tuple(dict.fromkeys(KNOWN_DEVICES + tuple(d for e in engines for d in e.adapter.devices))),
+                      "device")
+        self._checked(self.dtypes, tuple(dict.fromkeys(ALL_DTYPES + tuple(d for e in engines for d in e.adapter.dtypes))),
+                      "dtype")
+        for engine in required:
+            reason = engine.adapter.unavailable_reason()
+            if reason:
+                raise pytest.UsageError(f"engine {engine.label!r} cannot run here: {reason}")
+        for device in self.devices:
+            able = [e for e in engines if device in e.adapter.devices]
+            if not able:
+                raise pytest.UsageError(f"--device {device}: no chosen engine has it")
+            for engine in able:
+                reason = engine.adapter.device_unavailable_reason(device)
+                if reason and engine in required:
+                    raise pytest.UsageError(f"--device {device}: engine {engine.label!r} cannot use it here: {reason}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -120,17 +120,26 @@ def test_case_restricted_to_a_dtype_runs_only_there(pytester, cases):
     result.stdout.fnmatch_lines(["cases/only64.yaml::torch-cpu-float64", "1 test collected*"])
 
 
-def test_cuda_runs_where_present_and_skips_with_a_reason_where_absent(pytester, cases):
+def test_cuda_runs_where_present_and_is_a_usage_error_where_asked_for_and_absent(pytester, cases):
     import torch
 
     cases(good=VALID_CASE)
     result = pytester.runpytest("cases", "--engine", "torch", "--device", "cuda", "-rs")
     if torch.cuda.is_available():
         result.assert_outcomes(passed=2)
-    else:
-        result.assert_outcomes(skipped=2)
-        result.stdout.fnmatch_lines(["*no CUDA device here (torch.cuda.is_available() is False)*",
-                                     "torch-cuda-float64 * not run: no CUDA device here*"])
+    else:  # skipping every case would judge nothing and still exit 0
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*--device cuda: engine 'torch' cannot use it here: no CUDA device here*"])
+
+
+def test_default_devices_skip_cuda_with_a_reason_where_absent(pytester, cases):
+    import torch
+
+    cases(good=VALID_CASE)
+    result = pytester.runpytest("cases", "--engine", "torch", "-rs")
+    if not torch.cuda.is_available():
+        result.assert_outcomes(passed=2, skipped=2)
+        result.stdout.fnmatch_lines(["torch-cuda-float64 * not run: no CUDA device here*"])
 
 
 def test_yaml_outside_a_cases_folder_is_not_collected(pytester, cases):
@@ -162,3 +171,59 @@ def test_engine_all_collects_every_registered_engine(pytester, cases):
     cases(good=VALID_CASE)
     result = pytester.runpytest("cases", "--engine", "all", "--device", "cpu", "--dtype", "float64", "--collect-only", "-q")
     result.stdout.fnmatch_lines_random([f"cases/good.yaml::{name}-cpu-float64" for name in registered()])
+
+
+def test_a_run_that_judges_nothing_fails(pytester, cases):
+    cases(good=VALID_CASE)
+    pytester.makepyfile(bare='''
+        from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+        class NothingAtAll(ReferenceAdapter):
+            name = "bare"
+            capabilities = frozenset()
+    ''')
+    pytester.syspathinsert()
+    result = pytester.runpytest("cases", "--engine", "bare:NothingAtAll")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*no case was judged*this run says nothing about any engine, and fails*"])
+
+
+def test_an_engine_asked_for_that_cannot_run_is_a_usage_error_but_all_skips_it(pytester, cases):
+    cases(good=VALID_CASE)
+    pytester.makepyfile(absent='''
+        from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+        class NotInstalled(ReferenceAdapter):
+            name = "absent"
+
+            @classmethod
+            def unavailable_reason(cls):
+                return "absent-engine is not installed (pip install absent-engine)"
+    ''')
+    pytester.syspathinsert()
+    result = pytester.runpytest("cases", "--engine", "absent:NotInstalled")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*engine 'absent' cannot run here: absent-engine is not installed*"])
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("pass", "*does not implement apply, apply_inplace, backward*"),
+    ("capabilities = frozenset({'backwards'})", "*unknown capability 'backwards' (did you mean 'backward'?)*"),
+    ("devices = 'cpu'", "*`devices` must be a non-empty tuple of names, got 'cpu'*"),
+])
+def test_a_broken_adapter_is_one_usage_error_at_start(pytester, cases, body, message):
+    cases(good=VALID_CASE)
+    base = "Adapter" if body == "pass" else "ReferenceAdapter"
+    pytester.makepyfile(broken=f'''
+        from gradspec.adapter import Adapter
+        from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+        class Broken({base}):
+            name = "broken"
+            {body}
+    ''')
+    pytester.syspathinsert()
+    result = pytester.runpytest("cases", "--engine", "broken:Broken")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert len(result.stderr.lines) < 5  # one message, not a traceback per case

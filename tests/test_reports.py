@@ -176,3 +176,22 @@ def test_diff_names_new_failures_fixes_and_other_changes(corpus, capsys):
     assert "New failures: 2\n  area/good.yaml::nohooks-cpu-float64: passed -> failed\n" in text
     assert "Fixed: 2\n  area/wrong.yaml::nohooks-cpu-float64: failed -> passed\n" in text
     assert cli(["diff", str(corpus.path / "out" / "report.json"), str(corpus.path / "out" / "report.json")]) == 0
+
+
+def _saved(path, report: dict) -> str:
+    path.write_text(json.dumps(report))
+    return str(path)
+
+
+def test_diff_fails_on_a_failing_new_case_and_on_results_no_longer_judged(corpus, tmp_path, capsys):
+    run(corpus)
+    before = json.loads((corpus.path / "out" / "report.json").read_text())
+    passing = [r for r in before["results"] if r["outcome"] == "passed"]
+    base = {**before, "results": passing}
+    new_case = {**passing[0], "case": "area/brand-new.yaml", "outcome": "failed", "message": "step 1: wrong"}
+    assert cli(["diff", _saved(tmp_path / "a.json", base),
+                _saved(tmp_path / "b.json", {**base, "results": [*passing, new_case]})]) == 1
+    assert f"New failures: 1\n  area/brand-new.yaml::{passing[0]['engine']}-cpu-float64: (new) -> failed" in capsys.readouterr().out
+    all_skipped = {**base, "results": [{**r, "outcome": "skipped", "message": "no engine"} for r in passing]}
+    assert cli(["diff", _saved(tmp_path / "a.json", base), _saved(tmp_path / "c.json", all_skipped)]) == 1
+    assert f"No longer judged (skipped or not applicable now): {len(passing)}" in capsys.readouterr().out

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gradspec import __version__, contracts
+from gradspec.corpus import describe
 
 REPORT_VERSION = 1
 
@@ -60,6 +61,7 @@ class ReportBuilder:
             "results": sorted(self.results, key=lambda r: (r["case"], r["engine"], r["device"], r["dtype"])),
             "broken_case_files": sorted(self.broken, key=lambda b: b["path"]),
             "rule_coverage": self.rule_coverage(),
+            "corpus": describe(self.case_paths),
         }
 
     def rule_coverage(self) -> dict:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-BAD = {"failed"}
+BAD = {"failed", "error"}
 GOOD = {"passed", "expected_failure", "unexpected_pass"}
+UNJUDGED = {"skipped", "not_applicable"}
 
 
 def _key(result: dict) -> str:
@@ -11,10 +12,15 @@ def _key(result: dict) -> str:
 
 
 def compare(before: dict, after: dict) -> dict[str, list[str]]:
-    """Lines grouped as new_failures, fixes, changed, added and removed (each `id: old -> new`)."""
+    """Lines grouped as new_failures, no_longer_judged, fixes, changed, added and removed (each `id: old -> new`).
+
+    A failure of a case new in `after` is a new failure too, and a result that was judged before
+    but was skipped or not applicable after is no longer judged: either hides a regression.
+    """
     old = {_key(r): r["outcome"] for r in before["results"]}
     new = {_key(r): r["outcome"] for r in after["results"]}
-    groups: dict[str, list[str]] = {"new_failures": [], "fixes": [], "changed": [], "added": [], "removed": []}
+    groups: dict[str, list[str]] = {"new_failures": [], "no_longer_judged": [], "fixes": [], "changed": [],
+                                    "added": [], "removed": []}
     for key in sorted(old.keys() & new.keys()):
         was, now = old[key], new[key]
         if was == now:
@@ -22,11 +28,14 @@ def compare(before: dict, after: dict) -> dict[str, list[str]]:
         line = f"{key}: {was} -> {now}"
         if now in BAD and was not in BAD:
             groups["new_failures"].append(line)
+        elif now in UNJUDGED and was not in UNJUDGED:
+            groups["no_longer_judged"].append(line)
         elif was in BAD and now in GOOD:
             groups["fixes"].append(line)
         else:
             groups["changed"].append(line)
     groups["added"] = [f"{key}: {new[key]}" for key in sorted(new.keys() - old.keys())]
+    groups["new_failures"] += [f"{key}: (new) -> {new[key]}" for key in sorted(new.keys() - old.keys()) if new[key] in BAD]
     groups["removed"] = [f"{key}: {old[key]}" for key in sorted(old.keys() - new.keys())]
     broken = sorted({b["path"] for b in after["broken_case_files"]} - {b["path"] for b in before["broken_case_files"]})
     groups["new_failures"] += [f"{path}: could not be loaded" for path in broken]
@@ -34,7 +43,8 @@ def compare(before: dict, after: dict) -> dict[str, list[str]]:
 
 
 def render(groups: dict[str, list[str]]) -> str:
-    titles = {"new_failures": "New failures", "fixes": "Fixed", "changed": "Other changed outcomes",
+    titles = {"new_failures": "New failures", "no_longer_judged": "No longer judged (skipped or not applicable now)",
+              "fixes": "Fixed", "changed": "Other changed outcomes",
               "added": "New results", "removed": "Results no longer present"}
     lines = []
     for name, title in titles.items():

@@ -33,6 +33,10 @@ class Expectation:
 
 
 def load(path: str | Path) -> list[Expectation]:
+    """The expectations in a file; `gradspec:NAME` is the file gradspec ships for engine NAME."""
+    if str(path).startswith("gradspec:"):
+        from gradspec.corpus import expectation_file
+        path = expectation_file(str(path).removeprefix("gradspec:"))
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from importlib.metadata import entry_points
 
+from gradspec import contracts
 from gradspec.adapter import Adapter
 from gradspec.language.errors import did_you_mean
 
@@ -44,4 +46,27 @@ def load_adapter(name: str) -> type[Adapter]:
         cls = names[name].load()
     if not (isinstance(cls, type) and issubclass(cls, Adapter)):
         raise EngineNotFound(f"{name!r} is not a subclass of gradspec.adapter.Adapter")
+    problems = adapter_problems(cls)
+    if problems:
+        raise EngineNotFound(f"adapter {name!r} ({cls.__module__}.{cls.__qualname__}) is not usable: "
+                             + "; ".join(problems))
     return cls
+
+
+def adapter_problems(cls: type[Adapter]) -> list[str]:
+    """What is wrong with an adapter class as declared, found once at start-up rather than once per case."""
+    problems = []
+    if inspect.isabstract(cls):
+        missing = sorted(getattr(cls, "__abstractmethods__", ()))
+        problems.append(f"it does not implement {', '.join(missing)} (see gradspec.adapter.Adapter)")
+    known = contracts.capabilities()
+    for capability in sorted(set(cls.capabilities) - set(known)):
+        problems.append(f"unknown capability {capability!r}{did_you_mean(capability, known)} "
+                        "(spec/capabilities.yaml lists them)")
+    if not cls.name:
+        problems.append("its `name` is empty")
+    for what in ("devices", "dtypes"):
+        values = getattr(cls, what)
+        if isinstance(values, str) or not values or not all(isinstance(v, str) and v for v in values):
+            problems.append(f"`{what}` must be a non-empty tuple of names, got {values!r}")
+    return problems
