@@ -27,16 +27,16 @@ from pathlib import Path
 
 from gradspec import __version__, contracts
 from gradspec.language.errors import CaseFileError
-from gradspec.language.loader import load_case
+from gradspec.language.loader import is_case_file, load_case
 
 
 def case_files(paths: Iterable[str]) -> list[Path]:
-    """Every .yaml/.yml file under the given files or folders, sorted."""
+    """The case files under the given folders (as pytest collects them) and every file given by name, sorted."""
     found: set[Path] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.update(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            found.update(p for p in path.rglob("*") if is_case_file(p))
         elif path.exists():
             found.add(path)
         else:

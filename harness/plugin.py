@@ -20,7 +20,7 @@ from gradspec import __version__, contracts
 from gradspec.language.case import Case
 from gradspec.language.errors import CaseFileError, did_you_mean
 from gradspec.language.graph import case_graph
-from gradspec.language.loader import load_case
+from gradspec.language.loader import is_case_file, load_case
 from gradspec.reports import html, markdown
 from gradspec.reports.report import ReportBuilder, is_final
 from gradspec.running import expectations
@@ -70,7 +70,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "devices this machine lacks are skipped)")
     group.addoption("--dtype", action="append", default=[], metavar="DTYPE",
                     help="dtype(s) to run in: float64, float32 (default: every dtype the engine supports)")
-    parser.addini("gradspec_cases_folder", "YAML files below a folder of this name are case files", default="cases")
     group.addoption("--gradspec-report", metavar="PATH", help="write a JSON conformance report (spec/report.schema.json)")
     group.addoption("--gradspec-markdown", metavar="PATH", help="write a Markdown summary (for a CI job summary)")
     group.addoption("--gradspec-html", metavar="PATH", help="write a self-contained HTML report")
@@ -284,14 +283,12 @@ def gradspec_fuzz_staging(request) -> Path:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
-    if file_path.suffix not in (".yaml", ".yml"):
-        return None
-    folder = parent.config.getini("gradspec_cases_folder")
-    try:
-        parts = file_path.relative_to(parent.config.rootpath).parts
-    except ValueError:
-        parts = file_path.parts
-    if folder in parts[:-1]:
+    """Case files only (see loader.is_case_file), wherever they lie under the paths pytest was given.
+
+    Other YAML files are left alone, so the plugin, installed for every pytest session, never
+    claims another project's files; `-p no:gradspec` turns it off altogether.
+    """
+    if is_case_file(file_path):
         return CaseFile.from_parent(parent, path=file_path)
     return None
 

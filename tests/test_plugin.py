@@ -142,16 +142,26 @@ def test_default_devices_skip_cuda_with_a_reason_where_absent(pytester, cases):
         result.stdout.fnmatch_lines(["torch-cuda-float64 * not run: no CUDA device here*"])
 
 
-def test_yaml_outside_a_cases_folder_is_not_collected(pytester, cases):
+def test_only_case_files_are_collected_wherever_they_lie(pytester, cases):
     pytester.makefile(".yaml", config="not: a case")
     (pytester.path / "ci").mkdir()
     (pytester.path / "ci" / "workflow.yaml").write_text("on: push")
+    (pytester.path / "tests" / "cases").mkdir(parents=True)  # another project's test data in a folder named cases
+    (pytester.path / "tests" / "cases" / "input1.yaml").write_text("shape: [2, 3]\nsteps: 4\n")
     result = pytester.runpytest(".", "--engine", "torch", "--device", "cpu", "--collect-only", "-q")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     cases(good=VALID_CASE)
-    result = pytester.runpytest(".", "--engine", "torch", "--device", "cpu", "--collect-only", "-q")
-    result.stdout.fnmatch_lines(["cases/good.yaml::torch-cpu-float64", "cases/good.yaml::torch-cpu-float32",
+    (pytester.path / "mine").mkdir()
+    (pytester.path / "mine" / "own.yaml").write_text(VALID_CASE)  # a case file in a folder of any name
+    result = pytester.runpytest(".", "--engine", "torch", "--device", "cpu", "--dtype", "float64", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["cases/good.yaml::torch-cpu-float64", "mine/own.yaml::torch-cpu-float64",
                                  "2 tests collected*"])
+
+
+def test_the_plugin_can_be_turned_off(pytester, cases):
+    cases(good=VALID_CASE)
+    result = pytester.runpytest("cases", "-p", "no:gradspec", "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
 
 
 def test_parallel_run_with_xdist_keeps_isolation_and_summary(pytester, cases):

@@ -8,6 +8,8 @@ rules, error kinds and capabilities, complete capability lists).
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -33,6 +35,27 @@ def case_id(path: Path, root: Path | None = None) -> str:
         if parent.name == "cases":
             return path.relative_to(parent).as_posix()
     return path.name
+
+
+CASE_MARKERS = (re.compile(r"^schema_version\s*:", re.M), re.compile(r"^steps\s*:", re.M))
+
+
+def is_case_file(path: str | Path) -> bool:
+    """Whether a YAML file is a gradspec case file: its top level has `schema_version:` and `steps:` keys.
+
+    Both are required by spec/case.schema.json, so a case file missing either is broken anyway;
+    any other YAML file (a CI workflow, another project's test data) is none of gradspec's business.
+    Only the first 64 KiB are read, and only of a regular file.
+    """
+    path = Path(path)
+    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        return False
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as handle:
+            head = handle.read(65536)
+    except OSError:
+        return False
+    return all(marker.search(head) for marker in CASE_MARKERS)
 
 
 def load_case(path: str | Path, root: Path | None = None) -> Case:
