@@ -9,7 +9,6 @@ capability the engine lacks is skipped as not applicable. A run that judges noth
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,10 +25,6 @@ from gradspec.reports.report import ReportBuilder, is_final
 from gradspec.running import expectations
 from gradspec.running.interpreter import ERROR, FAILED, NOT_APPLICABLE, Outcome, run_case
 from gradspec.running.registry import EngineNotFound, default_engines, load_adapter, registered
-
-
-class UnmatchedExpectationWarning(UserWarning):
-    """An id in an expectation file matches no collected case: the list may be stale."""
 
 ALL_DTYPES = ("float64", "float32")
 
@@ -75,7 +70,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gradspec-html", metavar="PATH", help="write a self-contained HTML report")
     group.addoption("--expectations", action="append", default=[], metavar="FILE",
                     help="a known-failures file: `<case id>[::run] <reason>` per line; listed failures are "
-                         "expected failures and do not fail the run (repeatable)")
+                         "expected failures and do not fail the run (repeatable); gradspec:NAME is a shipped file")
+    group.addoption("--strict-expectations", action="store_true",
+                    help="fail on a listed case that passes and on an id that matches no collected case")
+    group.addoption("--gradspec-traceback", action="store_true",
+                    help="show the whole traceback of an engine or adapter exception in a failure")
     fuzz = parser.getgroup("gradspec-fuzz", "gradspec fuzzing (pytest --pyargs gradspec.fuzz)")
     fuzz.addoption("--fuzz-examples", type=int, default=100, metavar="N",
                    help="random graphs per fuzz property and engine (0 turns fuzzing off; default 100)")
@@ -123,23 +122,30 @@ class _Session:
             self.case_file_errors.add(report.nodeid)
             self.report.add_broken_file(report)
 
+    @pytest.hookimpl(tryfirst=True)  # before -k and -m deselect: an id deselected here still exists
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        """Listed known failures become non-strict xfails; ids that match nothing are reported."""
+        """Listed known failures become xfails; ids of this run's engines that match nothing are reported.
+
+        With --strict-expectations an unexpected pass fails (strict xfail) and so does an id that
+        names no collected case: a stale list would hide a regression behind a fixed bug.
+        """
         if not self.expectations:
             return
+        strict = config.getoption("--strict-expectations")
         used = set()
         for item in items:
             if not isinstance(item, CaseItem):
                 continue
             for expectation in self.expectations:
                 if expectation.matches(item.case.id, item.name, item.engine.label):
-                    item.add_marker(pytest.mark.xfail(reason=f"{expectation.reason} ({expectation.where})", strict=False))
+                    item.add_marker(pytest.mark.xfail(reason=f"{expectation.reason} ({expectation.where})", strict=strict))
                     used.add(expectation)
                     break
-        self.unmatched = [e for e in self.expectations if e not in used]
-        for expectation in self.unmatched:
-            warnings.warn(f"{expectation.where}: {expectation.pattern!r} matches no case collected in this run",
-                          UnmatchedExpectationWarning, stacklevel=1)
+        engines = {engine.label for engine in self.engines}
+        self.unmatched = [e for e in self.expectations if e not in used and e.concerns(engines)]
+        if strict and self.unmatched:
+            raise pytest.UsageError("--strict-expectations: " + "; ".join(
+                f"{e.where}: {e.pattern!r} matches no case collected in this run" for e in self.unmatched))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Count outcomes from reports, which pytest-xdist forwards from its workers to the controller."""
@@ -191,8 +197,13 @@ class _Session:
         if self.judged_nothing():
             write("no case was judged (every one skipped or not applicable): this run says nothing about any engine, "
                   "and fails", red=True)
-        for expectation in self.unmatched:
-            write(f"{expectation.where}: expectation {expectation.pattern!r} matches no case collected in this run")
+        if len(self.unmatched) <= 3:
+            for expectation in self.unmatched:
+                write(f"{expectation.where}: expectation {expectation.pattern!r} matches no case collected in this run")
+        else:
+            write(f"{len(self.unmatched)} expectations match no case collected in this run (a part of the corpus ran, "
+                  f"or the ids are stale; --strict-expectations fails on them): "
+                  + ", ".join(e.where for e in self.unmatched[:3]) + ", ...")
 
     @staticmethod
     def _checked(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
@@ -337,6 +348,7 @@ class CaseItem(pytest.Item):
         super().__init__(**kwargs)
         self.case, self.engine, self.device, self.dtype = case, engine, device, dtype
         self.add_marker("gradspec")
+        self.extra_keyword_matches.update(case.rules)  # pytest -k ACC-2 selects the cases citing a rule
         self.user_properties += [  # what reports need; plain types, since pytest-xdist sends them between processes
             ("gradspec_case", case.id), ("gradspec_title", case.title), ("gradspec_area", case.area),
             ("gradspec_path", str(case.path)),
@@ -352,7 +364,8 @@ class CaseItem(pytest.Item):
         if reason:
             self.user_properties += [("gradspec_outcome", "skipped"), ("gradspec_skip_reason", reason)]
             pytest.skip(reason)
-        outcome = run_case(self.case, adapter_cls(self.device, self.dtype))
+        outcome = run_case(self.case, adapter_cls(self.device, self.dtype),
+                           tracebacks=self.config.getoption("--gradspec-traceback"))
         self.user_properties.append(("gradspec_outcome", outcome.status))
         if outcome.status == NOT_APPLICABLE:
             pytest.skip(f"not applicable: {outcome.message}")

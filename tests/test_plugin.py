@@ -237,3 +237,28 @@ def test_a_broken_adapter_is_one_usage_error_at_start(pytester, cases, body, mes
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert len(result.stderr.lines) < 5  # one message, not a traceback per case
+
+
+def test_k_selects_cases_by_rule_id(pytester, cases):
+    cases(good=VALID_CASE, hooked=VALID_CASE.replace("rules: [ACC-1]", "rules: [HOOK-1]"))
+    result = pytester.runpytest("cases", "--engine", "reference", "--dtype", "float64", "-k", "HOOK-1", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["cases/hooked.yaml::reference-cpu-float64", "1/2 tests collected*"])
+
+
+def test_gradspec_traceback_shows_where_an_engine_exception_came_from(pytester, cases):
+    cases(good=VALID_CASE)
+    pytester.makepyfile(raising='''
+        from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+        class EngineRaises(ReferenceAdapter):
+            name = "raising"
+
+            def backward(self, output, *args):
+                output.backward(gradient=object())  # fails inside the engine
+    ''')
+    pytester.syspathinsert()
+    plain = pytester.runpytest("cases", "--engine", "raising:EngineRaises", "--dtype", "float64")
+    plain.stdout.fnmatch_lines(["*raised AttributeError*"])
+    assert "Traceback" not in plain.stdout.str()
+    full = pytester.runpytest("cases", "--engine", "raising:EngineRaises", "--dtype", "float64", "--gradspec-traceback")
+    full.stdout.fnmatch_lines(["*Traceback (most recent call last)*", "*reference_engine*engine.py*"])

@@ -8,7 +8,6 @@ import jsonschema
 import pytest
 from gradspec import contracts
 from gradspec.cli import main as cli
-from gradspec.plugin import UnmatchedExpectationWarning
 
 from .conftest import VALID_CASE
 
@@ -125,8 +124,7 @@ def test_listed_known_failures_do_not_fail_the_run_but_unlisted_ones_do(corpus):
         "area/wrong.yaml   the engine under test gets 6, as the case's author miscounted\n"
         "area/good.yaml::nohooks-cpu-float64   listed, yet it passes\n"
         "area/gone.yaml    a case that no longer exists\n")
-    with pytest.warns(UnmatchedExpectationWarning, match=r"known.txt:4: 'area/gone.yaml' matches no case"):
-        result = run(corpus, "--expectations", "known.txt", "-p", "no:warnings")
+    result = run(corpus, "--expectations", "known.txt")
     report = json.loads((corpus.path / "out" / "report.json").read_text())
     assert outcomes(report)[("area/wrong.yaml", "reference")] == "expected_failure"
     assert outcomes(report)[("area/good.yaml", "nohooks")] == "unexpected_pass"
@@ -191,7 +189,28 @@ def test_diff_fails_on_a_failing_new_case_and_on_results_no_longer_judged(corpus
     new_case = {**passing[0], "case": "area/brand-new.yaml", "outcome": "failed", "message": "step 1: wrong"}
     assert cli(["diff", _saved(tmp_path / "a.json", base),
                 _saved(tmp_path / "b.json", {**base, "results": [*passing, new_case]})]) == 1
-    assert f"New failures: 1\n  area/brand-new.yaml::{passing[0]['engine']}-cpu-float64: (new) -> failed" in capsys.readouterr().out
+    engine = passing[0]["engine"]
+    assert f"New failures: 1\n  area/brand-new.yaml::{engine}-cpu-float64: (new) -> failed" in capsys.readouterr().out
     all_skipped = {**base, "results": [{**r, "outcome": "skipped", "message": "no engine"} for r in passing]}
     assert cli(["diff", _saved(tmp_path / "a.json", base), _saved(tmp_path / "c.json", all_skipped)]) == 1
     assert f"No longer judged (skipped or not applicable now): {len(passing)}" in capsys.readouterr().out
+
+
+def test_strict_expectations_fail_on_unexpected_passes_and_on_stale_ids(corpus):
+    (corpus.path / "cases" / "other" / "broken.yaml").unlink()
+    (corpus.path / "known.txt").write_text("area/wrong.yaml   miscounted\narea/good.yaml::nohooks   passes\n")
+    result = run(corpus, "--expectations", "known.txt", "--strict-expectations")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*[[]XPASS(strict)[]]*passes*"])
+    (corpus.path / "known.txt").write_text("area/wrong.yaml   miscounted\narea/gone.yaml   no longer exists\n"
+                                           "area/good.yaml::jax   another engine's line, not this run's\n")
+    result = run(corpus, "--expectations", "known.txt", "--strict-expectations")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*known.txt:2: 'area/gone.yaml' matches no case collected in this run"])
+    assert "jax" not in result.stderr.str()
+
+
+def test_an_unmatched_expectation_as_a_warning_filter_error_is_no_internal_error(corpus):
+    (corpus.path / "known.txt").write_text("area/gone.yaml   no longer exists\n")
+    result = run(corpus, "--expectations", "known.txt", "-W", "error")
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()

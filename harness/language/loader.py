@@ -9,7 +9,6 @@ rules, error kinds and capabilities, complete capability lists).
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path

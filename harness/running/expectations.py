@@ -31,6 +31,11 @@ class Expectation:
     def matches(self, case_id: str, run: str, engine: str) -> bool:
         return self.pattern in (case_id, f"{case_id}::{engine}", f"{case_id}::{run}")
 
+    def concerns(self, engines: set[str]) -> bool:
+        """Whether the line is about one of these engines (a bare case id is about every engine)."""
+        _, _, target = self.pattern.partition("::")
+        return not target or any(target == engine or target.startswith(f"{engine}-") for engine in engines)
+
 
 def load(path: str | Path) -> list[Expectation]:
     """The expectations in a file; `gradspec:NAME` is the file gradspec ships for engine NAME."""

@@ -62,12 +62,15 @@ def missing_capabilities(case: Case, adapter_cls: type[Adapter]) -> list[str]:
     return sorted(case.capabilities - set(adapter_cls.capabilities))
 
 
-def run_case(case: Case, adapter: Adapter) -> Outcome:
-    """Run every step of `case` on `adapter`; not applicable if the engine lacks a capability."""
+def run_case(case: Case, adapter: Adapter, tracebacks: bool = False) -> Outcome:
+    """Run every step of `case` on `adapter`; not applicable if the engine lacks a capability.
+
+    With `tracebacks`, an engine exception that fails a step comes with its whole traceback.
+    """
     missing = missing_capabilities(case, type(adapter))
     if missing:
         return Outcome(NOT_APPLICABLE, f"{adapter.name} lacks {', '.join(missing)}")
-    return _Run(case, adapter).run()
+    return _Run(case, adapter, tracebacks).run()
 
 
 class Session:
@@ -108,8 +111,8 @@ class Session:
 
 
 class _Run:
-    def __init__(self, case: Case, adapter: Adapter):
-        self.case, self.adapter = case, adapter
+    def __init__(self, case: Case, adapter: Adapter, tracebacks: bool = False):
+        self.case, self.adapter, self.tracebacks = case, adapter, tracebacks
         self.env: dict[str, Any] = {}
         self.handles: dict[str, Any] = {}
         self.hook_log: list[tuple[str, np.ndarray | None]] = []
@@ -164,12 +167,15 @@ class _Run:
     def judge_error(self, step: Step, exc: Exception) -> None:
         kind = "hook_error" if self.raised_by_hook(exc) else self.adapter.classify(exc)
         if kind is None and _raised_by_harness(exc, self.adapter):
+            lines = [line.rstrip("\n") for line in traceback.format_exception(exc)]
             raise _StepErrored(f"the adapter or gradspec raised {_exception(exc)} (not the engine: no verdict)",
-                               tuple(traceback.format_exception(exc)[-12:]))
+                               tuple(lines if self.tracebacks else lines[-12:]))
+        trace = tuple(line.rstrip("\n") for line in traceback.format_exception(exc)) if self.tracebacks else ()
         if step.raises is None:
-            raise _StepFailed(f"raised {_exception(exc)} (error kind {kind or 'unclassified'})")
+            raise _StepFailed(f"raised {_exception(exc)} (error kind {kind or 'unclassified'})", trace)
         if kind != step.raises.kind:
-            raise _StepFailed(f"expected error {step.raises.kind!r}, got {kind or 'an unclassified error'}: {_exception(exc)}")
+            raise _StepFailed(f"expected error {step.raises.kind!r}, got {kind or 'an unclassified error'}: "
+                              f"{_exception(exc)}", trace)
         if step.raises.match and not re.search(step.raises.match, str(exc)):
             raise _StepFailed(f"error {kind!r} raised, but its message does not match {step.raises.match!r}: {exc}")
 
