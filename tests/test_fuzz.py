@@ -221,3 +221,20 @@ def test_a_second_order_failure_is_written_as_a_second_order_case_that_reproduce
     assert run_case(case, adapter).status == FAILED  # it reproduces the second-order failure ...
     monkeypatch.setitem(ops.OPS, "sin", original)
     assert run_case(case, adapter).status == PASSED  # ... and passes once the bug is gone
+
+
+class WithoutAllowUnused(ReferenceAdapter):
+    name = "without-allow-unused"
+    capabilities = ReferenceAdapter.capabilities - {"allow_unused"}
+
+
+def test_a_staged_case_replays_on_the_failing_engine_by_its_engine_spec(sin_derivative_off_by_1e_4, tmp_path):
+    """It declares only what that engine has, so replaying it judges instead of saying not applicable."""
+    adapter = WithoutAllowUnused("cpu", "float64")
+    spec = "tests.test_fuzz:WithoutAllowUnused"
+    with pytest.raises(oracle.OracleMismatch, match=f"--engine {spec} --device cpu --dtype float64"):
+        properties.run(properties.first_order, adapter, QUICK, tmp_path, "first-order", engine=spec)
+    (path,) = (tmp_path / "cases").glob("*.yaml")
+    case = load_case(path)
+    assert case.capabilities <= adapter.capabilities
+    assert run_case(case, adapter).status == FAILED

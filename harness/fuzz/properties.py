@@ -32,8 +32,9 @@ HVP_DERIVATION = ("Expected values are the Hessian of the case's function times 
                   "case into cases/.")
 
 
-def run(check: Callable, adapter: Adapter, fuzz_settings: settings, staging_folder: Path, stem: str) -> None:
-    """Check random graphs on `adapter` against finite differences."""
+def run(check: Callable, adapter: Adapter, fuzz_settings: settings, staging_folder: Path, stem: str,
+        engine: str | None = None) -> None:
+    """Check random graphs on `adapter` against finite differences; `engine` is the --engine spec, for replaying."""
     def judge(example: tuple[Draw, int]) -> None:
         draw, seed = example
         check(oracle.Problem(adapter, draw), np.random.default_rng(seed))
@@ -44,18 +45,17 @@ def run(check: Callable, adapter: Adapter, fuzz_settings: settings, staging_fold
         if check is second_order:  # the same directions the check drew, so the case replays the failure
             u = oracle.directions(np.random.default_rng(seed), problem)
             data = staging.with_hessian_vector_expectation(draw, u, oracle.elementwise_hvp(problem, u),
-                                                           adapter.name, HVP_DERIVATION)
+                                                           adapter, HVP_DERIVATION)
         else:
-            data = staging.with_gradient_expectation(draw.data, draw.leaves, draw.output, draw.grad_output,
-                                                     oracle.elementwise_gradient(problem), adapter.name,
+            data = staging.with_gradient_expectation(draw, oracle.elementwise_gradient(problem), adapter,
                                                      FD_DERIVATION, ["VJP-2"])
         return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}")
 
     _run_and_stage("draw", st.tuples(graphs(), st.integers(0, 2**32 - 1)), judge, oracle.OracleMismatch, write,
-                   adapter, fuzz_settings)
+                   adapter, fuzz_settings, engine)
 
 
-def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Path) -> None:
+def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Path, engine: str | None = None) -> None:
     """Random sequences of autograd calls must behave on `adapter` as on the reference engine."""
     reference = ReferenceAdapter("cpu", "float64")
 
@@ -69,11 +69,11 @@ def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Pat
         return staging.write_case(data, staging_folder, f"sequence-{adapter.name}")
 
     _run_and_stage("sequence", sequences.sequences(), lambda sequence: sequences.compare(sequence, adapter, reference),
-                   sequences.Disagreement, write, adapter, fuzz_settings)
+                   sequences.Disagreement, write, adapter, fuzz_settings, engine)
 
 
 def _run_and_stage(noun: str, strategy, judge: Callable, failure_type: type[AssertionError], write: Callable,
-                   adapter: Adapter, fuzz_settings: settings) -> None:
+                   adapter: Adapter, fuzz_settings: settings, engine: str | None) -> None:
     """Run `judge` on drawn examples; on failure write the shrunk example as a case and name the file."""
     failing: dict = {}
 
@@ -93,4 +93,5 @@ def _run_and_stage(noun: str, strategy, judge: Callable, failure_type: type[Asse
             raise
         path = write(failing["example"], exc)
         raise failure_type(f"{exc}\nshrunk {noun} written to {path}; replay it with: "
-                           f"pytest {path} --engine {adapter.name} --device {adapter.device}") from None
+                           f"pytest {path} --engine {engine or adapter.name} --device {adapter.device} "
+                           "--dtype float64") from None

@@ -27,19 +27,24 @@ def write_case(data: dict, folder: Path, stem: str) -> Path:
     return path
 
 
-def with_gradient_expectation(data: dict, leaves: tuple[str, ...], output: str, grad_output, expected: dict,
-                              engine: str, derivation: str, rules: list[str]) -> dict:
-    """The drawn forward steps, then one grad call whose results must equal `expected`."""
-    case = copy.deepcopy(data)
+def with_gradient_expectation(draw, expected: dict, adapter, derivation: str, rules: list[str]) -> dict:
+    """The drawn forward steps, then one grad call whose results must equal `expected`.
+
+    Only the leaves the output depends on are differentiated (the others' gradient is None and
+    would need allow_unused, which the failing engine may lack), so that the case declares
+    nothing beyond what the failing engine has and replays on it.
+    """
+    case = copy.deepcopy(draw.data)
+    leaves = [leaf for leaf in draw.leaves if leaf in _dependencies(draw.case, draw.output)]
     names = [f"grad_{leaf}" for leaf in leaves]
-    call = {"outputs": output, "inputs": list(leaves), "allow_unused": True, "as": names}
-    if grad_output is not None:
-        call["grad_outputs"] = [plain(grad_output)]
+    call = {"outputs": draw.output, "inputs": list(leaves), "as": names}
+    if draw.grad_output is not None:
+        call["grad_outputs"] = [plain(draw.grad_output)]
     case.update(
-        title=f"fuzz: gradient of a random graph disagrees with finite differences on {engine}",
+        title=f"fuzz: gradient of a random graph disagrees with finite differences on {adapter.name}",
         rules=rules,
         derivation=derivation,
-        capabilities=["grad", "allow_unused"],
+        capabilities=["grad"],
         tolerance={"rtol": 1e-6, "atol": 1e-9, "reason": "expected values are finite-difference estimates"},
     )
     case["steps"] = list(case["steps"]) + [
@@ -49,7 +54,7 @@ def with_gradient_expectation(data: dict, leaves: tuple[str, ...], output: str, 
     return case
 
 
-def with_hessian_vector_expectation(draw, u: list, expected: dict, engine: str, derivation: str) -> dict:
+def with_hessian_vector_expectation(draw, u: list, expected: dict, adapter, derivation: str) -> dict:
     """The drawn forward steps, the gradient with create_graph, and the gradient of its product with u.
 
     Leaves the output does not depend on are left out of both calls: their gradient is None,
@@ -62,11 +67,13 @@ def with_hessian_vector_expectation(draw, u: list, expected: dict, engine: str, 
         first["grad_outputs"] = [plain(draw.grad_output)]
     directions = dict(zip(draw.leaves, u, strict=True))
     products = " + ".join(f"sum(g_{leaf} * u_{leaf})" for leaf in used)
-    second = {"outputs": "along_u", "inputs": list(used), "allow_unused": True, "as": [f"h_{leaf}" for leaf in used]}
+    # A gradient linear in some leaf does not depend on it: allow_unused, where the failing engine has it.
+    unused = {"allow_unused": True} if "allow_unused" in adapter.capabilities else {}
+    second = {"outputs": "along_u", "inputs": list(used), **unused, "as": [f"h_{leaf}" for leaf in used]}
     case.update(
-        title=f"fuzz: a Hessian-vector product of a random graph disagrees with finite differences on {engine}",
+        title=f"fuzz: a Hessian-vector product of a random graph disagrees with finite differences on {adapter.name}",
         rules=["DERIV-2", "HIGHER-1"], derivation=derivation,
-        capabilities=["grad", "create_graph", "allow_unused"],
+        capabilities=["grad", "create_graph", *unused],
         tolerance={"rtol": 1e-4, "atol": 1e-6, "reason": "expected values are nested finite-difference estimates"},
     )
     case["tensors"] = {**case["tensors"], **{f"u_{leaf}": {"value": plain(directions[leaf])} for leaf in used}}

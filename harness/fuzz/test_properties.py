@@ -20,23 +20,24 @@ def needs(adapter, *capabilities: str) -> None:
         pytest.skip(f"not applicable: {adapter.name} lacks {', '.join(missing)}")
 
 
-def test_first_order_gradients_match_finite_differences(gradspec_fuzz_adapter, gradspec_fuzz_settings,
-                                                        gradspec_fuzz_staging):
+def test_first_order_gradients_match_finite_differences(gradspec_fuzz_engine, gradspec_fuzz_adapter,
+                                                        gradspec_fuzz_settings, gradspec_fuzz_staging):
     needs(gradspec_fuzz_adapter, "grad")
     properties.run(properties.first_order, gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging,
-                   "first-order")
+                   "first-order", engine=gradspec_fuzz_engine[0].name)
 
 
-def test_hessian_vector_products_match_finite_differences_of_the_gradient(gradspec_fuzz_adapter, gradspec_fuzz_settings,
-                                                                         gradspec_fuzz_staging):
+def test_hessian_vector_products_match_finite_differences_of_the_gradient(gradspec_fuzz_engine, gradspec_fuzz_adapter,
+                                                                         gradspec_fuzz_settings, gradspec_fuzz_staging):
     needs(gradspec_fuzz_adapter, "grad", "create_graph")
     properties.run(properties.second_order, gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging,
-                   "second-order")
+                   "second-order", engine=gradspec_fuzz_engine[0].name)
 
 
-def test_sequences_of_autograd_calls_behave_as_on_the_reference_engine(gradspec_fuzz_adapter, gradspec_fuzz_settings,
-                                                                       gradspec_fuzz_staging):
+def test_sequences_of_autograd_calls_behave_as_on_the_reference_engine(gradspec_fuzz_engine, gradspec_fuzz_adapter,
+                                                                       gradspec_fuzz_settings, gradspec_fuzz_staging):
     if gradspec_fuzz_adapter.name == "reference":
         pytest.skip("the reference engine is the judge of this property")
     needs(gradspec_fuzz_adapter, *sequences.CAPABILITIES)
-    properties.run_sequences(gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging)
+    properties.run_sequences(gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging,
+                             engine=gradspec_fuzz_engine[0].name)
