@@ -78,6 +78,31 @@ def list_cases(paths: Sequence[str]) -> int:
     return 0
 
 
+def engines(names: Sequence[str]) -> int:
+    """Each registered engine (or each one named): version, devices, dtypes, capabilities, and why it cannot run."""
+    from .running.registry import EngineNotFound, load_adapter, registered
+
+    broken = 0
+    for name in names or sorted(registered()):
+        try:
+            adapter = load_adapter(name)
+        except EngineNotFound as exc:
+            broken += 1
+            print(f"{name}: {exc}")
+            continue
+        reason = adapter.unavailable_reason()
+        print(f"{name}: {adapter.version() if reason is None else 'not runnable here: ' + reason}")
+        devices = []
+        for device in adapter.devices:
+            why = None if reason else adapter.device_unavailable_reason(device)
+            devices.append(device if why is None else f"{device} (not here: {why})")
+        print(f"  devices: {', '.join(devices)}   dtypes: {', '.join(adapter.dtypes)}")
+        lacking = sorted(set(contracts.capabilities()) - set(adapter.capabilities))
+        print(f"  capabilities: {', '.join(sorted(adapter.capabilities)) or 'none'}")
+        print(f"  lacks: {', '.join(lacking) or 'nothing'}")
+    return 1 if broken else 0
+
+
 def check_faults(paths: Sequence[str]) -> int:
     """Per MUST rule, the cases that fail when the reference engine is made to break it (gradspec.faults)."""
     from gradspec.faults import FAULTS, rule_coverage
@@ -204,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        "if no case catches one")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("paths", nargs="*", help="case files or folders (default: the shipped corpus)")
+    listing = commands.add_parser("engines", help="registered engines: version, devices, dtypes, capabilities, "
+                                                 "and why any cannot run here")
+    listing.add_argument("names", nargs="*", help="engine names or package.module:Class (default: every registered one)")
     render = commands.add_parser("report", help="render a JSON report as Markdown or HTML")
     render.add_argument("report", help="a JSON report written by pytest --gradspec-report")
     render.add_argument("--markdown", metavar="PATH", help="write Markdown here (default: standard output)")
@@ -229,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return report(args.report, args.markdown, args.html)
         if args.command == "diff":
             return diff(args.before, args.after)
+        if args.command == "engines":
+            return engines(args.names)
         if args.command == "versions":
             return versions(args.reports, args.markdown)
         from .corpus import cases_folder

@@ -262,3 +262,13 @@ def test_gradspec_traceback_shows_where_an_engine_exception_came_from(pytester, 
     assert "Traceback" not in plain.stdout.str()
     full = pytester.runpytest("cases", "--engine", "raising:EngineRaises", "--dtype", "float64", "--gradspec-traceback")
     full.stdout.fnmatch_lines(["*Traceback (most recent call last)*", "*reference_engine*engine.py*"])
+
+
+def test_gradspec_engines_lists_what_each_engine_has_and_why_it_cannot_run(capsys):
+    from gradspec.cli import main
+    assert main(["engines", "reference", "torch"]) == 0
+    out = capsys.readouterr().out
+    assert "reference: 0.1.0\n  devices: cpu   dtypes: float64, float32\n" in out
+    assert "torch: 2." in out and "lacks: nothing" in out
+    assert main(["engines", "nosuch"]) == 1
+    assert "unknown engine 'nosuch'" in capsys.readouterr().out
