@@ -21,6 +21,7 @@ class FiniteDifferenceAdapter(FunctionalAdapter):
     devices = ("cpu",)
     dtypes = ("float64",)  # central differences in float32 are too coarse for gradspec's tolerances
     capabilities = frozenset({"grad", "detach"})
+    errors = [(ValueError, r"cotangents for", "grad_count_mismatch")]
     ops = {**numpy_style_ops(np, relu=lambda a: np.where(np.real(a) > 0, a, 0.0),
                              sigmoid=lambda a: 1.0 / (1.0 + np.exp(-a))),
            "abs": lambda a: np.where(np.real(a) < 0, -a, a),  # |x| continued analytically on each side
@@ -47,6 +48,8 @@ class FiniteDifferenceAdapter(FunctionalAdapter):
                 points = [np.array(p, dtype=complex) for p in primals]
                 points[index][element] += STEP * 1j
                 outputs = function(*points)
+                if len(cotangents) != len(outputs):
+                    raise ValueError(f"{len(cotangents)} cotangents for {len(outputs)} outputs")
                 gradient[element] = sum(np.sum(c * np.imag(o)) for c, o in zip(cotangents, outputs, strict=True))
             results.append(gradient / STEP)
         return results
