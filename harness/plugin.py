@@ -9,6 +9,7 @@ capability the engine lacks is skipped as not applicable. A run that judges noth
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cached_property
@@ -86,6 +87,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                         "(default: hypothesis's own, .hypothesis/examples)")
 
 
+def _check_writable(paths) -> None:
+    """A report that cannot be written is a usage error now, not a surprise after the whole run."""
+    for path in filter(None, paths):
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise pytest.UsageError(f"cannot write the report {path}: {exc.strerror or exc}") from None
+
+
 def _split(values: list[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
@@ -112,6 +124,8 @@ class _Session:
             self.expectations = [e for path in config.getoption("--expectations") for e in expectations.load(path)]
         except expectations.ExpectationFileError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if not hasattr(config, "workerinput"):
+            _check_writable(config.getoption(o) for o in ("--gradspec-report", "--gradspec-markdown", "--gradspec-html"))
         self.unmatched: list[expectations.Expectation] = []
         self.skip_reasons: dict[str, str] = {}  # why a whole engine-device-dtype run could not start
         self.case_file_errors: set[str] = set()
@@ -169,6 +183,9 @@ class _Session:
             return  # an xdist worker: the controller writes the reports and decides the exit status
         if self.judged_nothing() and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.report.results:
+            ran = {r["engine"] for r in self.report.results}
+            self.report.engines = {engine.label: engine.info for engine in self.engines if engine.label in ran}
         report_path = self.config.getoption("--gradspec-report")
         if report_path:
             self.report.write(report_path)
@@ -349,16 +366,27 @@ class CaseItem(pytest.Item):
         self.case, self.engine, self.device, self.dtype = case, engine, device, dtype
         self.add_marker("gradspec")
         self.extra_keyword_matches.update(case.rules)  # pytest -k ACC-2 selects the cases citing a rule
-        self.user_properties += [  # what reports need; plain types, since pytest-xdist sends them between processes
+        self.graph = graph
+        # What reports need, as strings (JSON for structures): pytest-xdist sends them between processes,
+        # and JUnit XML writes them as they are.
+        self.user_properties += [
             ("gradspec_case", case.id), ("gradspec_title", case.title), ("gradspec_area", case.area),
             ("gradspec_path", str(case.path)),
             ("gradspec_engine", engine.label), ("gradspec_device", device), ("gradspec_dtype", dtype),
-            ("gradspec_engine_info", engine.info),
-            ("gradspec_rules", list(case.rules)), ("gradspec_capabilities", sorted(case.capabilities)),
-            ("gradspec_graph", graph),
+            ("gradspec_rules", json.dumps(list(case.rules))),
+            ("gradspec_capabilities", json.dumps(sorted(case.capabilities))),
         ]
 
     def runtest(self) -> None:
+        try:
+            self.judge()
+        except (pytest.skip.Exception, CaseFailed):
+            raise
+        except BaseException:  # a crash before any verdict: reports show the case's graph with the error
+            self.user_properties.append(("gradspec_graph", json.dumps(self.graph)))
+            raise
+
+    def judge(self) -> None:
         adapter_cls = self.engine.adapter
         reason = adapter_cls.why_not_runnable(self.device, self.dtype)
         if reason:
@@ -369,6 +397,8 @@ class CaseItem(pytest.Item):
         self.user_properties.append(("gradspec_outcome", outcome.status))
         if outcome.status == NOT_APPLICABLE:
             pytest.skip(f"not applicable: {outcome.message}")
+        if outcome.status in (FAILED, ERROR):  # the graph only where it helps: JUnit XML carries every property
+            self.user_properties.append(("gradspec_graph", json.dumps(self.graph)))
         if outcome.status == FAILED:
             self.user_properties += [("gradspec_message", self.failure_text(outcome))]
             raise CaseFailed(outcome)

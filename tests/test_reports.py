@@ -110,10 +110,15 @@ def test_markdown_summary_has_run_area_rule_tables_and_each_failure(corpus):
     text = (corpus.path / "out" / "summary.md").read_text()
     assert "| reference-cpu-float64 | 2 | 1 | 0 | 0 | 0 | 0 | 0 |" in text
     assert "| nohooks-cpu-float64 | 1 | 1 | 0 | 0 | 0 | 1 | 0 |" in text
-    assert "| area | 1/2 ❌ | 1/2 ❌ |" in text  # runs are sorted: nohooks first, then reference
-    assert "| other | n/a | 1/1 |" in text
+    assert text.startswith("# gradspec conformance report\n")
+    assert "**FAILED: 2 failed, 1 case file(s) not loaded, in 5 judged results**" in text
+    # runs are sorted: nohooks first, then reference; a failing cell links to its failure
+    assert ("| area | [1/2 ❌](#failure-area-wrong-yaml-nohooks-cpu-float64) | "
+            "[1/2 ❌](#failure-area-wrong-yaml-reference-cpu-float64) |") in text
+    assert '<a id="failure-area-wrong-yaml-reference-cpu-float64"></a>' in text
+    assert "| other | not applicable | 1/1 |" in text  # not "n/a", which also meant "skipped"
     # One backward each: a fault that replaces .grad instead of adding to it would pass these cases.
-    assert "| ACC-1 | MUST | NO | 1/2 ❌ | 2/3 ❌ |" in text
+    assert "| ACC-1 | MUST | NO | [1/2 ❌](#failure-area-wrong-yaml-nohooks-cpu-float64) | " in text
     assert "### area/wrong.yaml on reference-cpu-float64" in text
     assert "### cases/other/broken.yaml could not be loaded" in text
 
@@ -149,7 +154,12 @@ def test_parallel_run_writes_the_same_report(corpus):
     corpus.runpytest("cases", *options, "-n", "2")
     parallel = json.loads((corpus.path / "out" / "report.json").read_text())
     assert len(serial["results"]) == 3
-    assert parallel["results"] == serial["results"] and parallel["broken_case_files"] == serial["broken_case_files"]
+
+    def timeless(results):  # durations differ from run to run
+        return [{k: v for k, v in r.items() if k != "duration"} for r in results]
+    assert timeless(parallel["results"]) == timeless(serial["results"])
+    assert parallel["broken_case_files"] == serial["broken_case_files"] and parallel["summary"] == serial["summary"]
+    assert all(r["duration"] >= 0 and r["nodeid"].startswith("cases/") for r in serial["results"])
 
 
 def test_cli_renders_a_report_and_refuses_anything_else(corpus, tmp_path, capsys):
@@ -214,3 +224,11 @@ def test_an_unmatched_expectation_as_a_warning_filter_error_is_no_internal_error
     (corpus.path / "known.txt").write_text("area/gone.yaml   no longer exists\n")
     result = run(corpus, "--expectations", "known.txt", "-W", "error")
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_an_unwritable_report_path_is_a_usage_error_before_anything_runs(corpus, tmp_path):
+    (tmp_path / "file").write_text("a file, not a folder")
+    result = corpus.runpytest("cases", "--engine", "reference", "--gradspec-report", str(tmp_path / "file" / "r.json"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*cannot write the report*file/r.json*"])
+    assert "passed" not in result.stdout.str()

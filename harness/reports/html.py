@@ -5,7 +5,17 @@ from __future__ import annotations
 from html import escape
 
 from gradspec.language.graph import to_svg
-from gradspec.reports.tables import coverage_table, disagreements, engine_matrix, failures, outcomes_table, run_name
+from gradspec.reports.tables import (
+    anchor,
+    coverage_table,
+    disagreements,
+    engine_matrix,
+    failure_links,
+    failures,
+    outcomes_table,
+    run_name,
+    verdict,
+)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1200px; }
@@ -27,10 +37,11 @@ def render(report: dict) -> str:
         f'<p class="meta">gradspec {escape(report["gradspec_version"])}, case schema {report["case_schema_version"]}, '
         f'{escape(platform["system"])} {escape(platform["machine"])}, Python {escape(platform["python"])}; '
         f"engines: {escape(engines)}; written {escape(report['created'])}</p>",
+        f'<p class="verdict"><strong>{escape(verdict(report))}</strong></p>',
         "<h2>Runs</h2>", _table(*outcomes_table(report)),
         *(_matrix(report) if len(report["engines"]) > 1 else []),
-        "<h2>By area</h2>", _table(*coverage_table(report, "area")),
-        "<h2>By rule</h2>", _table(*coverage_table(report, "rule")),
+        "<h2>By area</h2>", _table(*coverage_table(report, "area"), failure_links(report, "area")),
+        "<h2>By rule</h2>", _table(*coverage_table(report, "rule"), failure_links(report, "rule")),
         "<h2>Failures</h2>",
     ]
     failed, broken = failures(report), report["broken_case_files"]
@@ -38,7 +49,8 @@ def render(report: dict) -> str:
         body.append("<p>None.</p>")
     for result in failed:
         picture = to_svg(result["graph"]) if result.get("graph") else ""
-        body += [f'<section class="failure"><h3>{escape(result["case"])} on {escape(run_name(result))}</h3>',
+        body += [f'<section class="failure" id="{anchor(result)}">'
+                 f'<h3>{escape(result["case"])} on {escape(run_name(result))}</h3>',
                  f"<p>{escape(result['title'])}</p>", f"<pre>{escape(result['message'].strip())}</pre>",
                  picture, "</section>"]
     for file in broken:
@@ -57,13 +69,19 @@ def _matrix(report: dict) -> list[str]:
             _table(["engine", "case", "known?", "runs", "why"], rows) if rows else "<p>Nowhere.</p>"]
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def _table(header: list[str], rows: list[list[str]], links: dict | None = None) -> str:
+    """An HTML table; with `links`, a cell that counts a failure links to that failure's section."""
     head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
+    links = links or {}
     lines = []
     for row in rows:
-        # A failing cell is marked by colour and weight, not the Markdown's emoji: browsers without an
-        # emoji font draw that as an empty box.
-        cells = "".join(f'<td class="bad"><strong>{escape(c.replace(" ❌", ""))}</strong></td>' if "❌" in c
-                        else f"<td>{escape(c)}</td>" for c in row)
-        lines.append(f"<tr>{cells}</tr>")
+        cells = []
+        for index, cell in enumerate(row):
+            # A failing cell is marked by colour and weight, not the Markdown's emoji: browsers without an
+            # emoji font draw that as an empty box.
+            text = escape(cell.replace(" ❌", ""))
+            target = links.get((row[0], header[index]))
+            text = f'<a href="#{target}">{text}</a>' if target else text
+            cells.append(f'<td class="bad"><strong>{text}</strong></td>' if "❌" in cell else f"<td>{text}</td>")
+        lines.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"

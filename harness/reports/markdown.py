@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from gradspec.reports.tables import coverage_table, disagreements, engine_matrix, failures, outcomes_table, run_name
+from gradspec.reports.tables import (
+    anchor,
+    coverage_table,
+    disagreements,
+    engine_matrix,
+    failure_links,
+    failures,
+    outcomes_table,
+    run_name,
+    verdict,
+)
 
 
 def render(report: dict) -> str:
@@ -12,19 +22,21 @@ def render(report: dict) -> str:
         f"gradspec {report['gradspec_version']}, case schema {report['case_schema_version']}, "
         f"{platform['system']} {platform['machine']}, Python {platform['python']}; engines: "
         + ", ".join(f"{name} {info['version']}" for name, info in sorted(report["engines"].items())), "",
+        f"**{verdict(report)}**", "",
     ]
     lines += _table("Runs", *outcomes_table(report))
     if len(report["engines"]) > 1:
         lines += _matrix(report)
-    lines += _table("By area", *coverage_table(report, "area"))
-    lines += _table("By rule", *coverage_table(report, "rule"))
+    lines += _table("By area", *coverage_table(report, "area"), failure_links(report, "area"))
+    lines += _table("By rule", *coverage_table(report, "rule"), failure_links(report, "rule"))
     lines += ["## Failures", ""]
     failed, broken = failures(report), report["broken_case_files"]
     if not failed and not broken:
         lines += ["None.", ""]
     for result in failed:
         crashed = " (error: no verdict)" if result["outcome"] == "error" else ""
-        lines += [f"### {result['case']} on {run_name(result)}{crashed}", "", result["title"], "", "```text",
+        lines += [f'<a id="{anchor(result)}"></a>', "", f"### {result['case']} on {run_name(result)}{crashed}", "",
+                  result["title"], "", "```text",
                   result["message"].strip(), "```", ""]
     for file in broken:
         lines += [f"### {file['path']} could not be loaded", "", "```text", file["error"], "```", ""]
@@ -45,6 +57,10 @@ def _matrix(report: dict) -> list[str]:
     return [*lines, ""]
 
 
-def _table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
+def _table(title: str, header: list[str], rows: list[list[str]], links: dict | None = None) -> list[str]:
+    """A Markdown table; with `links`, a cell that counts a failure links to that failure's section."""
+    links = links or {}
+    linked = [[f"[{cell}](#{links[(row[0], header[i])]})" if (row[0], header[i]) in links else cell
+               for i, cell in enumerate(row)] for row in rows]
     return [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
-            *("| " + " | ".join(row) + " |" for row in rows), ""]
+            *("| " + " | ".join(row) + " |" for row in linked), ""]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import platform
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ class ReportBuilder:
     def __init__(self):
         self.results: list[dict] = []
         self.broken: list[dict] = []
-        self.engines: dict[str, dict] = {}
+        self.engines: dict[str, dict] = {}  # version and capabilities per engine label; the plugin fills it in
         self.case_paths: set[str] = set()
         self._coverage: dict | None = None
 
@@ -33,17 +34,17 @@ class ReportBuilder:
         if "gradspec_case" not in properties or not is_final(report):
             return
         outcome, message = _outcome(report, properties)
-        self.engines.setdefault(properties["gradspec_engine"], properties["gradspec_engine_info"])
         self.case_paths.add(properties["gradspec_path"])
         result = {
             "case": properties["gradspec_case"], "title": properties["gradspec_title"],
             "area": properties["gradspec_area"], "engine": properties["gradspec_engine"],
             "device": properties["gradspec_device"], "dtype": properties["gradspec_dtype"],
-            "outcome": outcome, "rules": list(properties["gradspec_rules"]),
-            "capabilities": list(properties["gradspec_capabilities"]), "message": message,
+            "outcome": outcome, "rules": json.loads(properties["gradspec_rules"]),
+            "capabilities": json.loads(properties["gradspec_capabilities"]), "message": message,
+            "nodeid": report.nodeid, "duration": round(report.duration, 6),
         }
         if outcome in ("failed", "error") and "gradspec_graph" in properties:
-            result["graph"] = properties["gradspec_graph"]
+            result["graph"] = json.loads(properties["gradspec_graph"])
         self.results.append(result)
 
     def add_broken_file(self, report: pytest.CollectReport) -> None:
@@ -58,6 +59,7 @@ class ReportBuilder:
             "platform": {"system": platform.system(), "machine": platform.machine(),
                          "python": platform.python_version()},
             "engines": self.engines,
+            "summary": dict(sorted(Counter(r["outcome"] for r in self.results).items())),
             "results": sorted(self.results, key=lambda r: (r["case"], r["engine"], r["device"], r["dtype"])),
             "broken_case_files": sorted(self.broken, key=lambda b: b["path"]),
             "rule_coverage": self.rule_coverage(),

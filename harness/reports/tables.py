@@ -55,10 +55,43 @@ def failures(report: dict) -> list[dict]:
     return [r for r in report["results"] if r["outcome"] in ("failed", "error")]
 
 
+JUDGED = ("passed", "failed", "error", "expected_failure", "unexpected_pass")
+
+
+def verdict(report: dict) -> str:
+    """One line a CI reader sees first: did the run pass, and on how much did it judge."""
+    counts = Counter(r["outcome"] for r in report["results"])
+    judged = sum(counts[o] for o in JUDGED)
+    broken = len(report["broken_case_files"])
+    if counts["failed"] or counts["error"] or broken:
+        parts = [f"{counts[o]} {o}" for o in ("failed", "error") if counts[o]]
+        parts += [f"{broken} case file(s) not loaded"] if broken else []
+        return f"FAILED: {', '.join(parts)}, in {judged} judged results"
+    if not judged:
+        return "NOTHING JUDGED: every result was skipped or not applicable, so this run says nothing"
+    known = f" ({counts['expected_failure']} known differences)" if counts["expected_failure"] else ""
+    return f"PASSED: {judged} judged results behave as the rule book says{known}"
+
+
+def anchor(result: dict) -> str:
+    """A stable id for a failure's section, for links from the tables."""
+    text = f"failure-{result['case']}-{run_name(result)}"
+    return "".join(c if c.isalnum() or c == "-" else "-" for c in text).lower()
+
+
+def failure_links(report: dict, kind: str) -> dict[tuple[str, str], str]:
+    """Per (area or rule, run), the anchor of the first failure counted in that cell of coverage_table."""
+    links: dict[tuple[str, str], str] = {}
+    for result in failures(report):
+        for key in (result["rules"] if kind == "rule" else [result["area"] or "."]):
+            links.setdefault((key, run_name(result)), anchor(result))
+    return links
+
+
 def _cell(counts: Counter) -> str:
     judged = counts["passed"] + counts["failed"] + counts["error"] + counts["expected_failure"] + counts["unexpected_pass"]
-    if not judged:
-        return "n/a" if counts else ""
+    if not judged:  # two different things: the engine lacks what the cases need, or the run could not start
+        return ("not applicable" if counts["not_applicable"] else "skipped") if counts else ""
     mark = "" if counts["failed"] + counts["error"] == 0 else " ❌"
     return f"{counts['passed'] + counts['unexpected_pass']}/{judged}{mark}"
 
