@@ -80,7 +80,8 @@ def list_cases(paths: Sequence[str]) -> int:
 
 def engines(names: Sequence[str]) -> int:
     """Each registered engine (or each one named): version, devices, dtypes, capabilities, and why it cannot run."""
-    from .running.registry import EngineNotFound, load_adapter, registered
+    from gradspec.running.interpreter import effective_capabilities
+    from gradspec.running.registry import EngineNotFound, load_adapter, registered
 
     broken = 0
     for name in names or sorted(registered()):
@@ -97,7 +98,7 @@ def engines(names: Sequence[str]) -> int:
             why = None if reason else adapter.device_unavailable_reason(device)
             devices.append(device if why is None else f"{device} (not here: {why})")
         print(f"  devices: {', '.join(devices)}   dtypes: {', '.join(adapter.dtypes)}")
-        lacking = sorted(set(contracts.capabilities()) - set(adapter.capabilities))
+        lacking = sorted(set(contracts.capabilities()) - effective_capabilities(adapter))
         print(f"  capabilities: {', '.join(sorted(adapter.capabilities)) or 'none'}")
         print(f"  lacks: {', '.join(lacking) or 'nothing'}")
     return 1 if broken else 0
@@ -206,7 +207,7 @@ def run(pytest_args: Sequence[str]) -> int:
     """pytest over the shipped corpus, with the given options."""
     import pytest
 
-    from .corpus import cases_folder
+    from gradspec.corpus import cases_folder
 
     # gradspec is imported already (this command is part of it), so pytest cannot rewrite the plugin's asserts;
     # it has none to rewrite, and says so in a warning that would only confuse.
@@ -261,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return engines(args.names)
         if args.command == "versions":
             return versions(args.reports, args.markdown)
-        from .corpus import cases_folder
+        from gradspec.corpus import cases_folder
         paths = args.paths or [str(cases_folder())]
         return {"validate": validate, "list": list_cases, "faults": check_faults}[args.command](paths)
     except NotAReport as exc:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import yaml
 from gradspec.adapters.reference_adapter import ReferenceAdapter
 from gradspec.adapters.torch_adapter import TorchAdapter
-from gradspec.language.loader import build_case
+from gradspec.language.loader import build_case, load_case
 from gradspec.running.interpreter import FAILED, NOT_APPLICABLE, PASSED, run_case
 
-from .conftest import VALID_CASE
+from .conftest import CASES, VALID_CASE
 
 torch = pytest.importorskip("torch")
 
@@ -160,3 +161,27 @@ def test_a_case_can_loosen_the_tolerance_with_a_reason():
     assert loosened.status == PASSED
     with pytest.raises(Exception, match="reason"):
         case_from(near, tolerance={"rtol": 1e-3})  # a tolerance without a reason is refused
+
+
+class BackwardOnly(ReferenceAdapter):
+    """A teaching engine's shape: backward into .grad, no functional grad."""
+
+    name = "backward-only"
+    capabilities = ReferenceAdapter.capabilities - {"grad"}
+
+    def grad(self, *args):
+        raise AssertionError("a derivative step must not call grad on an engine that lacks it")
+
+
+def test_derivative_steps_run_through_backward_where_an_engine_has_no_grad():
+    paths = sorted((CASES / "derivatives").glob("*.yaml"))
+    outcomes = {path.name: run_case(load_case(path), BackwardOnly("cpu", "float64")).status for path in paths}
+    assert outcomes.pop("higher-order-by-grad.yaml") == NOT_APPLICABLE  # create_graph needs grad there
+    assert set(outcomes.values()) == {PASSED} and len(outcomes) == 7
+
+
+def test_the_backward_route_reports_a_wrong_derivative(monkeypatch):
+    from gradspec.reference_engine import ops
+    monkeypatch.setitem(ops.OPS, "sin", ops.Op(np.sin, (lambda g, a, b, o, t: g * ops.cos(a) * 2,), ("a",)))
+    outcome = run_case(load_case(CASES / "derivatives" / "unary-smooth.yaml"), BackwardOnly("cpu", "float64"))
+    assert outcome.status == FAILED and "d_sin" in outcome.message + " ".join(outcome.details)

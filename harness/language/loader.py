@@ -251,6 +251,8 @@ class _Builder:
                 self.fail(where + (kind,), f"no hook registered as {value!r} before this step{did_you_mean(value, self.hooks)}")
         elif kind == "grad":
             self.check_grad_call(value, where + ("grad",))
+        elif kind == "derivative":
+            self.check_derivative(value, where + ("derivative",))
         elif kind == "expect":
             self.check_expect(value, where + ("expect",))
         if kind == "backward":
@@ -273,6 +275,17 @@ class _Builder:
             if len(bound) != len(as_list(call["inputs"])):
                 self.fail(where + ("as",), f"`as` binds {len(bound)} name(s) but `inputs` has {len(as_list(call['inputs']))}")
             self.defined.update(bound)
+
+    def check_derivative(self, call: dict, where: tuple) -> None:
+        self.require_defined(call["of"], where + ("of",))
+        for name in as_list(call["wrt"]):
+            self.require_defined(name, where + ("wrt",))
+        if isinstance(call.get("gradient"), str):
+            self.require_defined(call["gradient"], where + ("gradient",))
+        bound = as_list(call["as"])
+        if len(bound) != len(as_list(call["wrt"])):
+            self.fail(where + ("as",), f"`as` binds {len(bound)} name(s) but `wrt` has {len(as_list(call['wrt']))}")
+        self.defined.update(bound)
 
     def check_expect(self, expect: dict, where: tuple) -> None:
         for key in ("value", "grad", "requires_grad", "is_leaf", "has_grad_fn", "grad_dtype"):

@@ -184,6 +184,11 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
         target = f"({', '.join(as_list(call['as']))},) = " if "as" in call else ""
         return [f"{indent}{target}torch.autograd.grad([{', '.join(outputs)}], [{', '.join(inputs)}]"
                 f"{''.join(', ' + o for o in options)})"]
+    if kind == "derivative":  # torch has grad, which is what the step uses where an engine has it
+        call = args["derivative"]
+        gradient = f", grad_outputs=[{_gradient(thawed(call['gradient']), call['of'])}]" if "gradient" in call else ""
+        return [f"{indent}({', '.join(as_list(call['as']))},) = torch.autograd.grad([{call['of']}], "
+                f"[{', '.join(as_list(call['wrt']))}]{gradient})"]
     if kind == "retain_grad":
         return [f"{indent}{args['retain_grad']}.retain_grad()"]
     if kind == "register_hook":

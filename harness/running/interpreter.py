@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gradspec import contracts
 from gradspec.adapter import Adapter
 from gradspec.language.case import Case, Step, as_list, thawed
 from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref
@@ -59,7 +60,15 @@ class _StepErrored(_StepFailed):
 
 
 def missing_capabilities(case: Case, adapter_cls: type[Adapter]) -> list[str]:
-    return sorted(case.capabilities - set(adapter_cls.capabilities))
+    return sorted(case.capabilities - effective_capabilities(adapter_cls))
+
+
+def effective_capabilities(adapter_cls: type[Adapter]) -> set[str]:
+    """What an adapter declares, and what that provides (capabilities.yaml's provided_by: grad or backward
+    gives derivatives)."""
+    declared = set(adapter_cls.capabilities)
+    return declared | {name for name, entry in contracts.capabilities().items()
+                       if set(entry.get("provided_by", ())) & declared}
 
 
 def run_case(case: Case, adapter: Adapter, tracebacks: bool = False) -> Outcome:
@@ -260,6 +269,30 @@ class _Run:
         if "as" in call:
             for name, result in zip(as_list(call["as"]), results, strict=True):
                 self.env[name] = result
+
+    def do_derivative(self, step: Step) -> None:
+        """Derivative values by the engine's grad, or else by backward: each leaf's .grad after less before."""
+        call = step.args["derivative"]
+        output, inputs = self.tensor(call["of"]), [self.tensor(n) for n in as_list(call["wrt"])]
+        gradient = call.get("gradient")
+        gradient = None if gradient is None else self.literal_or_name(gradient, output)
+        if "grad" in self.adapter.capabilities:
+            results = list(self.adapter.grad([output], inputs, None if gradient is None else [gradient],
+                                             None, None, None, None))
+        else:
+            before = [self.read_grad_array(t) for t in inputs]
+            self.adapter.backward(output, gradient, None, None, None)
+            results = []
+            for tensor, earlier in zip(inputs, before, strict=True):
+                after = self.read_grad_array(tensor)
+                change = None if after is None else after - (0 if earlier is None else earlier)
+                results.append(None if change is None else self.adapter.like(change, tensor))
+        for name, result in zip(as_list(call["as"]), results, strict=True):
+            self.env[name] = result
+
+    def read_grad_array(self, tensor: Any) -> np.ndarray | None:
+        grad = self.adapter.read_grad(tensor)
+        return None if grad is None else self.adapter.to_numpy(grad)
 
     def do_retain_grad(self, step: Step) -> None:
         self.adapter.retain_grad(self.tensor(step.args["retain_grad"]))
