@@ -53,6 +53,9 @@ def load_all(paths: Sequence[str]) -> tuple[list, int]:
         except CaseFileError as exc:
             broken += 1
             print(exc, file=sys.stderr)
+        else:
+            for note in cases[-1].advice:
+                print(f"{path}: warning: {note}", file=sys.stderr)
     return cases, broken
 
 
@@ -206,7 +209,6 @@ def export(path: str, device: str, dtype: str, output: str | None) -> int:
 def run(pytest_args: Sequence[str]) -> int:
     """pytest over the shipped corpus, with the given options."""
     import pytest
-
     from gradspec.corpus import cases_folder
 
     # gradspec is imported already (this command is part of it), so pytest cannot rewrite the plugin's asserts;

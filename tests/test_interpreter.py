@@ -38,7 +38,10 @@ def test_wrong_expected_value_fails_naming_step_tensor_values_and_tolerance():
 
 
 def test_wrong_shape_fails_even_when_values_agree():
-    outcome = run(VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: [[6.0]]}"))
+    """The loader refuses such a case (tests/test_loader.py); an engine's own wrong shape must still fail."""
+    data = yaml.safe_load(VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: [[6.0]]}"))
+    case = build_case(data, "<test>", "test/case.yaml", schema=False)  # past the static checks
+    outcome = run_case(case, TorchAdapter("cpu", "float64"))
     assert outcome.status == FAILED
     assert "expected shape [1, 1], got shape [1]" in outcome.message
 

@@ -64,6 +64,15 @@ BROKEN = [
      r"unknown capability 'hookz'"),
     ("wrong value type", "requires_grad: true}", "requires_grad: yes please}", r"8:\d+", r"expected boolean"),
     ("wrong schema version", "schema_version: 1", "schema_version: 2", r"1:\d+", r"expected 1, got 2"),
+    # Static checks: shapes worked out from the declared values before any engine runs.
+    ("expected value of the wrong shape", "grad: {x: [6.0]}", "grad: {x: [[6.0]]}", r"12",
+     r"expected \.grad of x has shape \[1, 1\], but the tensor it stands for has shape \[1\]"),
+    ("reduction over a dim the tensor lacks", "  - y = sum(x ** 2)", "  - y = sum(x ** 2, dim=3)", r"10",
+     r"sum cannot take operands of shape \[1\], dim=3: .*out of bounds"),
+    ("operands that do not multiply", "  - y = sum(x ** 2)", "  - y = sum(x @ x ** 2)\n  - z = x @ y", r"11",
+     r"matmul cannot take operands of shape \[1\], \[\]"),
+    ("output gradient of the wrong shape", "  - backward: y", "  - backward: y\n    gradient: [1.0, 2.0]", r"11",
+     r"gradient has shape \[2\], but the tensor it stands for has shape \[\]"),
 ]
 
 
@@ -76,6 +85,27 @@ def test_broken_case_gives_one_precise_error(write_case, what, old, new, where, 
     assert text.startswith(f"{path}:"), text
     assert re.match(rf"{re.escape(str(path))}:{where}: ", text), text
     assert re.search(message, text), text
+
+
+def test_every_problem_in_a_file_is_reported_at_once(write_case):
+    text = broken(broken(broken(VALID_CASE, "rules: [ACC-1]", "rules: [ACC-1, NOPE-1]"),
+                         "  - backward: y", "  - backwards: y"), "grad: {x: [6.0]}", "grad: {q: [6.0]}")
+    with pytest.raises(CaseFileError) as info:
+        load_case(write_case(text))
+    lines = str(info.value).splitlines()
+    assert len(lines) == 3, lines
+    assert "unknown rule 'NOPE-1'" in lines[0] and "no step key" in lines[1] and "name 'q'" in lines[2]
+
+
+def test_validate_advises_on_unneeded_capabilities_and_cases_that_check_nothing(write_case, capsys):
+    from gradspec.cli import main
+    write_case(VALID_CASE.replace("capabilities: [backward]", "capabilities: [backward, tensor_hooks]"), "a.yaml")
+    write_case(VALID_CASE.replace("  - expect:\n      grad: {x: [6.0]}\n", ""), "b.yaml")
+    assert main(["validate", str(write_case(VALID_CASE, "c.yaml").parent)]) == 0  # advice, not errors
+    err = capsys.readouterr().err
+    assert "a.yaml: warning: declares capability 'tensor_hooks', which no step needs" in err
+    assert "b.yaml: warning: checks nothing" in err
+    assert "c.yaml" not in err
 
 
 def test_hook_labels_must_be_registered_before_use(write_case):

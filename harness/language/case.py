@@ -58,6 +58,7 @@ class Case:
     steps: tuple[Step, ...]
     dtypes: tuple[str, ...] | None = None  # None: every dtype the engine supports
     tolerance: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    advice: tuple[str, ...] = ()  # what `gradspec validate` warns about: odd, but not wrong
 
     @property
     def area(self) -> str:

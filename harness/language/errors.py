@@ -22,6 +22,20 @@ class CaseFileError(Exception):
         return f"{where}: {self.message}"
 
 
+class CaseFileErrors(CaseFileError):
+    """Every problem found in one case file; str() gives a `path:line:col: message` line for each."""
+
+    def __init__(self, problems: list[CaseFileError]):
+        self.problems = problems
+        first = problems[0]
+        super().__init__(first.path, first.line, first.column, first.message)
+
+    def format(self) -> str:
+        for problem in self.problems:
+            problem.path = self.path  # which a caller may have made relative
+        return "\n".join(problem.format() for problem in self.problems)
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the nearest valid word, or '' when nothing is close."""
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)

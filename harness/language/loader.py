@@ -8,6 +8,7 @@ rules, error kinds and capabilities, complete capability lists).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from functools import cache
@@ -18,8 +19,9 @@ import jsonschema
 import numpy as np
 from gradspec import contracts
 from gradspec.language.case import Case, ErrorExpectation, Step, TensorDecl, as_list, frozen
-from gradspec.language.errors import CaseFileError, did_you_mean
+from gradspec.language.errors import CaseFileError, CaseFileErrors, did_you_mean
 from gradspec.language.expressions import ExpressionError, Num, Statement, names_used, ops_used, parse_statement, reads_grad
+from gradspec.language.static_checks import advice, shape_problems
 from gradspec.language.yaml_positions import YamlError, load_with_positions, position_of
 
 BLOCK_STEPS = ("no_grad", "enable_grad", "set_grad_enabled")
@@ -107,6 +109,8 @@ class _Builder:
         self.defined: set[str] = set()
         self.hooks: set[str] = set()
         self.implied: set[str] = set()
+        self.problems: list[CaseFileError] = []  # every problem, so that an author sees them all at once
+        self.mentioned: set[str] = set()
 
     # -- reporting ---------------------------------------------------------
 
@@ -130,18 +134,26 @@ class _Builder:
     def build(self, data: Any, identifier: str) -> Case:
         if not isinstance(data, dict):
             self.fail((), f"expected a mapping of case keys at the top of the file, got {type(data).__name__}")
-        self.check_schema(_validator(None), data, ())
-        self.check_rules(data["rules"])
-        tensors = tuple(self.tensor(name, decl) for name, decl in data["tensors"].items())
+        self.check_schema(_validator(None), data, ())  # without the file's shape, nothing else can be checked
+        self.collect(self.check_rules, data["rules"])
+        tensors = tuple(t for name, decl in data["tensors"].items() if (t := self.collect(self.tensor, name, decl)))
         steps = tuple(self.steps(data["steps"], ("steps",)))
-        self.check_capabilities(data["capabilities"])
+        self.collect(self.check_capabilities, data["capabilities"])
+        if self.problems:
+            raise self.problems[0] if len(self.problems) == 1 else CaseFileErrors(self.problems)
         tolerance = {k: v for k, v in data.get("tolerance", {}).items() if k != "reason"}
-        return Case(
+        case = Case(
             id=identifier, path=self.path, title=data["title"], rules=tuple(data["rules"]),
             source=data["source"], derivation=data["derivation"],
             capabilities=frozenset(data["capabilities"]), tensors=tensors, steps=steps,
             dtypes=tuple(data["dtypes"]) if "dtypes" in data else None, tolerance=frozen(tolerance),
         )
+        if not self.schema:  # the fuzzer's draws: consistent by construction, and built by the thousand
+            return case
+        problems = [CaseFileError(self.path, p.line, None, p.message) for p in shape_problems(case)]
+        if problems:
+            raise problems[0] if len(problems) == 1 else CaseFileErrors(problems)
+        return dataclasses.replace(case, advice=tuple(advice(case, self.implied | self.mentioned)))
 
     def check_rules(self, cited: list[str]) -> None:
         known = contracts.rules()
@@ -168,9 +180,35 @@ class _Builder:
             self.fail(where, "expected a number or nested lists of equal length (a rectangular array)")
         return array
 
+    def collect(self, check, *args):
+        """Run one check; a problem is recorded and the others still run. None where the check failed."""
+        try:
+            return check(*args)
+        except CaseFileError as problem:
+            self.problems.append(problem)
+            return None
+
     def steps(self, raw_steps: list, base: tuple) -> Iterable[Step]:
         for index, raw in enumerate(raw_steps):
-            yield self.step(raw, base + (index,))
+            step = self.collect(self.step, raw, base + (index,))
+            if step is None:
+                self.define_anyway(raw)
+            else:
+                yield step
+
+    def define_anyway(self, raw: Any) -> None:
+        """The names a broken step meant to define, so that later steps are not blamed for its problem."""
+        text = raw if isinstance(raw, str) else raw.get("compute") if isinstance(raw, dict) else None
+        if isinstance(text, str) and "=" in text:
+            target = text.split("=", 1)[0].strip().rstrip("+-*/").strip()
+            if target.isidentifier():
+                self.defined.add(target)
+        if isinstance(raw, dict):
+            for call in (raw.get("grad"), raw.get("derivative")):
+                if isinstance(call, dict) and "as" in call:
+                    self.defined.update(n for n in as_list(call["as"]) if isinstance(n, str))
+            if "as" in raw and isinstance(raw["as"], str):
+                self.hooks.add(raw["as"])
 
     def step(self, raw: Any, where: tuple) -> Step:
         if isinstance(raw, str):
@@ -323,6 +361,8 @@ class _Builder:
         options = raw.get(kind) if kind == "grad" else raw
         if isinstance(options, dict):
             self.implied.update(f"{kind}.{key}" for key, value in options.items() if value not in (False, None))
+            # An option given as false is not needed to run the step, but it is used: advice() counts it.
+            self.mentioned.update(f"{kind}.{key}" for key, value in options.items() if value is False)
         if kind == "expect":
             self.implied.update(f"expect.{key}" for key in raw["expect"])
 

@@ -1,0 +1,175 @@
+"""Static checks of a case before any engine runs it: the shapes its steps compute, and whether it checks anything.
+
+The forward steps are evaluated on the declared values with the vocabulary's numpy
+forwards (the reference engine's op table), so an op argument out of range (`sum(x, dim=3)`
+on a 1-d tensor), operands that neither broadcast nor multiply, an in-place update that
+would change a tensor's shape, and an expected value or gradient of the wrong shape are
+errors of the case file at their line: not failures blamed on every engine. Steps that
+expect an error are not held to this, since the error may be the point.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gradspec import contracts
+from gradspec.language.case import Case, Step, as_list
+from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref
+from gradspec.reference_engine.ops import OPS
+
+UNKNOWN = None  # a value the case cannot know before running (never the case for declared shapes)
+
+
+class ShapeProblem(Exception):
+    def __init__(self, line: int | None, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+def shape_problems(case: Case) -> list[ShapeProblem]:
+    """Every step whose shapes cannot work, in order; an empty list for a consistent case."""
+    values: dict[str, Any] = {t.name: t.value for t in case.tensors}
+    problems: list[ShapeProblem] = []
+    _walk(case.steps, values, problems)
+    return problems
+
+
+def advice(case: Case, implied: set[str]) -> list[str]:
+    """What is odd but not wrong: capabilities that neither a step nor a cited rule needs, and a case that checks nothing."""
+    notes = []
+    rules = contracts.rules()
+    for_rules = {need for rule in case.rules if rule in rules for need in rules[rule].needs}
+    for name, entry in contracts.capabilities().items():
+        sources = set(entry.get("implied_by", ()))
+        if (name in case.capabilities and sources and not sources & implied and name not in for_rules
+                and not entry.get("provided_by")):
+            notes.append(f"declares capability {name!r}, which no step needs: engines without it miss this case")
+    if not any(_checks(step) for step in _all_steps(case.steps)):
+        notes.append("checks nothing: no expect step, and no step expects an error or a warning")
+    return notes
+
+
+def _all_steps(steps: tuple[Step, ...]):
+    for step in steps:
+        yield step
+        yield from _all_steps(step.body)
+
+
+def _checks(step: Step) -> bool:
+    return step.kind == "expect" or step.raises is not None or bool(step.warns)
+
+
+def _walk(steps: tuple[Step, ...], values: dict[str, Any], problems: list[ShapeProblem]) -> None:
+    for step in steps:
+        try:
+            _step(step, values)
+        except ShapeProblem as problem:
+            problems.append(problem)
+        _walk(step.body, values, problems)
+
+
+def _step(step: Step, values: dict[str, Any]) -> None:
+    args = step.args
+    if step.raises is not None:  # the error may be the point; what it would have bound stays unknown
+        for call in (args.get("grad"), args.get("derivative")):
+            if call is not None and "as" in call:
+                values.update(dict.fromkeys(as_list(call["as"]), UNKNOWN))
+        if step.statement is not None:
+            values[step.statement.target] = UNKNOWN
+        return
+    if step.kind == "compute":
+        values[step.statement.target] = _evaluate(step.statement.expr, values, step)
+    elif step.kind == "inplace":
+        _inplace(step, values)
+    elif step.kind == "grad":
+        call = args["grad"]
+        outputs = as_list(call["outputs"])
+        for index, gradient in enumerate(call.get("grad_outputs", ())):
+            _same_shape(step, f"grad_outputs[{index}]", gradient, values.get(outputs[min(index, len(outputs) - 1)]))
+        _bind_gradients(call.get("as"), as_list(call["inputs"]), values)
+    elif step.kind == "derivative":
+        call = args["derivative"]
+        _same_shape(step, "gradient", call.get("gradient"), values.get(call["of"]))
+        _bind_gradients(call["as"], as_list(call["wrt"]), values)
+    elif step.kind == "backward":
+        _same_shape(step, "gradient", args.get("gradient"), values.get(args["backward"]))
+    elif step.kind == "set_grad":
+        for name, value in args["set_grad"].items():
+            _same_shape(step, f".grad of {name}", value, values.get(name))
+    elif step.kind == "expect":
+        _expectations(step, values)
+
+
+def _evaluate(expr: Expr, values: dict[str, Any], step: Step) -> Any:
+    if isinstance(expr, Num):
+        return np.float64(expr.value)
+    if isinstance(expr, Ref):
+        return values.get(expr.name)
+    if isinstance(expr, GradOf):
+        value = values.get(expr.name)
+        return UNKNOWN if value is UNKNOWN else np.zeros(np.shape(value))  # a .grad has its tensor's shape
+    assert isinstance(expr, Call)
+    operands = [_evaluate(arg, values, step) for arg in expr.args]
+    if any(operand is UNKNOWN for operand in operands):
+        return UNKNOWN
+    if expr.op == "detach":
+        return operands[0]
+    try:
+        with np.errstate(all="ignore"):
+            return np.asarray(OPS[expr.op].forward(*operands, **dict(expr.kwargs)))
+    except (ValueError, IndexError, TypeError) as exc:
+        shapes = ", ".join(str(list(np.shape(o))) for o in operands)
+        raise ShapeProblem(step.line, f"{expr.op} cannot take operands of shape {shapes}"
+                                      f"{_kwargs_text(expr)}: {exc}") from None
+
+
+def _inplace(step: Step, values: dict[str, Any]) -> None:
+    statement = step.statement
+    target, operand = values.get(statement.target), _evaluate(statement.expr, values, step)
+    if target is UNKNOWN or operand is UNKNOWN:
+        return
+    try:
+        shape = np.broadcast_shapes(np.shape(target), np.shape(operand))
+    except ValueError:
+        shape = None
+    if shape != np.shape(target):
+        raise ShapeProblem(step.line, f"{statement.target} {statement.inplace_op}= ... cannot update a tensor of "
+                                      f"shape {list(np.shape(target))} with an operand of shape {list(np.shape(operand))}")
+
+
+def _bind_gradients(names: Any, inputs: list[str], values: dict[str, Any]) -> None:
+    """A gradient has the shape of its input (SHAPE-1); its values are unknown, zeros stand in."""
+    if names is None:
+        return
+    for name, source in zip(as_list(names), inputs, strict=True):
+        value = values.get(source)
+        values[name] = UNKNOWN if value is UNKNOWN else np.zeros(np.shape(value))
+
+
+def _expectations(step: Step, values: dict[str, Any]) -> None:
+    expect = step.args["expect"]
+    for key, what in (("value", "value of"), ("grad", ".grad of")):
+        for name, expected in expect.get(key, {}).items():
+            _same_shape(step, f"expected {what} {name}", expected, values.get(name))
+
+
+def _same_shape(step: Step, what: str, literal: Any, reference: Any) -> None:
+    """A literal array (not a name, not null) must have the shape of the tensor it stands for."""
+    if literal is None or isinstance(literal, str) or reference is UNKNOWN:
+        return
+    given, wanted = np.shape(np.asarray(_plain(literal), dtype=float)), np.shape(reference)
+    if given != wanted:
+        raise ShapeProblem(step.line, f"{what} has shape {list(given)}, but the tensor it stands for has shape "
+                                      f"{list(wanted)}")
+
+
+def _plain(value: Any) -> Any:
+    """Nested read-only sequences (as a Case stores them) to lists."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _kwargs_text(expr: Call) -> str:
+    return "".join(f", {key}={value!r}" for key, value in expr.kwargs) if expr.kwargs else ""
