@@ -122,3 +122,17 @@ def test_adapters_only_classify_into_known_kinds(module):
 def test_tolerances_cover_every_run_dtype():
     from gradspec.plugin import ALL_DTYPES
     assert set(ALL_DTYPES) <= set(contracts.tolerances())
+
+
+def test_the_readme_adapter_guide_lists_every_method_an_adapter_implements():
+    import inspect
+
+    from gradspec.adapter import Adapter
+
+    from .conftest import REPO
+    guide = (REPO / "README.md").read_text().split("## Adding an adapter")[1].split("\n## ")[0]
+    methods = [name for name, value in vars(Adapter).items()
+               if not name.startswith("_") and (inspect.isfunction(value) or isinstance(value, classmethod))]
+    derived = {"why_not_runnable"}  # gradspec works it out from what the adapter declares
+    missing = [name for name in methods if f"`{name}(" not in guide and name not in derived]
+    assert missing == [], f"README's adapter guide does not mention {missing}"
