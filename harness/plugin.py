@@ -87,6 +87,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                         "(default: hypothesis's own, .hypothesis/examples)")
 
 
+def _junit_classname(config: pytest.Config, report: pytest.TestReport, case_id: str) -> None:
+    """JUnit classname `cases.area.case` instead of pytest's `cases.area.case.yaml` (made from the file name).
+
+    pytest offers no public way to set it outside a test function, so this uses its JUnit
+    plugin's node reporter, and does nothing where that is not there.
+    """
+    try:
+        from _pytest.junitxml import xml_key
+        xml = config.stash.get(xml_key, None)
+        if xml is not None:
+            stem = case_id.rsplit(".", 1)[0].replace("/", ".")
+            xml.node_reporter(report).add_attribute("classname", f"cases.{stem}")
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - another pytest's internals
+        pass
+
+
 def _check_writable(paths) -> None:
     """A report that cannot be written is a usage error now, not a surprise after the whole run."""
     for path in filter(None, paths):
@@ -161,10 +177,14 @@ class _Session:
             raise pytest.UsageError("--strict-expectations: " + "; ".join(
                 f"{e.where}: {e.pattern!r} matches no case collected in this run" for e in self.unmatched))
 
+    @pytest.hookimpl(tryfirst=True)  # before --junitxml writes the test case
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Count outcomes from reports, which pytest-xdist forwards from its workers to the controller."""
         properties = dict(report.user_properties)
-        if "gradspec_case" not in properties or not is_final(report):
+        if "gradspec_case" not in properties:
+            return
+        _junit_classname(self.config, report, properties["gradspec_case"])
+        if not is_final(report):
             return
         self.report.add_test(report)
         run = report.nodeid.rsplit("::", 1)[-1]

@@ -232,3 +232,15 @@ def test_an_unwritable_report_path_is_a_usage_error_before_anything_runs(corpus,
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*cannot write the report*file/r.json*"])
     assert "passed" not in result.stdout.str()
+
+
+def test_junit_is_lean_with_plain_properties_and_a_sane_classname(corpus):
+    import xml.etree.ElementTree as ElementTree
+    (corpus.path / "cases" / "other" / "broken.yaml").unlink()
+    run(corpus, "--junitxml", "out/junit.xml")
+    cases = list(ElementTree.parse(corpus.path / "out" / "junit.xml").getroot().iter("testcase"))
+    assert {c.get("classname") for c in cases} == {"cases.area.good", "cases.area.wrong", "cases.other.hooked"}
+    for case in cases:
+        properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert json.loads(properties["gradspec_rules"]) == ["ACC-1"]  # JSON, not a Python repr
+        assert ("gradspec_graph" in properties) == (case.find("failure") is not None)  # the graph only on failures
