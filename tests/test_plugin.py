@@ -272,3 +272,26 @@ def test_gradspec_engines_lists_what_each_engine_has_and_why_it_cannot_run(capsy
     assert "torch: 2." in out and "lacks: nothing" in out
     assert main(["engines", "nosuch"]) == 1
     assert "unknown engine 'nosuch'" in capsys.readouterr().out
+
+
+def test_devices_and_dtypes_an_adapter_declares_can_be_chosen(pytester, cases):
+    cases(good=VALID_CASE)
+    pytester.makepyfile(accelerated='''
+        from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+        class OnAnAccelerator(ReferenceAdapter):
+            name = "accelerated"
+            devices = ("cpu", "npu")  # the reference engine runs on the host whatever it is called
+    ''')
+    pytester.syspathinsert()
+    result = pytester.runpytest("cases", "--engine", "accelerated:OnAnAccelerator", "--device", "npu", "--dtype", "float64")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["accelerated-npu-float64 * 1/1 * passed*"])
+
+
+def test_many_unmatched_expectations_are_one_summary_line(pytester, cases):
+    cases(good=VALID_CASE)
+    (pytester.path / "known.txt").write_text("".join(f"area/gone{i}.yaml   no longer there\n" for i in range(6)))
+    result = pytester.runpytest("cases", "--engine", "reference", "--expectations", "known.txt")
+    result.stdout.fnmatch_lines(["6 expectations match no case collected in this run*known.txt:1, known.txt:2*"])
+    assert "gone3" not in result.stdout.str()
