@@ -60,3 +60,26 @@ def test_an_exported_failing_case_reproduces_the_failure_on_its_own(write_case, 
     assert cli(["export", str(write_case(VALID_CASE, "good.yaml")), "--dtype", "float32", "-o", str(good)]) == 0
     result = subprocess.run([sys.executable, str(good)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0 and result.stdout == "conforms: good.yaml\n"
+
+
+HOSTILE_TEXT = '"""\nimport pathlib; pathlib.Path(MARKER).write_text("pwned")\n"""'
+
+
+def test_no_text_from_a_case_becomes_code_in_the_script(tmp_path):
+    """Title, source, derivation and the file name are data: a docstring breakout or a quote in the id runs nothing."""
+    import yaml
+    marker = tmp_path / "pwned.txt"
+    hostile = HOSTILE_TEXT.replace("MARKER", repr(str(marker)))
+    data = yaml.safe_load(VALID_CASE)
+    data.update(title=hostile, source=hostile + "\\", derivation=hostile)
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    path = folder / 'evil"); import os; print("x.yaml'
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    case = load_case(path)
+    assert '"""' in case.derivation and "pwned" in case.title
+    script = to_torch_script(case)
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert output.returncode == 0, output.stderr
+    assert not marker.exists()
+    assert output.stdout.strip() == f"conforms: {case.id}"

@@ -244,3 +244,23 @@ def test_junit_is_lean_with_plain_properties_and_a_sane_classname(corpus):
         properties = {p.get("name"): p.get("value") for p in case.iter("property")}
         assert json.loads(properties["gradspec_rules"]) == ["ACC-1"]  # JSON, not a Python repr
         assert ("gradspec_graph" in properties) == (case.find("failure") is not None)  # the graph only on failures
+
+
+def test_markdown_shows_hostile_text_as_written_and_never_as_markup():
+    from gradspec.reports import markdown
+    hostile = "<script>alert(1)</script> <img src=x onerror=alert(2)>\n# Injected heading | cell"
+    report = {
+        "report_version": 1, "gradspec_version": "0.1.0", "case_schema_version": 1, "created": "now",
+        "platform": {"system": "Linux", "machine": "x86_64", "python": "3.11"},
+        "engines": {"evil|engine": {"version": "<b>1</b>", "capabilities": []}},
+        "results": [{"case": "area/x.yaml", "title": hostile, "area": "area", "engine": "evil|engine", "device": "cpu",
+                     "dtype": "float64", "outcome": "failed", "rules": ["ACC-1"], "capabilities": [],
+                     "message": "step 1: got\n```\n# Escaped the fence\n````"}],
+        "broken_case_files": [],
+    }
+    text = markdown.render(report)
+    assert "<script>" not in text and "<img" not in text and "<b>" not in text
+    assert "&lt;script&gt;" in text
+    assert "\n# Injected" not in text  # the newline that would start a heading is gone
+    assert "evil\\|engine" in text  # a pipe cannot open a table cell
+    assert "`````text\nstep 1: got\n```\n# Escaped the fence\n````\n`````" in text  # the fence outlasts the message

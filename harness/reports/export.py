@@ -8,6 +8,8 @@ the script carries as data.
 
 from __future__ import annotations
 
+import pprint
+
 from gradspec import contracts
 from gradspec.adapters import torch_adapter
 from gradspec.language.case import Case, Step, as_list, thawed
@@ -119,12 +121,16 @@ def to_torch_script(case: Case, device: str = "cpu", dtype: str = "float64") -> 
     """The case as a Python script that needs only torch."""
     tolerance = tolerance_for(dtype, case.tolerance)
     rules = contracts.rules()
-    header = [f'"""gradspec case {case.id}: {case.title}', "", f"Source: {case.source}", "Rules:"]
-    header += [f"  {rule}: {rules[rule].text}" if rule in rules else f"  {rule}" for rule in case.rules]
-    header += ["", "How the expected values were derived:", *[f"  {line}" for line in case.derivation.strip().splitlines()],
-               "", f"Run with: python this_file.py  (torch, {device}, {dtype}). It raises AssertionError at the first",
-               'step that does not behave as the case says, and prints "conforms" otherwise.', '"""']
-    lines = ["\n".join(header).replace('\\', '\\\\')]
+    # Text from the case (title, source, derivation, id) enters the script only as literals that
+    # repr() writes, never pasted into code, a docstring or a comment: no case can inject code.
+    about = {"id": case.id, "title": case.title, "source": case.source,
+             "rules": {rule: rules[rule].text if rule in rules else "" for rule in case.rules},
+             "derivation": case.derivation}
+    lines = ['"""A gradspec case exported as a standalone PyTorch script: CASE says which and why.',
+             "",
+             f"Run with: python this_file.py  (torch, {device}, {dtype}). It raises AssertionError at the first",
+             'step that does not behave as the case says, and prints "conforms" otherwise.', '"""',
+             f"CASE = {pprint.pformat(about, width=100, sort_dicts=False)}"]
     lines.append(_PRELUDE.format(errors=[(t.__name__, p, k) for t, p, k in torch_adapter.ERRORS],
                                  warnings=[(t.__name__, p, k) for t, p, k in torch_adapter.WARNINGS],
                                  rtol=tolerance["rtol"], atol=tolerance["atol"], dtype=dtype, device=device))
@@ -133,7 +139,7 @@ def to_torch_script(case: Case, device: str = "cpu", dtype: str = "float64") -> 
         lines.append(f"{tensor.name} = torch.tensor({tensor.value.tolist()!r}, dtype={tensor_dtype}, device=DEVICE"
                      f"{', requires_grad=True' if tensor.requires_grad else ''})")
     _steps(lines, case.steps, "", "")
-    lines.append(f'print("conforms: {case.id}")')
+    lines.append('print("conforms:", CASE["id"])')
     return "\n".join(lines) + "\n"
 
 

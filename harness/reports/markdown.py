@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from gradspec.reports.tables import (
     anchor,
     coverage_table,
@@ -16,13 +18,14 @@ from gradspec.reports.tables import (
 
 
 def render(report: dict) -> str:
+    """Every text from a case, an engine or a message is escaped: it shows as written and never as markup."""
     platform = report["platform"]
+    engines = ", ".join(f"{name} {info['version']}" for name, info in sorted(report["engines"].items()))
     lines = [
         "# gradspec conformance report", "",
-        f"gradspec {report['gradspec_version']}, case schema {report['case_schema_version']}, "
-        f"{platform['system']} {platform['machine']}, Python {platform['python']}; engines: "
-        + ", ".join(f"{name} {info['version']}" for name, info in sorted(report["engines"].items())), "",
-        f"**{verdict(report)}**", "",
+        text(f"gradspec {report['gradspec_version']}, case schema {report['case_schema_version']}, "
+             f"{platform['system']} {platform['machine']}, Python {platform['python']}; engines: {engines}"), "",
+        f"**{text(verdict(report))}**", "",
     ]
     lines += _table("Runs", *outcomes_table(report))
     if len(report["engines"]) > 1:
@@ -35,11 +38,10 @@ def render(report: dict) -> str:
         lines += ["None.", ""]
     for result in failed:
         crashed = " (error: no verdict)" if result["outcome"] == "error" else ""
-        lines += [f'<a id="{anchor(result)}"></a>', "", f"### {result['case']} on {run_name(result)}{crashed}", "",
-                  result["title"], "", "```text",
-                  result["message"].strip(), "```", ""]
+        lines += [f'<a id="{anchor(result)}"></a>', "", f"### {text(result['case'])} on {text(run_name(result))}{crashed}",
+                  "", text(result["title"]), "", *fenced(result["message"].strip()), ""]
     for file in broken:
-        lines += [f"### {file['path']} could not be loaded", "", "```text", file["error"], "```", ""]
+        lines += [f"### {text(file['path'])} could not be loaded", "", *fenced(file["error"]), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -52,15 +54,30 @@ def _matrix(report: dict) -> list[str]:
         lines += ["Nowhere.", ""]
     for entry in found:
         known = "known" if entry["known"] else "**new**"
-        why = " ".join(entry["why"]).replace("|", "\\|")
-        lines.append(f"- {entry['engine']}: `{entry['case']}` ({known}; {', '.join(entry['runs'])}): {why}")
+        lines.append(f"- {text(entry['engine'])}: {text(entry['case'])} ({known}; {text(', '.join(entry['runs']))}): "
+                     f"{text(' '.join(entry['why']))}")
     return [*lines, ""]
 
 
 def _table(title: str, header: list[str], rows: list[list[str]], links: dict | None = None) -> list[str]:
     """A Markdown table; with `links`, a cell that counts a failure links to that failure's section."""
     links = links or {}
-    linked = [[f"[{cell}](#{links[(row[0], header[i])]})" if (row[0], header[i]) in links else cell
+    linked = [[f"[{text(cell)}](#{links[(row[0], header[i])]})" if (row[0], header[i]) in links else text(cell)
                for i, cell in enumerate(row)] for row in rows]
-    return [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
+    return [f"## {title}", "", "| " + " | ".join(text(h) for h in header) + " |", "|" + " --- |" * len(header),
             *("| " + " | ".join(row) + " |" for row in linked), ""]
+
+
+_MARKUP = str.maketrans({c: f"\\{c}" for c in "\\`*_[]|#"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"})
+
+
+def text(value: str) -> str:
+    """Inline text as it is written: on one line, with Markdown's and HTML's special characters escaped."""
+    return " ".join(str(value).split()).translate(_MARKUP)
+
+
+def fenced(value: str) -> list[str]:
+    """A code block that the text cannot close: its fence is longer than any run of backticks inside."""
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}text", value, fence]
