@@ -21,6 +21,7 @@ from gradspec import contracts
 from gradspec.language.case import Case, ErrorExpectation, Step, TensorDecl, as_list, frozen
 from gradspec.language.errors import CaseFileError, CaseFileErrors, did_you_mean
 from gradspec.language.expressions import ExpressionError, Num, Statement, names_used, ops_used, parse_statement, reads_grad
+from gradspec.language.limits import limit
 from gradspec.language.static_checks import advice, shape_problems
 from gradspec.language.yaml_positions import YamlError, load_with_positions, position_of
 
@@ -60,17 +61,39 @@ def is_case_file(path: str | Path) -> bool:
 
 
 def load_case(path: str | Path, root: Path | None = None) -> Case:
-    """Read, validate and build one case file; raise CaseFileError on the first problem."""
+    """Read, validate and build one case file; raise CaseFileError for every problem found.
+
+    Whatever goes wrong while loading is this file's error: a limit (see limits), a regular
+    file that cannot be read, or anything the YAML and numeric layers raise on hostile input.
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseFileError(str(path), None, None, f"cannot read the file: {exc}") from None
+    text = _read(path)
     try:
         data, positions = load_with_positions(text)
+        return build_case(data, str(path), case_id(path, root), positions)
     except YamlError as exc:
         raise CaseFileError(str(path), exc.line, exc.column, exc.message) from None
-    return build_case(data, str(path), case_id(path, root), positions)
+    except CaseFileError:
+        raise
+    except (RecursionError, MemoryError, ValueError, TypeError, OverflowError, ArithmeticError) as exc:
+        raise CaseFileError(str(path), None, None, f"could not be loaded ({type(exc).__name__}: "
+                                                   f"{str(exc)[:200]})") from None
+
+
+def _read(path: Path) -> str:
+    """The text of a regular file no larger than the limit (a FIFO or /dev/zero would never end)."""
+    try:
+        if not path.exists():
+            raise CaseFileError(str(path), None, None, "cannot read the file: there is no such file")
+        if not path.is_file():
+            raise CaseFileError(str(path), None, None, "not a regular file (a case file must be one)")
+        size, most = path.stat().st_size, limit("GRADSPEC_MAX_FILE_BYTES")
+        if size > most:
+            raise CaseFileError(str(path), None, None, f"{size} bytes, more than the limit of {most} "
+                                                       "(GRADSPEC_MAX_FILE_BYTES)")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseFileError(str(path), None, None, f"cannot read the file: {exc}") from None
 
 
 def build_case(data: Any, path: str, identifier: str, positions: dict | None = None, *, schema: bool = True) -> Case:
@@ -176,8 +199,12 @@ class _Builder:
     def array(self, value: Any, where: tuple) -> np.ndarray:
         try:
             array = np.array(value, dtype=np.float64)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             self.fail(where, "expected a number or nested lists of equal length (a rectangular array)")
+        if array.size > limit("GRADSPEC_MAX_ELEMENTS"):
+            self.fail(where, f"{array.size} elements, more than the limit of {limit('GRADSPEC_MAX_ELEMENTS')} "
+                             "(GRADSPEC_MAX_ELEMENTS)")
+        array.setflags(write=False)  # shared by every engine and item: an adapter must not change it
         return array
 
     def collect(self, check, *args):

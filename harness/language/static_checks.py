@@ -16,6 +16,7 @@ import numpy as np
 from gradspec import contracts
 from gradspec.language.case import Case, Step, as_list
 from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref
+from gradspec.language.limits import limit
 from gradspec.reference_engine.ops import OPS
 
 UNKNOWN = None  # a value the case cannot know before running (never the case for declared shapes)
@@ -115,6 +116,10 @@ def _evaluate(expr: Expr, values: dict[str, Any], step: Step) -> Any:
         return UNKNOWN
     if expr.op == "detach":
         return operands[0]
+    size, most = _result_size(expr, operands), limit("GRADSPEC_MAX_ELEMENTS")
+    if size > most:
+        raise ShapeProblem(step.line, f"{expr.op} would make a tensor of {size} elements, more than the limit of "
+                                      f"{most} (GRADSPEC_MAX_ELEMENTS)")
     try:
         with np.errstate(all="ignore"):
             return np.asarray(OPS[expr.op].forward(*operands, **dict(expr.kwargs)))
@@ -122,6 +127,21 @@ def _evaluate(expr: Expr, values: dict[str, Any], step: Step) -> Any:
         shapes = ", ".join(str(list(np.shape(o))) for o in operands)
         raise ShapeProblem(step.line, f"{expr.op} cannot take operands of shape {shapes}"
                                       f"{_kwargs_text(expr)}: {exc}") from None
+
+
+def _result_size(expr: Call, operands: list) -> int:
+    """How many elements the op's result would have, from the shapes alone (nothing is allocated)."""
+    shapes = [np.shape(o) for o in operands]
+    try:
+        if expr.op == "matmul" and all(len(s) >= 2 for s in shapes):
+            shape = np.broadcast_shapes(shapes[0][:-2], shapes[1][:-2]) + (shapes[0][-2], shapes[1][-1])
+        elif expr.op == "reshape":
+            shape = tuple(dict(expr.kwargs).get("shape") or ())
+        else:  # elementwise, broadcasting or not; reductions are smaller than this
+            shape = np.broadcast_shapes(*shapes)
+    except (ValueError, TypeError):
+        return 0  # the op itself will say what is wrong with these shapes
+    return int(np.prod([abs(int(n)) for n in shape], dtype=np.float64))
 
 
 def _inplace(step: Step, values: dict[str, Any]) -> None:

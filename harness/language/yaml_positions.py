@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from gradspec.language.limits import limit
 
 try:  # The C parser is several times faster; the constructor stays PyYAML's safe one.
     from yaml import CSafeLoader as _Loader
@@ -30,6 +31,7 @@ class YamlError(Exception):
 
 def load_with_positions(text: str) -> tuple[Any, dict[Path, Position]]:
     """Parse one YAML document; return the data and a map from path to position (a mapping entry's is its key's)."""
+    _check_events(text)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -49,6 +51,31 @@ def load_with_positions(text: str) -> tuple[Any, dict[Path, Position]]:
         loader.dispose()
 
 
+def _check_events(text: str) -> None:
+    """Refuse, before anything is composed, what could make composing unbounded.
+
+    Aliases (`*name`) are refused outright: case files never need them, and a few hundred
+    bytes of nested aliases expand into billions of nodes. Nesting is bounded (see limits):
+    PyYAML's C composer recurses and crashes the process on deep enough input. The event
+    stream is produced without recursion, so this pass itself is safe.
+    """
+    depth, deepest = 0, limit("GRADSPEC_MAX_DEPTH")
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                raise YamlError("YAML aliases (*name) are not allowed in case files: they can expand without bound",
+                                *_one_based(event.start_mark))
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > deepest:
+                    raise YamlError(f"collections nested deeper than {deepest} levels (GRADSPEC_MAX_DEPTH)",
+                                    *_one_based(event.start_mark))
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError:
+        return  # composing reports the same problem with its context
+
+
 def _one_based(mark) -> tuple[int | None, int | None]:
     return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
 
@@ -60,6 +87,9 @@ def _build(loader, node, path: Path, positions: dict[Path, Position]) -> Any:
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise YamlError("a mapping key must be a plain value (a name or a number), not a collection",
+                                *_one_based(key_node.start_mark))
             if key in result:
                 raise YamlError(f"duplicate key {key!r}", *_one_based(key_node.start_mark))
             # A mapping entry is located at its key: that is where an author looks first.
