@@ -51,7 +51,11 @@ class EngineChoice:
     @cached_property
     def info(self) -> dict:
         """Version and capabilities for reports; plain types, since pytest-xdist sends them between processes."""
-        return {"version": str(self.adapter.version()), "capabilities": sorted(self.adapter.capabilities)}
+        try:
+            version = str(self.adapter.version())
+        except Exception as exc:  # noqa: BLE001 - the adapter's fault, reported, never a broken case file
+            version = f"unknown (version() raised {type(exc).__name__}: {str(exc)[:200]})"
+        return {"version": version, "capabilities": sorted(self.adapter.capabilities)}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -267,6 +271,12 @@ class _Session:
                 self._engines = [EngineChoice(name, load_adapter(name)) for name in names]
             except EngineNotFound as exc:
                 raise pytest.UsageError(str(exc)) from None
+            labels = [engine.label for engine in self._engines]
+            clashes = sorted({label for label in labels if labels.count(label) > 1})
+            if clashes:  # their results would merge into one engine's in every report
+                raise pytest.UsageError(f"two chosen engines are both named {clashes[0]!r}: "
+                                        + ", ".join(e.name for e in self._engines if e.label == clashes[0])
+                                        + "; give an adapter class a name of its own")
             self._check_runnable([e for e in self._engines if e.name not in optional])
         return self._engines
 

@@ -41,3 +41,16 @@ def write_case(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def cases(pytester):
+    """Write case files under pytester's cases/ folder: cases(name=text, ...)."""
+
+    def write(**files: str):
+        for name, text in files.items():
+            path = pytester.path / "cases" / f"{name}.yaml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+
+    return write

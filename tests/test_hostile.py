@@ -84,3 +84,84 @@ def test_special_files_are_never_read(write_case, tmp_path):
     fifo = link.parent / "pipe.yaml"
     os.mkfifo(fifo)
     refused(fifo, r"not a regular file")
+
+
+@pytest.mark.parametrize(("change", "pattern"), [
+    (("derivation: dy/dx = 2x = 6 at x = 3", "derivation: dy/dx = 2x = 6 at x = 3\ntolerance: {rtol: .inf, reason: r}"),
+     r":6:\d+: inf is greater than or equal to the maximum of 1; expected: below 1"),
+    (("x: {value: [3.0], requires_grad: true}", "x: {value: [3.0], requires_grad: true}\n  n: {value: [.inf], dtype: int64}"),
+     r"whole, finite numbers"),
+])
+def test_tolerances_and_values_that_would_accept_anything_are_refused(write_case, change, pattern):
+    refused(write_case(VALID_CASE.replace(*change)), pattern)
+
+
+@pytest.mark.parametrize(("content", "pattern"), [
+    (b"area/x.yaml   reason \xff\xfe\n", r"not UTF-8 text"),
+    (b"area/x.yaml   once\narea/x.yaml   twice\n", r":2: 'area/x.yaml' is listed twice \(first at line 1\)"),
+])
+def test_expectation_files_give_clean_errors(tmp_path, content, pattern):
+    from gradspec.running import expectations
+    path = tmp_path / "known.txt"
+    path.write_bytes(content)
+    with pytest.raises(expectations.ExpectationFileError, match=pattern):
+        expectations.load(path)
+
+
+def test_a_byte_order_mark_does_not_break_the_first_id(tmp_path):
+    from gradspec.running import expectations
+    path = tmp_path / "known.txt"
+    path.write_bytes("\ufeffarea/x.yaml   the first line\n".encode())
+    assert expectations.load(path)[0].pattern == "area/x.yaml"
+
+
+def test_values_that_are_not_real_numbers_never_compare_equal():
+    import numpy as np
+    from gradspec.running.compare import array_mismatch
+    assert "expected real numbers, got values of dtype complex128" in array_mismatch([6.0], np.array([6 + 1j]), "float64")
+    assert "expected real numbers" in array_mismatch([6.0], np.array(["6.0"]), "float64")
+
+
+def test_an_engine_message_of_megabytes_is_cut_in_every_report(pytester, cases):
+    cases(good=VALID_CASE)
+    pytester.makepyfile(loud='''
+        from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+        class Loud(ReferenceAdapter):
+            name = "loud"
+
+            def backward(self, output, *args):
+                output.backward(gradient="x" * 5_000_000)  # the engine fails with a 5 MB message
+    ''')
+    pytester.syspathinsert()
+    result = pytester.runpytest("cases", "--engine", "loud:Loud", "--dtype", "float64", "--gradspec-report", "r.json",
+                                "--gradspec-html", "r.html", "--junitxml", "j.xml")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    for name in ("r.json", "r.html", "j.xml"):
+        assert (pytester.path / name).stat().st_size < 200_000, name
+
+
+def test_two_engines_of_one_name_are_a_usage_error_and_a_crashing_version_is_no_broken_file(pytester, cases):
+    cases(good=VALID_CASE)
+    pytester.makepyfile(odd='''
+        from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+        class Impostor(ReferenceAdapter):
+            name = "reference"
+
+        class NoVersion(ReferenceAdapter):
+            name = "no-version"
+
+            @classmethod
+            def version(cls):
+                raise RuntimeError("cannot tell")
+    ''')
+    pytester.syspathinsert()
+    result = pytester.runpytest("cases", "--engine", "reference,odd:Impostor")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*two chosen engines are both named 'reference': reference, odd:Impostor*"])
+    result = pytester.runpytest("cases", "--engine", "odd:NoVersion", "--dtype", "float64", "--gradspec-report", "r.json")
+    result.assert_outcomes(passed=1)
+    import json
+    engines = json.loads((pytester.path / "r.json").read_text())["engines"]
+    assert "version() raised RuntimeError" in engines["no-version"]["version"]

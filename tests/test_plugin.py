@@ -12,19 +12,6 @@ WRONG_CASE = VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: [7.0]}")
 BROKEN_CASE = VALID_CASE.replace("  - backward: y", "  - backwards: y")
 
 
-@pytest.fixture
-def cases(pytester):
-    """Write case files under pytester's cases/ folder: cases(name=text, ...)."""
-
-    def write(**files: str):
-        for name, text in files.items():
-            path = pytester.path / "cases" / f"{name}.yaml"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-
-    return write
-
-
 def test_ids_are_path_engine_device_dtype(pytester, cases):
     cases(**{"area/good": VALID_CASE})
     result = pytester.runpytest("cases", "--engine", "torch", "--device", "cpu", "--collect-only", "-q")

@@ -190,8 +190,8 @@ class _Builder:
         value = self.array(decl["value"], where)
         dtype = decl.get("dtype")
         if dtype == "int64":
-            if not np.all(value == np.round(value)):
-                self.fail(where, "an int64 tensor needs whole numbers")
+            if not (np.all(np.isfinite(value)) and np.all(value == np.round(value))):
+                self.fail(where, "an int64 tensor needs whole, finite numbers")
             value = value.astype(np.int64)
         self.defined.add(name)
         return TensorDecl(name, value, bool(decl.get("requires_grad", False)), dtype)

@@ -29,6 +29,9 @@ section.failure { border-top: 2px solid #c33; margin-top: 2em; }
 """
 
 
+PICTURE_LIMIT = 300  # nodes: a larger graph drawn as SVG is megabytes that nobody can read
+
+
 def render(report: dict) -> str:
     platform = report["platform"]
     engines = ", ".join(f"{name} {info['version']}" for name, info in sorted(report["engines"].items()))
@@ -48,7 +51,10 @@ def render(report: dict) -> str:
     if not failed and not broken:
         body.append("<p>None.</p>")
     for result in failed:
-        picture = to_svg(result["graph"]) if result.get("graph") else ""
+        graph = result.get("graph") or {}
+        nodes = len(graph.get("nodes", ()))
+        picture = to_svg(graph) if 0 < nodes <= PICTURE_LIMIT else (
+            f"<p>(the graph has {nodes} nodes, too many to draw; the JSON report holds it)</p>" if nodes else "")
         body += [f'<section class="failure" id="{anchor(result)}">'
                  f'<h3>{escape(result["case"])} on {escape(run_name(result))}</h3>',
                  f"<p>{escape(result['title'])}</p>", f"<pre>{escape(result['message'].strip())}</pre>",

@@ -23,6 +23,9 @@ def array_mismatch(expected: Any, got: np.ndarray | None, dtype: str,
         return None if got is None else f"expected None, got {_show(got)}"
     if got is None:
         return f"expected {_show(np.asarray(expected))}, got None"
+    got = np.asarray(got)
+    if got.dtype.kind not in "fiub":  # complex, strings, objects: never compared by their real part or by repr
+        return f"expected real numbers, got values of dtype {got.dtype}: {_show(got)}"
     want = np.asarray(expected, dtype=np.float64)
     if want.shape != got.shape:
         return f"expected shape {list(want.shape)}, got shape {list(got.shape)}: expected {_show(want)}, got {_show(got)}"

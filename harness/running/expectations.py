@@ -44,10 +44,12 @@ def load(path: str | Path) -> list[Expectation]:
         path = expectation_file(str(path).removeprefix("gradspec:"))
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a leading BOM is not part of the first id
     except OSError as exc:
         raise ExpectationFileError(f"{path}: cannot read the expectation file: {exc}") from None
-    found = []
+    except UnicodeDecodeError as exc:
+        raise ExpectationFileError(f"{path}: not UTF-8 text (byte {exc.start}): an expectation file is UTF-8") from None
+    found, first_seen = [], {}
     for number, line in enumerate(lines, start=1):
         text = line.strip()
         if not text or text.startswith("#"):
@@ -59,5 +61,8 @@ def load(path: str | Path) -> list[Expectation]:
         if not pattern.endswith((".yaml", ".yml")) and "::" not in pattern:
             raise ExpectationFileError(f"{path}:{number}: expected a case id such as area/name.yaml "
                                        f"(optionally ::engine or ::engine-device-dtype), got {pattern!r}")
+        if pattern in first_seen:
+            raise ExpectationFileError(f"{path}:{number}: {pattern!r} is listed twice (first at line {first_seen[pattern]})")
+        first_seen[pattern] = number
         found.append(Expectation(pattern, reason.strip(), f"{path}:{number}"))
     return found

@@ -26,6 +26,8 @@ from gradspec.running.compare import array_mismatch
 # failed: the engine did not behave as the case says; error: the adapter or gradspec itself broke,
 # so nothing was learnt about the engine (a conformance report must not blame the engine for it).
 PASSED, FAILED, ERROR, NOT_APPLICABLE = "passed", "failed", "error", "not_applicable"
+MESSAGE_LIMIT = 2000  # characters of an engine's message kept in outcomes and reports
+REPORT_LIMIT = 20000  # characters of one outcome's whole text
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,13 @@ class Outcome:
     details: tuple[str, ...] = field(default_factory=tuple)
 
     def report(self) -> str:
+        """What went wrong, cut to REPORT_LIMIT characters: an engine's message can be megabytes."""
         lines = [f"{self.step}: {self.message}" if self.step else self.message]
         lines += [f"  {line}" for line in self.details]
-        return "\n".join(lines)
+        text = "\n".join(lines)
+        if len(text) > REPORT_LIMIT:
+            text = f"{text[:REPORT_LIMIT]}\n... ({len(text) - REPORT_LIMIT} more characters cut)"
+        return text
 
 
 class HookRaised(Exception):
@@ -443,6 +449,11 @@ def _raised_by_harness(exc: BaseException, adapter: Adapter) -> bool:
                if module is not None and getattr(module, "__file__", None))
 
 
+
+
 def _exception(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+    first = text[0] if text else ""
+    if len(first) > MESSAGE_LIMIT:
+        first = f"{first[:MESSAGE_LIMIT]}... ({len(first) - MESSAGE_LIMIT} more characters cut)"
+    return f"{type(exc).__name__}: {first}"
