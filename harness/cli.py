@@ -182,12 +182,12 @@ def report(path: str, markdown_path: str | None, html_path: str | None) -> int:
 
 
 def diff(before: str, after: str) -> int:
-    """Print what changed between two reports; exit 1 when something newly fails or is no longer judged."""
-    from gradspec.reports.report_diff import compare, render
+    """Print what changed between two reports; exit 1 when something newly fails, is no longer judged, or is missing."""
+    from gradspec.reports.report_diff import compare, failing, render
 
     groups = compare(read_report(before), read_report(after))
     sys.stdout.write(render(groups))
-    return 1 if groups["new_failures"] or groups["no_longer_judged"] else 0
+    return 1 if failing(groups) else 0
 
 
 def export(path: str, device: str, dtype: str, output: str | None) -> int:

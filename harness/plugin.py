@@ -10,6 +10,7 @@ capability the engine lacks is skipped as not applicable. A run that judges noth
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,6 +26,7 @@ from gradspec.reports import html, markdown
 from gradspec.reports.report import ReportBuilder, is_final
 from gradspec.running import expectations
 from gradspec.running.interpreter import ERROR, FAILED, NOT_APPLICABLE, Outcome, run_case
+from gradspec.running.isolation import Request, Worker
 from gradspec.running.registry import EngineNotFound, default_engines, load_adapter, registered
 
 ALL_DTYPES = ("float64", "float32")
@@ -80,6 +82,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="fail on a listed case that passes and on an id that matches no collected case")
     group.addoption("--gradspec-traceback", action="store_true",
                     help="show the whole traceback of an engine or adapter exception in a failure")
+    group.addoption("--gradspec-isolation", choices=("process", "none"), default="process",
+                    help="run engines in a worker process, so that a crash or a hang costs one case (default), "
+                         "or in pytest's own process (none: for a debugger)")
+    group.addoption("--gradspec-timeout", type=float, default=600.0, metavar="SECONDS",
+                    help="the longest one case may take before it is an error and its process is killed "
+                         "(default 600; with --gradspec-isolation process)")
     fuzz = parser.getgroup("gradspec-fuzz", "gradspec fuzzing (pytest --pyargs gradspec.fuzz)")
     fuzz.addoption("--fuzz-examples", type=int, default=100, metavar="N",
                    help="random graphs per fuzz property and engine (0 turns fuzzing off; default 100)")
@@ -105,6 +113,17 @@ def _junit_classname(config: pytest.Config, report: pytest.TestReport, case_id: 
             xml.node_reporter(report).add_attribute("classname", f"cases.{stem}")
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - another pytest's internals
         pass
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write beside the target, then rename over it: a kill mid-write leaves the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _check_writable(paths) -> None:
@@ -147,6 +166,8 @@ class _Session:
         if not hasattr(config, "workerinput"):
             _check_writable(config.getoption(o) for o in ("--gradspec-report", "--gradspec-markdown", "--gradspec-html"))
         self.unmatched: list[expectations.Expectation] = []
+        self.unwritten: list[str] = []  # reports that could not be written, and why
+        self.worker = Worker()  # the process engines run in (--gradspec-isolation process)
         self.skip_reasons: dict[str, str] = {}  # why a whole engine-device-dtype run could not start
         self.case_file_errors: set[str] = set()
 
@@ -185,12 +206,14 @@ class _Session:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Count outcomes from reports, which pytest-xdist forwards from its workers to the controller."""
         properties = dict(report.user_properties)
-        if "gradspec_case" not in properties:
-            return
-        _junit_classname(self.config, report, properties["gradspec_case"])
+        if "gradspec_case" in properties:
+            _junit_classname(self.config, report, properties["gradspec_case"])
         if not is_final(report):
             return
-        self.report.add_test(report)
+        before = len(self.report.results)
+        self.report.add_test(report)  # every item counts towards completeness; case items (even lost ones) give results
+        if len(self.report.results) == before:
+            return
         run = report.nodeid.rsplit("::", 1)[-1]
         self.outcomes[run][self.report.results[-1]["outcome"]] += 1
         if "gradspec_skip_reason" in properties:
@@ -203,6 +226,7 @@ class _Session:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.worker.stop()
         if hasattr(self.config, "workerinput"):
             return  # an xdist worker: the controller writes the reports and decides the exit status
         if self.judged_nothing() and session.exitstatus == pytest.ExitCode.OK:
@@ -210,17 +234,31 @@ class _Session:
         if self.report.results:
             ran = {r["engine"] for r in self.report.results}
             self.report.engines = {engine.label: engine.info for engine in self.engines if engine.label in ran}
-        report_path = self.config.getoption("--gradspec-report")
-        if report_path:
-            self.report.write(report_path)
-        for option, renderer in (("--gradspec-markdown", markdown.render), ("--gradspec-html", html.render)):
+        interrupted = session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+        self.report.finish(expected=session.testscollected, interrupted=interrupted)
+        if not self.report.complete and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a run that lost results never reports success
+        self.write_reports()
+        if self.unwritten and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def write_reports(self) -> None:
+        """Each report on its own and atomically: one that cannot be written never stops the others."""
+        renderers = {"--gradspec-report": lambda data: json.dumps(data, indent=1) + "\n",
+                     "--gradspec-markdown": markdown.render, "--gradspec-html": html.render}
+        data = None
+        for option, render in renderers.items():
             path = self.config.getoption(option)
-            if path:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                Path(path).write_text(renderer(self.report.as_json()), encoding="utf-8")
+            if not path:
+                continue
+            try:
+                data = data or self.report.as_json()
+                write_atomically(Path(path), render(data))
+            except OSError as exc:
+                self.unwritten.append(f"{path}: {exc.strerror or exc}")
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if not (self.outcomes or self.case_file_errors):
+        if not (self.outcomes or self.case_file_errors or self.unwritten):
             return
         write = terminalreporter.write_line
         terminalreporter.section(f"gradspec {__version__} conformance summary")
@@ -235,6 +273,10 @@ class _Session:
             write(f"{run:<28} {counts['passed']:>4}/{total:<4} passed   ({parts})")
         if self.case_file_errors:
             write(f"{len(self.case_file_errors)} case file(s) could not be loaded: " + ", ".join(sorted(self.case_file_errors)))
+        for failure in self.unwritten:
+            write(f"could not write the report {failure}", red=True)
+        if not self.report.complete:
+            write(f"incomplete: {self.report.missing_text()}; the reports say so, and the run fails", red=True)
         if self.judged_nothing():
             write("no case was judged (every one skipped or not applicable): this run says nothing about any engine, "
                   "and fails", red=True)
@@ -422,8 +464,13 @@ class CaseItem(pytest.Item):
         if reason:
             self.user_properties += [("gradspec_outcome", "skipped"), ("gradspec_skip_reason", reason)]
             pytest.skip(reason)
-        outcome = run_case(self.case, adapter_cls(self.device, self.dtype),
-                           tracebacks=self.config.getoption("--gradspec-traceback"))
+        tracebacks = self.config.getoption("--gradspec-traceback")
+        if self.config.getoption("--gradspec-isolation") == "process":
+            request = Request(str(self.case.path), self.engine.name, self.device, self.dtype, tracebacks)
+            session: _Session = self.config._gradspec  # type: ignore[attr-defined]
+            outcome = session.worker.run(request, self.config.getoption("--gradspec-timeout"))
+        else:
+            outcome = run_case(self.case, adapter_cls(self.device, self.dtype), tracebacks=tracebacks)
         self.user_properties.append(("gradspec_outcome", outcome.status))
         if outcome.status == NOT_APPLICABLE:
             pytest.skip(f"not applicable: {outcome.message}")

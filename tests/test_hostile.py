@@ -165,3 +165,138 @@ def test_two_engines_of_one_name_are_a_usage_error_and_a_crashing_version_is_no_
     import json
     engines = json.loads((pytester.path / "r.json").read_text())["engines"]
     assert "version() raised RuntimeError" in engines["no-version"]["version"]
+
+
+def test_an_interrupted_run_writes_a_report_that_says_so_and_diff_fails_on_it(pytester, cases, tmp_path):
+    import json
+    cases(a=VALID_CASE, b=VALID_CASE, c=VALID_CASE)
+    pytester.makepyfile(stopping='''
+        from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+        calls = []
+
+        class StopsAtB(ReferenceAdapter):
+            name = "stops"
+
+            def backward(self, output, *args):
+                calls.append(1)
+                if len(calls) == 2:
+                    raise KeyboardInterrupt  # as if the user pressed Ctrl-C in the second case
+                return super().backward(output, *args)
+    ''')
+    pytester.syspathinsert()
+    full = pytester.runpytest("cases", "--engine", "reference", "--dtype", "float64", "--gradspec-report", "full.json",
+                              "--gradspec-isolation", "none")
+    assert full.ret == 0
+    pytester.runpytest_subprocess("cases", "--engine", "stopping:StopsAtB", "--dtype", "float64", "--gradspec-report",
+                                  "cut.json", "--gradspec-markdown", "cut.md", "--gradspec-isolation", "none")
+    cut = json.loads((pytester.path / "cut.json").read_text())
+    assert cut["complete"] is False and cut["reported_items"] < cut["expected_items"] == 3
+    assert (pytester.path / "cut.md").read_text().count("INCOMPLETE") == 1
+    from gradspec.cli import main
+    assert main(["diff", str(pytester.path / "full.json"), str(pytester.path / "cut.json")]) == 1
+
+
+def test_one_report_that_cannot_be_written_does_not_stop_the_others(pytester, cases, monkeypatch):
+    from gradspec import plugin
+    cases(a=VALID_CASE)
+    original = plugin.write_atomically
+
+    def flaky(path, text):
+        if path.suffix == ".md":
+            raise OSError(28, "No space left on device")
+        original(path, text)
+
+    monkeypatch.setattr(plugin, "write_atomically", flaky)
+    result = pytester.runpytest("cases", "--engine", "reference", "--dtype", "float64", "--gradspec-report", "r.json",
+                                "--gradspec-markdown", "r.md", "--gradspec-html", "r.html", "--gradspec-isolation", "none")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*could not write the report r.md: No space left on device*"])
+    assert (pytester.path / "r.json").exists() and (pytester.path / "r.html").exists()
+    assert not list(pytester.path.glob(".r.*.tmp"))  # no half-written file left behind
+
+
+PLANTED = '''
+    import ctypes
+    import os
+    import time
+
+    from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+    def planted():
+        return os.environ.get("GRADSPEC_TEST_PLANT") == "1"
+
+    class Segfaults(ReferenceAdapter):
+        name = "segfaults"
+
+        def backward(self, *args):
+            if planted():
+                ctypes.string_at(0)  # reads address 0: SIGSEGV
+            return super().backward(*args)
+
+    class Hangs(ReferenceAdapter):
+        name = "hangs"
+
+        def backward(self, *args):
+            if planted():
+                time.sleep(3600)
+            return super().backward(*args)
+
+    class Exits(ReferenceAdapter):
+        name = "exits"
+
+        def backward(self, *args):
+            if planted():
+                os._exit(0)  # "success", from the middle of a case
+            return super().backward(*args)
+'''
+
+
+@pytest.mark.parametrize("parallel", [[], ["-n", "2"]], ids=["one process", "xdist -n 2"])
+def test_a_crashing_a_hanging_and_an_exiting_engine_cost_their_own_cases_only(pytester, cases, monkeypatch, parallel):
+    import json
+
+    from gradspec.cli import main
+    if parallel:
+        pytest.importorskip("xdist")
+    cases(a=VALID_CASE, b=VALID_CASE)
+    pytester.makepyfile(planted=PLANTED)
+    engines = "reference,planted:Segfaults,planted:Hangs,planted:Exits"
+
+    def run(report: str):
+        # A process of its own, whose PYTHONPATH (set by pytester) finds planted.py in xdist's workers too.
+        return pytester.runpytest_subprocess("cases", "--engine", engines, "--dtype", "float64", "--gradspec-timeout",
+                                             "3", "--gradspec-report", f"{report}.json", "--gradspec-markdown",
+                                             f"{report}.md", "--junitxml", f"{report}.xml", *parallel)
+
+    assert run("clean").ret == pytest.ExitCode.OK
+    monkeypatch.setenv("GRADSPEC_TEST_PLANT", "1")
+    result = run("planted")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    report = json.loads((pytester.path / "planted.json").read_text())
+    outcomes = {(r["engine"], r["case"]): r["outcome"] for r in report["results"]}
+    assert outcomes == {**{("reference", c): "passed" for c in ("a.yaml", "b.yaml")},
+                        **{(e, c): "error" for e in ("segfaults", "hangs", "exits") for c in ("a.yaml", "b.yaml")}}
+    messages = " ".join(r["message"] for r in report["results"])
+    assert "killed by signal SIGSEGV" in messages and "no verdict within 3 s" in messages and "exit code 0" in messages
+    assert report["complete"] is True
+    summary = (pytester.path / "planted.md").read_text()
+    assert "FAILED: 6 error" in summary and "None." not in summary
+    assert (pytester.path / "planted.xml").read_text().count("<error") + \
+        (pytester.path / "planted.xml").read_text().count("<failure") == 6
+    assert main(["diff", str(pytester.path / "clean.json"), str(pytester.path / "planted.json")]) == 1
+
+
+def test_without_isolation_a_crashed_xdist_worker_is_still_an_error_in_every_report(pytester, cases, monkeypatch):
+    import json
+    pytest.importorskip("xdist")
+    cases(a=VALID_CASE, b=VALID_CASE)
+    pytester.makepyfile(planted=PLANTED)
+    monkeypatch.setenv("GRADSPEC_TEST_PLANT", "1")
+    result = pytester.runpytest_subprocess("cases", "--engine", "reference,planted:Segfaults", "--dtype", "float64",
+                                           "--gradspec-isolation", "none", "-n", "2", "--gradspec-report", "r.json")
+    assert result.ret != pytest.ExitCode.OK
+    report = json.loads((pytester.path / "r.json").read_text())
+    outcomes = sorted((r["engine"], r["outcome"]) for r in report["results"])
+    assert outcomes == [("reference", "passed")] * 2 + [("segfaults", "error")] * 2
+    assert all("the process running this case died" in r["message"] for r in report["results"] if r["outcome"] == "error")

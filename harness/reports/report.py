@@ -28,10 +28,18 @@ class ReportBuilder:
         self.engines: dict[str, dict] = {}  # version and capabilities per engine label; the plugin fills it in
         self.case_paths: set[str] = set()
         self._coverage: dict | None = None
+        self.items_reported = 0  # every item's final report, gradspec's or not, to tell whether any was lost
+        self.expected = 0
+        self.complete = True
 
     def add_test(self, report: pytest.TestReport) -> None:
+        if not is_final(report):
+            return
+        self.items_reported += 1
         properties = dict(report.user_properties)
-        if "gradspec_case" not in properties or not is_final(report):
+        if "gradspec_case" not in properties:
+            if report.failed and ".yaml::" in report.nodeid:
+                self.add_lost(report)  # a case item whose process died under it: its properties never came back
             return
         outcome, message = _outcome(report, properties)
         self.case_paths.add(properties["gradspec_path"])
@@ -47,6 +55,26 @@ class ReportBuilder:
             result["graph"] = json.loads(properties["gradspec_graph"])
         self.results.append(result)
 
+    def add_lost(self, report: pytest.TestReport) -> None:
+        """A case item that crashed its worker (pytest-xdist reports it failed, with no properties): an error."""
+        path, _, run = report.nodeid.partition("::")
+        engine, device, dtype = (run.rsplit("-", 2) + ["", ""])[:3]
+        case = path.split("cases/", 1)[-1]
+        self.results.append({
+            "case": case, "title": "", "area": case.split("/")[0] if "/" in case else "", "engine": engine,
+            "device": device, "dtype": dtype, "outcome": "error", "rules": [], "capabilities": [],
+            "message": f"the process running this case died: {report.longreprtext.strip()[:2000]}",
+            "nodeid": report.nodeid, "duration": round(report.duration, 6)})
+
+    def finish(self, expected: int, interrupted: bool) -> None:
+        """Whether every collected item reported, and the run was not stopped."""
+        self.expected = expected
+        self.complete = not interrupted and self.items_reported >= expected
+
+    def missing_text(self) -> str:
+        return f"{self.items_reported} of {self.expected} collected items reported" + (
+            "" if self.items_reported < self.expected else ", the run was interrupted")
+
     def add_broken_file(self, report: pytest.CollectReport) -> None:
         self.broken.append({"path": report.nodeid, "error": report.longreprtext.strip()})
 
@@ -60,6 +88,7 @@ class ReportBuilder:
                          "python": platform.python_version()},
             "engines": self.engines,
             "summary": dict(sorted(Counter(r["outcome"] for r in self.results).items())),
+            "complete": self.complete, "expected_items": self.expected, "reported_items": self.items_reported,
             "results": sorted(self.results, key=lambda r: (r["case"], r["engine"], r["device"], r["dtype"])),
             "broken_case_files": sorted(self.broken, key=lambda b: b["path"]),
             "rule_coverage": self.rule_coverage(),
@@ -74,15 +103,11 @@ class ReportBuilder:
             self._coverage = rule_coverage(load_case(Path(path)) for path in sorted(self.case_paths))
         return self._coverage
 
-    def write(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.as_json(), indent=1) + "\n", encoding="utf-8")
-
 
 def is_final(report: pytest.TestReport) -> bool:
-    """The report that decides an item's outcome: the call, or a setup that skipped."""
-    return report.when == "call" or (report.when == "setup" and report.skipped)
+    """The report that decides an item's outcome: the call, a setup that skipped, or pytest-xdist's report of
+    an item whose worker crashed (its phase is "???")."""
+    return report.when in ("call", "???") or (report.when == "setup" and report.skipped)
 
 
 def _outcome(report: pytest.TestReport, properties: dict) -> tuple[str, str]:

@@ -39,7 +39,15 @@ def compare(before: dict, after: dict) -> dict[str, list[str]]:
     groups["removed"] = [f"{key}: {old[key]}" for key in sorted(old.keys() - new.keys())]
     broken = sorted({b["path"] for b in after["broken_case_files"]} - {b["path"] for b in before["broken_case_files"]})
     groups["new_failures"] += [f"{path}: could not be loaded" for path in broken]
+    if after.get("complete") is False:  # an interrupted or crashed run: what it lacks was never judged
+        groups["new_failures"].append(f"the later report is incomplete: {after.get('reported_items')} of "
+                                      f"{after.get('expected_items')} collected items reported")
     return groups
+
+
+def failing(groups: dict[str, list[str]]) -> bool:
+    """Whether the later run is worse: new failures, results no longer judged, or results missing."""
+    return bool(groups["new_failures"] or groups["no_longer_judged"] or groups["removed"])
 
 
 def render(groups: dict[str, list[str]]) -> str:

@@ -63,6 +63,9 @@ def verdict(report: dict) -> str:
     counts = Counter(r["outcome"] for r in report["results"])
     judged = sum(counts[o] for o in JUDGED)
     broken = len(report["broken_case_files"])
+    if report.get("complete") is False:
+        return (f"INCOMPLETE: the run was interrupted or lost results ({report.get('reported_items')} of "
+                f"{report.get('expected_items')} collected items reported); what is below is not the whole run")
     if counts["failed"] or counts["error"] or broken:
         parts = [f"{counts[o]} {o}" for o in ("failed", "error") if counts[o]]
         parts += [f"{broken} case file(s) not loaded"] if broken else []
