@@ -27,7 +27,7 @@ from pathlib import Path
 
 from gradspec import __version__, contracts
 from gradspec.language.errors import CaseFileError
-from gradspec.language.loader import is_case_file, load_case
+from gradspec.language.loader import find_case_files, load_case
 
 
 def case_files(paths: Iterable[str]) -> list[Path]:
@@ -36,7 +36,7 @@ def case_files(paths: Iterable[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.update(p for p in path.rglob("*") if is_case_file(p))
+            found.update(find_case_files(path))
         elif path.exists():
             found.add(path)
         else:

@@ -21,7 +21,7 @@ from gradspec import __version__, contracts
 from gradspec.language.case import Case
 from gradspec.language.errors import CaseFileError, did_you_mean
 from gradspec.language.graph import case_graph
-from gradspec.language.loader import is_case_file, load_case
+from gradspec.language.loader import is_case_file, load_case, loops_back
 from gradspec.reports import html, markdown
 from gradspec.reports.report import ReportBuilder, is_final
 from gradspec.running import expectations
@@ -168,6 +168,7 @@ class _Session:
         self.unmatched: list[expectations.Expectation] = []
         self.unwritten: list[str] = []  # reports that could not be written, and why
         self.worker = Worker()  # the process engines run in (--gradspec-isolation process)
+        self.case_files_seen: set[Path] = set()  # resolved paths, so that a link does not collect a case twice
         self.skip_reasons: dict[str, str] = {}  # why a whole engine-device-dtype run could not start
         self.case_file_errors: set[str] = set()
 
@@ -388,9 +389,21 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     Other YAML files are left alone, so the plugin, installed for every pytest session, never
     claims another project's files; `-p no:gradspec` turns it off altogether.
     """
-    if is_case_file(file_path):
-        return CaseFile.from_parent(parent, path=file_path)
-    return None
+    if not is_case_file(file_path):
+        return None
+    resolved = file_path.resolve()
+    if file_path.is_symlink() and parent.config.rootpath.resolve() in resolved.parents:
+        return None  # a link to a case file of this tree: the file is collected where it lies, under its own id
+    seen = parent.config._gradspec.case_files_seen  # type: ignore[attr-defined]
+    if resolved in seen:  # the same file again, through a linked folder: one case, one set of results
+        return None
+    seen.add(resolved)
+    return CaseFile.from_parent(parent, path=file_path)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Never walk a link to a folder around itself (`.` or `..`): pytest would collect forever."""
+    return True if collection_path.is_dir() and loops_back(collection_path) else None
 
 
 class CaseFile(pytest.File):

@@ -300,3 +300,27 @@ def test_without_isolation_a_crashed_xdist_worker_is_still_an_error_in_every_rep
     outcomes = sorted((r["engine"], r["outcome"]) for r in report["results"])
     assert outcomes == [("reference", "passed")] * 2 + [("segfaults", "error")] * 2
     assert all("the process running this case died" in r["message"] for r in report["results"] if r["outcome"] == "error")
+
+
+@pytest.mark.parametrize(("change", "pattern"), [
+    (("grad: {x: [6.0]}", "grad: {x: [[6.0], [1.0, 2.0]]}"), r":12: expected \.grad of x is not a number or a rectangular"),
+    (("  - y = sum(x ** 2)", "  - c = (1).exp()\n  - y = sum(x ** 2)"), r":10: exp of numbers alone makes no tensor"),
+    (("  - y = sum(x ** 2)", "  - y = sum(x ** 2, dim=99)"), r":10: sum cannot take operands of shape \[1\], dim=99"),
+])
+def test_mistakes_of_the_case_are_its_own_errors_not_failures_of_every_engine(write_case, change, pattern):
+    refused(write_case(VALID_CASE.replace(*change)), pattern)
+
+
+def test_links_inside_the_corpus_neither_duplicate_cases_nor_loop(pytester, cases, capsys):
+    from gradspec.cli import main
+    cases(good=VALID_CASE)
+    folder = pytester.path / "cases"
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to("..")  # cases/sub/up -> cases: a loop
+    (folder / "here").symlink_to(".")  # cases/here -> cases: another
+    (folder / "again.yaml").symlink_to(folder / "good.yaml")
+    (folder / "dangling.yaml").symlink_to(folder / "nowhere.yaml")
+    result = pytester.runpytest("cases", "--engine", "reference", "--dtype", "float64", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["cases/good.yaml::reference-cpu-float64", "1 test collected*"])
+    assert main(["validate", str(folder)]) == 0
+    assert "1 valid, 0 invalid" in capsys.readouterr().out  # validate agrees: the dangling link is no case file

@@ -9,6 +9,7 @@ rules, error kinds and capabilities, complete capability lists).
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Iterable
 from functools import cache
@@ -58,6 +59,26 @@ def is_case_file(path: str | Path) -> bool:
     except OSError:
         return False
     return all(marker.search(head) for marker in CASE_MARKERS)
+
+
+def loops_back(folder: Path) -> bool:
+    """Whether a folder is a symbolic link to itself or to a folder around it (`.`, `..`): walking it never ends."""
+    if not folder.is_symlink():
+        return False
+    target, parent = folder.resolve(), folder.parent.resolve()
+    return target == parent or target in parent.parents
+
+
+def find_case_files(folder: Path) -> list[Path]:
+    """The case files under a folder, each file once (by its resolved path), never walking a looping link."""
+    found: dict[Path, Path] = {}
+    for current, folders, files in os.walk(folder, followlinks=True):
+        folders[:] = [name for name in folders if not loops_back(Path(current) / name)]
+        for name in files:
+            path = Path(current) / name
+            if is_case_file(path):
+                found.setdefault(path.resolve(), path)
+    return sorted(found.values())
 
 
 def load_case(path: str | Path, root: Path | None = None) -> Case:

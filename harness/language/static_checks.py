@@ -111,6 +111,8 @@ def _evaluate(expr: Expr, values: dict[str, Any], step: Step) -> Any:
         value = values.get(expr.name)
         return UNKNOWN if value is UNKNOWN else np.zeros(np.shape(value))  # a .grad has its tensor's shape
     assert isinstance(expr, Call)
+    if all(isinstance(arg, Num) for arg in expr.args):  # e.g. (1).exp(): a number, not a tensor of any engine
+        raise ShapeProblem(step.line, f"{expr.op} of numbers alone makes no tensor; declare the value under `tensors:`")
     operands = [_evaluate(arg, values, step) for arg in expr.args]
     if any(operand is UNKNOWN for operand in operands):
         return UNKNOWN
@@ -176,9 +178,15 @@ def _expectations(step: Step, values: dict[str, Any]) -> None:
 
 def _same_shape(step: Step, what: str, literal: Any, reference: Any) -> None:
     """A literal array (not a name, not null) must have the shape of the tensor it stands for."""
-    if literal is None or isinstance(literal, str) or reference is UNKNOWN:
+    if literal is None or isinstance(literal, str):
         return
-    given, wanted = np.shape(np.asarray(_plain(literal), dtype=float)), np.shape(reference)
+    try:
+        given = np.shape(np.asarray(_plain(literal), dtype=float))
+    except (ValueError, TypeError):
+        raise ShapeProblem(step.line, f"{what} is not a number or a rectangular array of numbers") from None
+    if reference is UNKNOWN:
+        return
+    wanted = np.shape(reference)
     if given != wanted:
         raise ShapeProblem(step.line, f"{what} has shape {list(given)}, but the tensor it stands for has shape "
                                       f"{list(wanted)}")
