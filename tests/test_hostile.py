@@ -324,3 +324,23 @@ def test_links_inside_the_corpus_neither_duplicate_cases_nor_loop(pytester, case
     result.stdout.fnmatch_lines(["cases/good.yaml::reference-cpu-float64", "1 test collected*"])
     assert main(["validate", str(folder)]) == 0
     assert "1 valid, 0 invalid" in capsys.readouterr().out  # validate agrees: the dangling link is no case file
+
+
+def test_an_adapter_that_writes_into_a_case_value_cannot_change_it_for_the_next_engine(pytester, cases):
+    import json
+    cases(good=VALID_CASE)
+    pytester.makepyfile(vandal='''
+        from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+        class Vandal(ReferenceAdapter):
+            name = "vandal"
+
+            def tensor(self, value, requires_grad, dtype):
+                value[...] = 100.0  # tries to corrupt the case for whoever runs it next
+                return super().tensor(value, requires_grad, dtype)
+    ''')
+    pytester.syspathinsert()
+    result = pytester.runpytest("cases", "--engine", "vandal:Vandal,reference", "--dtype", "float64",
+                                "--gradspec-isolation", "none", "--gradspec-report", "r.json")
+    outcomes = {r["engine"]: r["outcome"] for r in json.loads((pytester.path / "r.json").read_text())["results"]}
+    assert outcomes == {"vandal": "error", "reference": "passed"}, result.stdout.str()  # read-only: the adapter's error

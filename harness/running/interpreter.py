@@ -151,7 +151,10 @@ class _Run:
         for decl in self.case.tensors:
             try:
                 self.env[decl.name] = self.adapter.tensor(decl.value, decl.requires_grad, decl.dtype or self.adapter.dtype)
-            except Exception as exc:  # noqa: BLE001 - any engine error is a finding
+            except Exception as exc:  # noqa: BLE001 - an engine's error is a finding; an adapter's is no verdict
+                if self.adapter.classify(exc) is None and _raised_by_harness(exc, self.adapter):
+                    raise _StepErrored(f"creating tensor {decl.name!r}: the adapter or gradspec raised {_exception(exc)} "
+                                       "(not the engine: no verdict)") from None
                 raise _StepFailed(f"creating tensor {decl.name!r} raised {_exception(exc)}") from None
 
     def run_steps(self, steps: tuple[Step, ...], prefix: str) -> None:
