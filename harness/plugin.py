@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cached_property
@@ -115,6 +117,10 @@ def _junit_classname(config: pytest.Config, report: pytest.TestReport, case_id: 
         pass
 
 
+def _stop_as_if_interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write beside the target, then rename over it: a kill mid-write leaves the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,7 +170,12 @@ class _Session:
         except expectations.ExpectationFileError as exc:
             raise pytest.UsageError(str(exc)) from None
         if not hasattr(config, "workerinput"):
-            _check_writable(config.getoption(o) for o in ("--gradspec-report", "--gradspec-markdown", "--gradspec-html"))
+            reports = [config.getoption(o) for o in ("--gradspec-report", "--gradspec-markdown", "--gradspec-html")]
+            _check_writable(reports)
+            if any(reports) and threading.current_thread() is threading.main_thread():
+                # SIGTERM (a CI job's timeout) stops the run as Ctrl-C does, so the reports are still written,
+                # marked incomplete, instead of nothing at all.
+                signal.signal(signal.SIGTERM, _stop_as_if_interrupted)
         self.unmatched: list[expectations.Expectation] = []
         self.unwritten: list[str] = []  # reports that could not be written, and why
         self.worker = Worker()  # the process engines run in (--gradspec-isolation process)

@@ -344,3 +344,30 @@ def test_an_adapter_that_writes_into_a_case_value_cannot_change_it_for_the_next_
                                 "--gradspec-isolation", "none", "--gradspec-report", "r.json")
     outcomes = {r["engine"]: r["outcome"] for r in json.loads((pytester.path / "r.json").read_text())["results"]}
     assert outcomes == {"vandal": "error", "reference": "passed"}, result.stdout.str()  # read-only: the adapter's error
+
+
+def test_sigterm_leaves_reports_marked_incomplete(pytester, cases):
+    import json
+    import signal
+    import subprocess
+    import sys
+    cases(a=VALID_CASE, b=VALID_CASE)
+    pytester.makepyfile(slow='''
+        import time
+        from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+        class Slow(ReferenceAdapter):
+            name = "slow"
+
+            def backward(self, *args):
+                time.sleep(60)
+    ''')
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "cases", "--engine", "slow:Slow", "--dtype", "float64",
+                                "--gradspec-report", "r.json", "-p", "no:cacheprovider"], cwd=pytester.path,
+                               env={**os.environ, "PYTHONPATH": str(pytester.path)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(4)  # the first case is asleep in its worker by now (and were it not, the run would still be cut)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) != 0
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["complete"] is False
