@@ -267,7 +267,8 @@ def test_a_crashing_a_hanging_and_an_exiting_engine_cost_their_own_cases_only(py
         # A process of its own, whose PYTHONPATH (set by pytester) finds planted.py in xdist's workers too.
         return pytester.runpytest_subprocess("cases", "--engine", engines, "--dtype", "float64", "--gradspec-timeout",
                                              "3", "--gradspec-report", f"{report}.json", "--gradspec-markdown",
-                                             f"{report}.md", "--junitxml", f"{report}.xml", *parallel)
+                                             f"{report}.md", "--gradspec-html", f"{report}.html",
+                                             "--junitxml", f"{report}.xml", *parallel)
 
     assert run("clean").ret == pytest.ExitCode.OK
     monkeypatch.setenv("GRADSPEC_TEST_PLANT", "1")
@@ -282,6 +283,7 @@ def test_a_crashing_a_hanging_and_an_exiting_engine_cost_their_own_cases_only(py
     assert report["complete"] is True
     summary = (pytester.path / "planted.md").read_text()
     assert "FAILED: 6 error" in summary and "None." not in summary
+    assert (pytester.path / "planted.html").read_text().count('<section class="failure"') == 6
     assert (pytester.path / "planted.xml").read_text().count("<error") + \
         (pytester.path / "planted.xml").read_text().count("<failure") == 6
     assert main(["diff", str(pytester.path / "clean.json"), str(pytester.path / "planted.json")]) == 1
