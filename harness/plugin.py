@@ -349,9 +349,9 @@ class _Session:
             able = [e for e in engines if device in e.adapter.devices]
             if not able:
                 raise pytest.UsageError(f"--device {device}: no chosen engine has it")
-            for engine in able:
+            for engine in (e for e in able if e in required):  # engines `all` brought in may not even be installed
                 reason = engine.adapter.device_unavailable_reason(device)
-                if reason and engine in required:
+                if reason:
                     raise pytest.UsageError(f"--device {device}: engine {engine.label!r} cannot use it here: {reason}")
 
 
