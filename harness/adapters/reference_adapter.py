@@ -57,11 +57,5 @@ class ReferenceAdapter(TorchLikeAdapter):
     def grad_function(self):
         return engine.grad
 
-    def no_grad(self):
-        return engine.no_grad()
-
-    def enable_grad(self):
-        return engine.enable_grad()
-
-    def set_grad_enabled(self, mode: bool):
-        return engine.set_grad_enabled(mode)
+    def grad_modes(self):
+        return engine

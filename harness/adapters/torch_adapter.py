@@ -105,11 +105,5 @@ class TorchAdapter(TorchLikeAdapter):
     def grad_function(self):
         return torch.autograd.grad
 
-    def no_grad(self):
-        return torch.no_grad()
-
-    def enable_grad(self):
-        return torch.enable_grad()
-
-    def set_grad_enabled(self, mode: bool):
-        return torch.set_grad_enabled(mode)
+    def grad_modes(self):
+        return torch

@@ -47,6 +47,19 @@ class TorchLikeAdapter(Adapter):
         """The engine's autograd.grad."""
         raise NotImplementedError
 
+    def grad_modes(self):
+        """The namespace holding the engine's no_grad, enable_grad and set_grad_enabled (torch, for PyTorch)."""
+        raise NotImplementedError
+
+    def no_grad(self):
+        return self.grad_modes().no_grad()
+
+    def enable_grad(self):
+        return self.grad_modes().enable_grad()
+
+    def set_grad_enabled(self, mode: bool):
+        return self.grad_modes().set_grad_enabled(mode)
+
     def apply(self, op: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         return OPS[op](*args, **kwargs)
 
