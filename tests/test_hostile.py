@@ -362,13 +362,16 @@ def test_sigterm_leaves_reports_marked_incomplete(pytester, cases):
             name = "slow"
 
             def backward(self, *args):
+                open("started", "w").close()  # tells the test that a case is running
                 time.sleep(60)
     ''')
     process = subprocess.Popen([sys.executable, "-m", "pytest", "cases", "--engine", "slow:Slow", "--dtype", "float64",
                                 "--gradspec-report", "r.json", "-p", "no:cacheprovider"], cwd=pytester.path,
                                env={**os.environ, "PYTHONPATH": str(pytester.path)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(4)  # the first case is asleep in its worker by now (and were it not, the run would still be cut)
+    deadline = time.monotonic() + 60
+    while not (pytester.path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) != 0
     report = json.loads((pytester.path / "r.json").read_text())
