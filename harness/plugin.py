@@ -26,6 +26,7 @@ from gradspec.language.graph import case_graph
 from gradspec.language.loader import is_case_file, load_case, loops_back
 from gradspec.reports import html, markdown
 from gradspec.reports.report import ReportBuilder, is_final
+from gradspec.reports.tables import JUDGED, OUTCOMES
 from gradspec.running import expectations
 from gradspec.running.interpreter import ERROR, FAILED, NOT_APPLICABLE, Outcome, run_case
 from gradspec.running.isolation import Request, Worker
@@ -222,19 +223,17 @@ class _Session:
             _junit_classname(self.config, report, properties["gradspec_case"])
         if not is_final(report):
             return
-        before = len(self.report.results)
-        self.report.add_test(report)  # every item counts towards completeness; case items (even lost ones) give results
-        if len(self.report.results) == before:
-            return
+        result = self.report.add_test(report)  # every item counts towards completeness
+        if result is None:
+            return  # not a case item
         run = report.nodeid.rsplit("::", 1)[-1]
-        self.outcomes[run][self.report.results[-1]["outcome"]] += 1
+        self.outcomes[run][result["outcome"]] += 1
         if "gradspec_skip_reason" in properties:
             self.skip_reasons[run] = properties["gradspec_skip_reason"]
 
     def judged_nothing(self) -> bool:
         """Case items ran, yet none was judged: all skipped or not applicable, so the run says nothing."""
-        judged = ("passed", "failed", "error", "expected_failure", "unexpected_pass")
-        return bool(self.outcomes) and not any(counts[o] for counts in self.outcomes.values() for o in judged)
+        return bool(self.outcomes) and not any(counts[o] for counts in self.outcomes.values() for o in JUDGED)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -280,8 +279,7 @@ class _Session:
             if counts["skipped"] == total and run in self.skip_reasons:
                 write(f"{run:<28} not run: {self.skip_reasons[run]}")
                 continue
-            statuses = ("passed", "failed", "error", "expected_failure", "unexpected_pass", NOT_APPLICABLE, "skipped")
-            parts = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in statuses if counts[s])
+            parts = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in OUTCOMES if counts[s])
             write(f"{run:<28} {counts['passed']:>4}/{total:<4} passed   ({parts})")
         if self.case_file_errors:
             write(f"{len(self.case_file_errors)} case file(s) could not be loaded: " + ", ".join(sorted(self.case_file_errors)))

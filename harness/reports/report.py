@@ -32,15 +32,16 @@ class ReportBuilder:
         self.expected = 0
         self.complete = True
 
-    def add_test(self, report: pytest.TestReport) -> None:
+    def add_test(self, report: pytest.TestReport) -> dict | None:
+        """Count a final report; for a case item, record and return its result (None for any other item)."""
         if not is_final(report):
-            return
+            return None
         self.items_reported += 1
         properties = dict(report.user_properties)
         if "gradspec_case" not in properties:
             if report.failed and ".yaml::" in report.nodeid:
-                self.add_lost(report)  # a case item whose process died under it: its properties never came back
-            return
+                return self.add_lost(report)  # a case item whose process died under it: no properties came back
+            return None
         outcome, message = _outcome(report, properties)
         self.case_paths.add(properties["gradspec_path"])
         result = {
@@ -54,17 +55,20 @@ class ReportBuilder:
         if outcome in ("failed", "error") and "gradspec_graph" in properties:
             result["graph"] = json.loads(properties["gradspec_graph"])
         self.results.append(result)
+        return result
 
-    def add_lost(self, report: pytest.TestReport) -> None:
+    def add_lost(self, report: pytest.TestReport) -> dict:
         """A case item that crashed its worker (pytest-xdist reports it failed, with no properties): an error."""
         path, _, run = report.nodeid.partition("::")
         engine, device, dtype = (run.rsplit("-", 2) + ["", ""])[:3]
         case = path.split("cases/", 1)[-1]
-        self.results.append({
+        result = {
             "case": case, "title": "", "area": case.split("/")[0] if "/" in case else "", "engine": engine,
             "device": device, "dtype": dtype, "outcome": "error", "rules": [], "capabilities": [],
             "message": f"the process running this case died: {report.longreprtext.strip()[:2000]}",
-            "nodeid": report.nodeid, "duration": round(report.duration, 6)})
+            "nodeid": report.nodeid, "duration": round(report.duration, 6)}
+        self.results.append(result)
+        return result
 
     def finish(self, expected: int, interrupted: bool) -> None:
         """Whether every collected item reported, and the run was not stopped."""

@@ -7,6 +7,8 @@ from collections import Counter, defaultdict
 from gradspec import contracts
 
 OUTCOMES = ("passed", "failed", "error", "expected_failure", "unexpected_pass", "not_applicable", "skipped")
+JUDGED = OUTCOMES[:5]  # a verdict about the engine; not_applicable and skipped say nothing about it
+DIFFERS = ("failed", "error", "expected_failure")  # a disagreement with the rule book, known or not
 
 
 def run_name(result: dict) -> str:
@@ -37,7 +39,7 @@ def coverage_table(report: dict, kind: str) -> tuple[list[str], list[list[str]]]
     coverage = report.get("rule_coverage") or {}
     header = [kind, *(["level", "violation caught"] if kind == "rule" else []), *names]
     rows = []
-    for key in sorted(cells, key=_natural):
+    for key in sorted(cells, key=natural):
         about = [rules[key].level if key in rules else "", _caught(coverage.get(key))] if kind == "rule" else []
         rows.append([key, *about, *(_cell(cells[key][run]) for run in names)])
     return header, rows
@@ -53,9 +55,6 @@ def _caught(entry: dict | None) -> str:
 def failures(report: dict) -> list[dict]:
     """Deviations found by the judge, and crashes before a verdict."""
     return [r for r in report["results"] if r["outcome"] in ("failed", "error")]
-
-
-JUDGED = ("passed", "failed", "error", "expected_failure", "unexpected_pass")
 
 
 def verdict(report: dict) -> str:
@@ -92,20 +91,17 @@ def failure_links(report: dict, kind: str) -> dict[tuple[str, str], str]:
 
 
 def _cell(counts: Counter) -> str:
-    judged = counts["passed"] + counts["failed"] + counts["error"] + counts["expected_failure"] + counts["unexpected_pass"]
+    judged = sum(counts[o] for o in JUDGED)
     if not judged:  # two different things: the engine lacks what the cases need, or the run could not start
         return ("not applicable" if counts["not_applicable"] else "skipped") if counts else ""
     mark = "" if counts["failed"] + counts["error"] == 0 else " ❌"
     return f"{counts['passed'] + counts['unexpected_pass']}/{judged}{mark}"
 
 
-def _natural(key: str):
+def natural(key: str):
     """LIFE-2 before LIFE-10."""
     head, _, tail = key.partition("-")
     return (head, int(tail) if tail.isdigit() else 0, key)
-
-
-DIFFERS = ("failed", "error", "expected_failure")  # a disagreement with the rule book, known or not
 
 
 def engine_matrix(report: dict) -> tuple[list[str], list[list[str]]]:

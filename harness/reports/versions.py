@@ -16,8 +16,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from gradspec import contracts
-
-DIFFERS = ("failed", "error", "expected_failure")
+from gradspec.reports.tables import DIFFERS, JUDGED, natural
 
 
 def release(version: str) -> Version | None:
@@ -90,7 +89,7 @@ def render_markdown(matrix: dict) -> str:
              "Rules by release: passed/judged over every case citing the rule (n/a: not applicable there).", "",
              "| rule | level | " + " | ".join(labels) + " |", "|" + " --- |" * (len(labels) + 2)]
     rules = contracts.rules()
-    for rule in sorted(matrix["cells"], key=_natural):
+    for rule in sorted(matrix["cells"], key=natural):
         row = [_cell(matrix["cells"][rule][label]) for label in labels]
         lines.append(f"| {rule} | {rules[rule].level if rule in rules else ''} | " + " | ".join(row) + " |")
     if matrix["fuzz"]:
@@ -112,13 +111,9 @@ def unexplained(matrix: dict) -> list[dict]:
 
 
 def _cell(counts: Counter) -> str:
-    judged = sum(counts[o] for o in ("passed", "failed", "error", "expected_failure", "unexpected_pass"))
+    judged = sum(counts[o] for o in JUDGED)
     if not judged:
         return "n/a" if counts else ""
     bad = counts["failed"] + counts["error"] + counts["expected_failure"]
     return f"{judged - bad}/{judged}" + (" ❌" if bad else "")
 
-
-def _natural(key: str):
-    head, _, tail = key.partition("-")
-    return (head, int(tail) if tail.isdigit() else 0)
