@@ -153,8 +153,8 @@ class _Run:
                 self.env[decl.name] = self.adapter.tensor(decl.value, decl.requires_grad, decl.dtype or self.adapter.dtype)
             except Exception as exc:  # noqa: BLE001 - an engine's error is a finding; an adapter's is no verdict
                 if self.adapter.classify(exc) is None and _raised_by_harness(exc, self.adapter):
-                    raise _StepErrored(f"creating tensor {decl.name!r}: the adapter or gradspec raised {_exception(exc)} "
-                                       "(not the engine: no verdict)") from None
+                    message, details = no_verdict(exc, self.tracebacks)
+                    raise _StepErrored(f"creating tensor {decl.name!r}: {message}", details) from None
                 raise _StepFailed(f"creating tensor {decl.name!r} raised {_exception(exc)}") from None
 
     def run_steps(self, steps: tuple[Step, ...], prefix: str) -> None:
@@ -185,10 +185,8 @@ class _Run:
     def judge_error(self, step: Step, exc: Exception) -> None:
         kind = "hook_error" if self.raised_by_hook(exc) else self.adapter.classify(exc)
         if kind is None and _raised_by_harness(exc, self.adapter):
-            lines = [line.rstrip("\n") for line in traceback.format_exception(exc)]
-            raise _StepErrored(f"the adapter or gradspec raised {_exception(exc)} (not the engine: no verdict)",
-                               tuple(lines if self.tracebacks else lines[-12:]))
-        trace = tuple(line.rstrip("\n") for line in traceback.format_exception(exc)) if self.tracebacks else ()
+            raise _StepErrored(*no_verdict(exc, self.tracebacks))
+        trace = _trace(exc) if self.tracebacks else ()
         if step.raises is None:
             raise _StepFailed(f"raised {_exception(exc)} (error kind {kind or 'unclassified'})", trace)
         if kind != step.raises.kind:
@@ -427,6 +425,17 @@ def _by_label(log: list[tuple[str, Any]]) -> dict[str, list]:
     for label, grad in log:
         calls.setdefault(label, []).append(grad)
     return calls
+
+
+def no_verdict(exc: BaseException, whole_traceback: bool) -> tuple[str, tuple[str, ...]]:
+    """Message and traceback of an exception from the adapter's or gradspec's own code: no verdict on the engine."""
+    lines = _trace(exc)
+    return (f"the adapter or gradspec raised {_exception(exc)} (not the engine: no verdict)",
+            lines if whole_traceback else lines[-12:])
+
+
+def _trace(exc: BaseException) -> tuple[str, ...]:
+    return tuple(line.rstrip("\n") for line in traceback.format_exception(exc))
 
 
 _GRADSPEC = str(Path(__file__).resolve().parent.parent)  # the gradspec package, adapters included

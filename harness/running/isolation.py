@@ -16,10 +16,9 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import sys
-import traceback
 from dataclasses import dataclass
 
-from gradspec.running.interpreter import ERROR, Outcome
+from gradspec.running.interpreter import ERROR, Outcome, no_verdict
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,6 @@ def _serve(connection, path: list[str]) -> None:
             adapter = load_adapter(request.engine)(request.device, request.dtype)
             outcome = run_case(load_case(request.case_path), adapter, tracebacks=request.tracebacks)
         except Exception as exc:  # noqa: BLE001 - whatever fails before a verdict is an error of this case
-            lines = [line.rstrip("\n") for line in traceback.format_exception(exc)]
-            outcome = Outcome(ERROR, f"the adapter or gradspec raised {type(exc).__name__}: {str(exc)[:2000]} "
-                                     "(not the engine: no verdict)", None, tuple(lines[-12:]))
+            message, details = no_verdict(exc, request.tracebacks)
+            outcome = Outcome(ERROR, message, None, details)
         connection.send(outcome)
