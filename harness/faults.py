@@ -309,7 +309,7 @@ def _no_graph_gives_zeros(patch):
             return original(*args, **kwargs)
         except reference_engine.NoGradFnError:
             inputs = _grad_args(args, kwargs)["inputs"]
-            return tuple(_zeros_like(t) for t in ([inputs] if isinstance(inputs, T.Tensor) else inputs))
+            return tuple(_zeros_like(t) for t in E._as_list(inputs))
     _wrap_grad(patch, grad)
 
 
@@ -329,7 +329,7 @@ def _grad_writes_leaves(patch):
         call = _grad_args(args, kwargs)
         results = original(*args, **kwargs)
         inputs = call["inputs"]
-        for tensor, result in zip([inputs] if isinstance(inputs, T.Tensor) else inputs, results, strict=True):
+        for tensor, result in zip(E._as_list(inputs), results, strict=True):
             if tensor.is_leaf and result is not None:
                 E._accumulate(tensor, O.data_of(result), False)
         return results
@@ -370,7 +370,7 @@ def _contradiction_accepted(patch):
 def _any_input_differentiable(patch):
     def grad(original, *args, **kwargs):
         call = _grad_args(args, kwargs)
-        inputs = [call["inputs"]] if isinstance(call["inputs"], T.Tensor) else list(call["inputs"])
+        inputs = E._as_list(call["inputs"])
         usable = [t for t in inputs if t.requires_grad]
         found = dict(zip(map(id, usable), original(**{**call, "inputs": usable}), strict=True)) if usable else {}
         return tuple(found[id(t)] if id(t) in found else _zeros_like(t) for t in inputs)
@@ -380,7 +380,7 @@ def _any_input_differentiable(patch):
 def _any_output_differentiable(patch):
     def grad(original, *args, **kwargs):
         call = _grad_args(args, kwargs)
-        outputs = [call["outputs"]] if isinstance(call["outputs"], T.Tensor) else list(call["outputs"])
+        outputs = E._as_list(call["outputs"])
         flipped = [t for t in outputs if not t.requires_grad]
         for t in flipped:
             t.requires_grad = True
@@ -395,7 +395,7 @@ def _any_output_differentiable(patch):
 def _repeats_get_zeros(patch):
     def grad(original, *args, **kwargs):
         call = _grad_args(args, kwargs)
-        inputs = [call["inputs"]] if isinstance(call["inputs"], T.Tensor) else list(call["inputs"])
+        inputs = E._as_list(call["inputs"])
         results, seen = list(original(**call)), set()
         for index, tensor in enumerate(inputs):
             if id(tensor) in seen:
@@ -459,7 +459,7 @@ def _implicit_only_0d(root, output, gradient, index):
 def _count_unchecked(patch):
     def grad(original, *args, **kwargs):
         call = _grad_args(args, kwargs)
-        outputs = [call["outputs"]] if isinstance(call["outputs"], T.Tensor) else list(call["outputs"])
+        outputs = E._as_list(call["outputs"])
         given = call.get("grad_outputs")
         if given is not None and not isinstance(given, T.Tensor) and len(given) != len(outputs):
             call = {**call, "grad_outputs": (list(given) + [None] * len(outputs))[:len(outputs)]}
