@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from gradspec import contracts
-from gradspec.language.case import Case, Step, as_list
+from gradspec.language.case import Case, Step, as_list, thawed
 from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref
 from gradspec.language.limits import limit
 from gradspec.reference_engine.ops import OPS
@@ -181,7 +181,7 @@ def _same_shape(step: Step, what: str, literal: Any, reference: Any) -> None:
     if literal is None or isinstance(literal, str):
         return
     try:
-        given = np.shape(np.asarray(_plain(literal), dtype=float))
+        given = np.shape(np.asarray(thawed(literal), dtype=float))
     except (ValueError, TypeError):
         raise ShapeProblem(step.line, f"{what} is not a number or a rectangular array of numbers") from None
     if reference is UNKNOWN:
@@ -190,13 +190,6 @@ def _same_shape(step: Step, what: str, literal: Any, reference: Any) -> None:
     if given != wanted:
         raise ShapeProblem(step.line, f"{what} has shape {list(given)}, but the tensor it stands for has shape "
                                       f"{list(wanted)}")
-
-
-def _plain(value: Any) -> Any:
-    """Nested read-only sequences (as a Case stores them) to lists."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _kwargs_text(expr: Call) -> str:
