@@ -81,11 +81,20 @@ def planted(fault: Fault) -> Iterator[None]:
 
 def catching_cases(fault: Fault, cases: Iterable[Case], dtype: str = "float64") -> list[str]:
     """The ids of the cases citing the fault's rule that pass on the reference engine and fail with the fault."""
+    return _caught(fault, _passing([case for case in cases if fault.rule in case.rules], dtype), dtype)
+
+
+def _passing(cases: Iterable[Case], dtype: str) -> list[Case]:
+    """The cases the healthy reference engine passes: only their failures can be blamed on a fault."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        citing = [case for case in cases if fault.rule in case.rules and _fails(case, dtype) is False]
-        with planted(fault):
-            return [case.id for case in citing if _fails(case, dtype)]
+        return [case for case in cases if _fails(case, dtype) is False]
+
+
+def _caught(fault: Fault, passing: list[Case], dtype: str) -> list[str]:
+    with warnings.catch_warnings(), planted(fault):
+        warnings.simplefilter("ignore")
+        return [case.id for case in passing if fault.rule in case.rules and _fails(case, dtype)]
 
 
 def _fails(case: Case, dtype: str) -> bool | None:
@@ -100,11 +109,12 @@ def rule_coverage(cases: Iterable[Case]) -> dict[str, dict]:
     A MUST rule is covered when `caught_by` is not empty: a violation of it would not pass.
     """
     cases = list(cases)
+    passing = _passing(cases, "float64")  # once for every rule, not once per rule
     coverage = {}
     for rule, entry in contracts.rules().items():
         cited_by = sorted(case.id for case in cases if rule in case.rules)
         fault = FAULTS.get(rule)
-        caught_by = sorted(catching_cases(fault, cases)) if fault and cited_by else []
+        caught_by = sorted(_caught(fault, passing, "float64")) if fault and cited_by else []
         coverage[rule] = {"level": entry.level, "cited_by": cited_by,
                           "caught_by": caught_by if entry.level == "MUST" else None}
     return coverage
