@@ -16,6 +16,8 @@ from .errors import (
                      IntegerRequiresGradError,
                      InvalidArgumentError,
                      LeafInplaceError,
+                     MultiOutputViewInplaceError,
+                     NoGradViewInplaceError,
                      NoGradFnError,
                      NonLeafGradAccessWarning,
                      NonLeafRequiresGradError,
@@ -30,7 +32,7 @@ from .tensor import Tensor, tensor
 __all__ = [
     "Tensor", "tensor", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "AutogradError", "FreedGraphError", "GradCountMismatchError", "GradShapeMismatchError", "HookShapeError",
-    "InplaceModifiedError", "IntegerRequiresGradError", "InvalidArgumentError", "LeafInplaceError", "NoGradFnError",
+    "InplaceModifiedError", "IntegerRequiresGradError", "InvalidArgumentError", "LeafInplaceError", "MultiOutputViewInplaceError", "NoGradFnError", "NoGradViewInplaceError",
     "NonLeafRequiresGradError", "NonScalarImplicitError", "NotRequiresGradError", "PostAccumulateNonLeafError",
     "UnusedInputError", "NonLeafGradAccessWarning",
 ]

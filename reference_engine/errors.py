@@ -63,3 +63,11 @@ class PostAccumulateNonLeafError(AutogradError):
 
 class NonLeafGradAccessWarning(UserWarning):
     """RETAIN-1: the .grad of a non-leaf that does not retain its gradient was read."""
+
+
+class MultiOutputViewInplaceError(AutogradError):
+    """VIEW-7: an in-place update of one output of a function that returns several views (unbind, split, chunk)."""
+
+
+class NoGradViewInplaceError(AutogradError):
+    """VIEW-8: an in-place update, with grad mode on, of a view made under no_grad."""

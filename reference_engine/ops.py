@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import grad_mode
+from . import grad_mode, views
 from .graph import NOTHING_SAVED, Node
 
 SLOTS = ("a", "b", "out")
@@ -32,6 +32,7 @@ class Op:
     attrs: dict[str, Any] = field(default_factory=dict)  # keyword arguments and their defaults
     reads_input_meta: bool = False  # whether rules read attrs["in_shape"] / attrs["in_dtype"]
     differentiable: bool = True  # False for ops with integer results (argmax): never recorded (LEAF-2)
+    view: bool = False  # the result is a view of the operand: shared values and version counter (VIEW-1)
     plans: list = field(default_factory=list, compare=False)  # by active mask: (rules, slots to keep or None)
 
     def __post_init__(self):
@@ -78,6 +79,8 @@ def expand(a, shape): return call("_expand", a, shape=tuple(shape))
 def sum_to(a, shape): return call("_sum_to", a, shape=tuple(shape))
 def cast(a, dtype): return call("_cast", a, dtype=np.dtype(dtype))
 def sign(a): return call("_sign", a)
+def take(a, index): return call("_take", a, index=index)
+def put_add(a, index, shape): return call("_put_add", a, index=index, shape=tuple(shape))
 
 
 def constant(value: np.ndarray, like: Any) -> Any:
@@ -177,6 +180,80 @@ def _sum_to_forward(a, shape):
     return np.asarray(a.sum(axis=axes, keepdims=True).reshape(shape)) if axes else a.reshape(shape)
 
 
+def _through_index_map(forward):
+    """The derivative of an op that reads each output element from one input element (views, gather, indexing):
+    scatter g back to where each element came from, adding where one element was read several times."""
+    def rule(g, a, b, out, attrs):
+        shape = attrs["in_shape"]
+        kwargs = {key: value for key, value in attrs.items() if not key.startswith("in_")}
+        index = np.asarray(forward(np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape), **kwargs))
+        return put_add(g, index, shape)
+    return rule
+
+
+def _gather(a, dim, index):
+    return np.take_along_axis(a, index, axis=dim)
+
+
+def _index_select(a, dim, index):
+    return np.take(a, index, axis=dim)
+
+
+def _overwrite(a, b, index):
+    out = np.array(a, copy=True)
+    out.reshape(-1)[index.ravel()] = np.broadcast_to(b, index.shape).ravel()
+    return out
+
+
+def _add_at(a, b, index):
+    return a + _put_add_forward(b, index, a.shape)
+
+
+def _put_add_forward(a, index, shape):
+    """zeros(shape) with each a[i] added at flat position index[i]; repeated positions add up."""
+    size = int(np.prod(shape, dtype=np.int64))
+    weights = np.broadcast_to(a, index.shape).ravel()
+    return np.bincount(index.ravel(), weights=weights, minlength=size).reshape(shape).astype(np.asarray(a).dtype)
+
+
+def _scatter_forward(write):
+    def forward(a, b, dim, index):
+        return write(a, b, _gather(np.arange(a.size).reshape(a.shape), dim, index))
+    return forward
+
+
+def _index_add_forward(a, b, dim, index):
+    return _add_at(a, b, _index_select(np.arange(a.size).reshape(a.shape), dim, index))
+
+
+def _written_positions(along):
+    """Where each element of the scattered operand went in a: along `dim` by `index` (as _gather or _index_select
+    reads), or, for _overwrite (along None), the flat positions in attrs["index"] themselves."""
+    def positions(attrs):
+        if along is None:
+            return attrs["index"]
+        shape = attrs["in_shape"]
+        return along(np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape), attrs["dim"], attrs["index"])
+    return positions
+
+
+def _keep_unwritten(along):
+    """Overwritten positions of a get no gradient (VIEW-10, VIEW-12)."""
+    positions = _written_positions(along)
+
+    def rule(g, a, b, out, attrs):
+        keep = np.ones(int(np.prod(attrs["in_shape"], dtype=np.int64)), dtype=data_of(g).dtype)
+        keep[positions(attrs).ravel()] = 0
+        return g * constant(keep.reshape(attrs["in_shape"]), g)
+    return rule
+
+
+def _written(along):
+    """The scattered operand gets the gradient at the positions it was written to."""
+    positions = _written_positions(along)
+    return lambda g, a, b, out, attrs: take(g, positions(attrs))
+
+
 def _safe(function):
     """numpy forward that returns inf/nan at domain edges without printing warnings (sqrt'(0) = inf)."""
     def forward(*args, **kwargs):
@@ -211,11 +288,44 @@ OPS: dict[str, Op] = {
     "mean": Op(_reduce(np.mean), (_mean_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "max": Op(lambda a: np.asarray(np.max(a)), (_max_grad,), ("a,out",)),
     "argmax": Op(lambda a: np.asarray(np.argmax(a)), (None,), ("",), differentiable=False),
-    # shape; the reference engine has no views, so these copy
+    # shape: transpose is a view, reshape a view where the layout allows and a copy elsewhere (VIEW-1)
     "clone": Op(np.copy, (lambda g, a, b, o, t: g,), ("",)),
-    "transpose": Op(lambda a: a.T.copy(), (lambda g, a, b, o, t: transpose(g),), ("",)),  # 0-d and 1-d: unchanged
-    "reshape": Op(lambda a, shape: np.reshape(a, shape).copy(), (lambda g, a, b, o, t: reshape(g, t["in_shape"]),),
-                  ("",), attrs={"shape": None}, reads_input_meta=True),
+    "transpose": Op(lambda a: a.T, (lambda g, a, b, o, t: transpose(g),), ("",), view=True),  # 0-d, 1-d: unchanged
+    "reshape": Op(lambda a, shape: np.reshape(a, shape), (lambda g, a, b, o, t: reshape(g, t["in_shape"]),),
+                  ("",), attrs={"shape": None}, reads_input_meta=True, view=True),
+    # views (views.py): each gradient scatters back through the view's index map
+    **{name: Op(forward, (_through_index_map(forward),), ("",), attrs=attrs, reads_input_meta=True, view=True)
+       for name, forward, attrs in (
+           ("getitem", views.getitem, {"index": None}),
+           ("select", views.select, {"dim": None, "index": None}),
+           ("narrow", views.narrow, {"dim": None, "start": None, "length": None}),
+           ("unsqueeze", views.unsqueeze, {"dim": None}),
+           ("squeeze", views.squeeze, {"dim": None}),
+           ("expand", views.expand, {"shape": None}),
+           ("view", views.view, {"shape": None}),
+           ("permute", views.permute, {"dims": None}),
+           ("diagonal", views.diagonal, {"offset": 0, "dim1": 0, "dim2": 1}),
+       )},
+    # indexing that copies; an index map again gives the gradient, repeated positions adding up (VIEW-11)
+    "_index_copy": Op(views.getitem, (_through_index_map(views.getitem),), ("",), attrs={"index": None},
+                      reads_input_meta=True),
+    "gather": Op(_gather, (_through_index_map(_gather),), ("",), attrs={"dim": None, "index": None},
+                 reads_input_meta=True),
+    "index_select": Op(_index_select, (_through_index_map(_index_select),), ("",), attrs={"dim": None, "index": None},
+                       reads_input_meta=True),
+    # a scatter writes src at positions of a: overwriting (scatter, setitem) or adding (scatter_add, index_add)
+    "scatter": Op(_scatter_forward(_overwrite), (_keep_unwritten(_gather), _written(_gather)), ("", ""),
+                  attrs={"dim": None, "index": None}, reads_input_meta=True),
+    "scatter_add": Op(_scatter_forward(_add_at), (lambda g, a, b, o, t: g, _written(_gather)), ("", ""),
+                      attrs={"dim": None, "index": None}, reads_input_meta=True),
+    "index_add": Op(_index_add_forward, (lambda g, a, b, o, t: g, _written(_index_select)), ("", ""),
+                    attrs={"dim": None, "index": None}, reads_input_meta=True),
+    "_overwrite": Op(_overwrite, (_keep_unwritten(None), _written(None)), ("", ""),
+                     attrs={"index": None}, reads_input_meta=True),
+    "_take": Op(lambda a, index: a.reshape(-1)[index], (lambda g, a, b, o, t: put_add(g, t["index"], t["in_shape"]),),
+                ("",), attrs={"index": None}, reads_input_meta=True),
+    "_put_add": Op(lambda a, index, shape: _put_add_forward(a, index, shape),
+                   (lambda g, a, b, o, t: take(g, t["index"]),), ("",), attrs={"index": None, "shape": None}),
     # internal helpers used by rules and by the engine
     "_expand": Op(lambda a, shape: np.broadcast_to(a, shape), (lambda g, a, b, o, t: sum_to(g, t["in_shape"]),),
                   ("",), attrs={"shape": None}, reads_input_meta=True),
@@ -232,25 +342,38 @@ def apply(name: str, *args: Any, **attrs: Any) -> Tensor:
     return binary(name, *args) if len(args) == 2 else unary(name, args[0], **attrs)
 
 
-def binary(name: str, a: Any, b: Any) -> Tensor:
+def binary(name: str, a: Any, b: Any, attrs: dict | None = None) -> Tensor:
     """A two-operand op; a number becomes a constant of the other operand's dtype (x * 2 stays float32)."""
     op = OPS[name]
     if type(a) is not Tensor:
         a = Tensor(np.asarray(a, dtype=b.data.dtype))
     if type(b) is not Tensor:
         b = Tensor(np.asarray(b, dtype=a.data.dtype))
-    out = _result(op.forward(a.data, b.data))
+    out = _result(op.forward(a.data, b.data, **attrs) if attrs else op.forward(a.data, b.data))
     if grad_mode._enabled and (a.requires_grad or b.requires_grad):
-        record(name, op, a, b, out, _NO_ATTRS)
+        record(name, op, a, b, out, attrs or _NO_ATTRS)
     return out
 
 
 def unary(name: str, a: Tensor, **attrs: Any) -> Tensor:
     op = OPS[name]
     out = _result(op.forward(a.data, **attrs) if attrs else op.forward(a.data))
+    if op.view:
+        _make_view(out, a, name, attrs)
     if grad_mode._enabled and a.requires_grad and op.differentiable:
         record(name, op, a, None, out, attrs)
     return out
+
+
+def _make_view(out: Tensor, a: Tensor, name: str, attrs: dict) -> None:
+    """Mark `out` a view of `a`'s root base: shared version counter, the view steps from the base (views.py)."""
+    source = a._view
+    base = a if source is None else source.base
+    steps = ((name, attrs),) if source is None else source.steps + ((name, attrs),)
+    out._version = base._shared_version()
+    out._view = views.ViewInfo(base, steps, out._version.value,
+                               multi_output=source is not None and source.multi_output,
+                               no_grad=not grad_mode._enabled or (source is not None and source.no_grad))
 
 
 def _result(data: Any) -> Tensor:

@@ -10,14 +10,18 @@ import numpy as np
 
 from . import grad_mode
 from .errors import (
+    AutogradError,
     IntegerRequiresGradError,
     LeafInplaceError,
+    MultiOutputViewInplaceError,
+    NoGradViewInplaceError,
     NonLeafGradAccessWarning,
     NonLeafRequiresGradError,
     NotRequiresGradError,
     PostAccumulateNonLeafError,
 )
-from .graph import AccumulateGrad, Node, RemovableHandle
+from .graph import NOTHING_SAVED, AccumulateGrad, Node, RemovableHandle
+from .views import ViewInfo
 
 
 class _Version:
@@ -30,19 +34,56 @@ class _Version:
 
 
 class Tensor:
-    __slots__ = ("data", "requires_grad", "grad_fn", "_grad", "_version", "_accumulator", "__weakref__")
+    __slots__ = ("data", "_requires_grad", "_grad_fn", "_grad", "_version", "_accumulator", "_view", "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False):
         self.data = data if isinstance(data, np.ndarray) else np.asarray(data)
-        self.grad_fn: Node | None = None
+        self._grad_fn: Node | None = None
         self._grad: Tensor | None = None
-        self._version: _Version | None = None  # created on the first in-place update or detach
+        self._version: _Version | None = None  # created on the first in-place update, detach or view
         self._accumulator: AccumulateGrad | None = None
-        self.requires_grad = False
+        self._view: ViewInfo | None = None  # set for a view of another tensor (views.py)
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
     # -- autograd state --------------------------------------------------------
+
+    @property
+    def requires_grad(self) -> bool:
+        if self._view is not None:
+            self._sync_view()
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self._requires_grad = flag
+
+    @property
+    def grad_fn(self) -> Node | None:
+        if self._view is not None:
+            self._sync_view()
+        return self._grad_fn
+
+    @grad_fn.setter
+    def grad_fn(self, node: Node | None) -> None:
+        self._grad_fn = node
+
+    def _sync_view(self) -> None:
+        """A view whose base changed in place since it last looked replays its view steps on the base's history (VIEW-4)."""
+        info = self._view
+        version = self._version.value
+        if info.seen == version:
+            return
+        info.seen = version
+        if info.no_grad or not info.base.requires_grad:
+            return  # a view made under no_grad carries no gradient (VIEW-8)
+        with grad_mode._Mode(True):
+            node = views.replay(info.base, info.steps)._grad_fn
+        old = self._grad_fn
+        if old is not None and old.retained is self:  # retain_grad follows the tensor (RETAIN-7); hooks stay (HOOK-13)
+            old.retained, node.retained = None, self
+        self._grad_fn, self._requires_grad = node, True
 
     @property
     def is_leaf(self) -> bool:
@@ -117,6 +158,18 @@ class Tensor:
         alias._version = self._shared_version()
         return alias
 
+    def detach_(self) -> Tensor:
+        """Make this tensor a leaf that does not require grad; an in-place update, so nodes that saved it refuse (MODE-7)."""
+        if self._view is not None and not self._view.no_grad:
+            raise AutogradError("Can't detach views in-place. Use detach() instead.")
+        self._grad_fn, self._requires_grad = None, False
+        self._shared_version().value += 1
+        return self
+
+    def data_alias(self) -> Tensor:
+        """PyTorch's `.data`: the same values under a version counter of their own, so changes go unseen (INPLACE-5)."""
+        return result(self.data)
+
     # -- hooks -----------------------------------------------------------------
 
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
@@ -170,12 +223,45 @@ class Tensor:
     def t(self): return ops.unary("transpose", self)
     def reshape(self, *shape): return ops.unary("reshape", self, shape=_shape(shape))
 
-    # -- in-place updates (INPLACE rules) ----------------------------------------------
+    # -- views (views.py) ----------------------------------------------------------------
 
-    def add_(self, other): return self._inplace("add", other)
-    def sub_(self, other): return self._inplace("sub", other)
-    def mul_(self, other): return self._inplace("mul", other)
-    def div_(self, other): return self._inplace("div", other)
+    def __getitem__(self, index): return _getitem(self, index)
+    def __setitem__(self, index, value): _setitem(self, index, value)
+    def select(self, dim, index): return ops.unary("select", self, dim=dim, index=index)
+    def narrow(self, dim, start, length): return ops.unary("narrow", self, dim=dim, start=start, length=length)
+    def unsqueeze(self, dim): return ops.unary("unsqueeze", self, dim=dim)
+    def squeeze(self, dim=None): return ops.unary("squeeze", self, dim=dim)
+    def expand(self, *shape): return ops.unary("expand", self, shape=_shape(shape))
+    def view(self, *shape): return ops.unary("view", self, shape=_shape(shape))
+    def permute(self, *dims): return ops.unary("permute", self, dims=_shape(dims))
+    def diagonal(self, offset=0, dim1=0, dim2=1): return ops.unary("diagonal", self, offset=offset, dim1=dim1, dim2=dim2)
+    def unbind(self, dim=0): return self._pieces("unbind", {"dim": dim})
+    def split(self, split_size, dim=0): return self._pieces("split", {"split_size": split_size, "dim": dim})
+    def chunk(self, chunks, dim=0): return self._pieces("chunk", {"chunks": chunks, "dim": dim})
+
+    def _pieces(self, name: str, attrs: dict) -> tuple[Tensor, ...]:
+        """The outputs of a multi-output view function, each a view of its own (VIEW-7)."""
+        outputs = tuple(ops.unary(step, self, **step_attrs) for step, step_attrs in views.pieces(name, self.shape, attrs))
+        for output in outputs:
+            output._view.multi_output = True
+        return outputs
+
+    # -- index ops (an index is an integer Tensor; it becomes an attribute of the node) ---------
+
+    def gather(self, dim, index): return ops.unary("gather", self, dim=dim, index=_indices(index))
+    def index_select(self, dim, index): return ops.unary("index_select", self, dim=dim, index=_indices(index))
+    def scatter(self, dim, index, src): return ops.binary("scatter", self, src, {"dim": dim, "index": _indices(index)})
+    def scatter_add(self, dim, index, src):
+        return ops.binary("scatter_add", self, src, {"dim": dim, "index": _indices(index)})
+    def index_add(self, dim, index, source):
+        return ops.binary("index_add", self, source, {"dim": dim, "index": _indices(index)})
+
+    # -- in-place updates (INPLACE and VIEW rules) ----------------------------------------------
+
+    def add_(self, other): return self._inplace(lambda before: ops.binary("add", before, other), other)
+    def sub_(self, other): return self._inplace(lambda before: ops.binary("sub", before, other), other)
+    def mul_(self, other): return self._inplace(lambda before: ops.binary("mul", before, other), other)
+    def div_(self, other): return self._inplace(lambda before: ops.binary("div", before, other), other)
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
     def zero_(self) -> Tensor:
@@ -183,27 +269,53 @@ class Tensor:
         self._shared_version().value += 1
         return self
 
-    def _inplace(self, name: str, other: Any) -> Tensor:
+    def _inplace(self, compute: Callable[[Tensor], Tensor], operand: Any) -> Tensor:
+        """Replace the values by compute(old values), recorded out of place on a snapshot of the old ones.
+
+        The tensor keeps its identity and version counter and takes the new node as its history;
+        for a view, its base takes a CopySlices node instead, and the view follows (views.py).
+        """
         recording = grad_mode._enabled
-        if recording and self.is_leaf and self.requires_grad:
-            raise LeafInplaceError("a leaf Variable that requires grad is being used in an in-place operation.")
-        node = None
-        if recording and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
-            # Record the out-of-place op on a snapshot of the old value; the tensor then takes the result
-            # over, keeping its identity and version counter, with the new node as its grad_fn.
-            before = Tensor(self.data.copy())
-            before.requires_grad, before.grad_fn = self.requires_grad, self.grad_fn
-            updated = ops.binary(name, before, other)
-            value, node = updated.data, updated.grad_fn
-        else:
-            value = ops.OPS[name].forward(self.data, other.data if isinstance(other, Tensor) else other)
-        np.copyto(self.data, value, casting="same_kind")
+        operand_requires_grad = isinstance(operand, Tensor) and operand.requires_grad
+        if recording:
+            self._check_inplace(operand_requires_grad)
+        record = recording and (self.requires_grad or operand_requires_grad)
+        before = result(self.data.copy())
+        if record:
+            before._requires_grad, before._grad_fn = self.requires_grad, self.grad_fn
+        with grad_mode._Mode(record):
+            updated = compute(before)
+        np.copyto(self.data, updated.data, casting="same_kind")
         self._shared_version().value += 1
-        if node is not None:
-            if self.retains_grad:  # retain_grad follows the tensor; its hooks stay with the old node
-                self.grad_fn.retained, node.retained = None, self
-            self.grad_fn, self.requires_grad = node, True
+        if not record:
+            return self
+        if self._view is None:
+            self._rebase(updated._grad_fn)
+        else:
+            base = self._view.base
+            base._rebase(copy_slices(base, self._view.steps, updated._grad_fn))
         return self
+
+    def _check_inplace(self, operand_requires_grad: bool) -> None:
+        """The in-place updates that grad mode refuses (INPLACE-3, VIEW-6, VIEW-7, VIEW-8)."""
+        info = self._view
+        if info is not None and info.no_grad and (info.base.requires_grad or operand_requires_grad):
+            raise NoGradViewInplaceError("A view was created in no_grad mode and is being modified inplace with grad "
+                                         "mode enabled.")
+        if info is not None and info.base.is_leaf and info.base.requires_grad:
+            raise LeafInplaceError("a view of a leaf Variable that requires grad is being used in an in-place "
+                                   "operation.")
+        if info is not None and info.multi_output and (info.base.requires_grad or operand_requires_grad):
+            raise MultiOutputViewInplaceError("This view is the output of a function that returns multiple views. "
+                                              "Such functions do not allow the output views to be modified inplace.")
+        if self.is_leaf and self.requires_grad:
+            raise LeafInplaceError("a leaf Variable that requires grad is being used in an in-place operation.")
+
+    def _rebase(self, node: Node) -> None:
+        """Give this tensor a new history; retain_grad follows the tensor, hooks stay with the old node (HOOK-13)."""
+        if self.retains_grad:
+            self.grad_fn.retained, node.retained = None, self
+        self._grad_fn, self._requires_grad = node, True
 
     # -- display -----------------------------------------------------------------------
 
@@ -222,9 +334,58 @@ class Tensor:
 def result(data: np.ndarray) -> Tensor:
     """A new tensor for an operation's result: the constructor without its checks (the hot path)."""
     out = object.__new__(Tensor)
-    out.data, out.requires_grad, out.grad_fn, out._grad = data, False, None, None
-    out._version, out._accumulator = None, None
+    out.data, out._requires_grad, out._grad_fn, out._grad = data, False, None, None
+    out._version, out._accumulator, out._view = None, None, None
     return out
+
+
+def copy_slices(base: Tensor, steps: tuple, update: Node) -> Node:
+    """The base's new node after an in-place update of its view `steps` (VIEW-3).
+
+    Its gradient goes to the update's node at the view's positions and to the base's earlier
+    history at all others; the update's node passes the old view's share on through the view.
+    """
+    index = views.index_map(base.shape, steps)
+    keep = np.ones(base.data.size, dtype=base.dtype)
+    keep[index.ravel()] = 0
+    earlier = base._edge() if base.requires_grad else None
+    rules = (None if earlier is None else _masked, _taken)
+    return Node("copy_slices", rules, (earlier, update), base, NOTHING_SAVED,
+                {"keep": keep.reshape(base.shape), "index": index})
+
+
+def _masked(g, a, b, out, attrs):
+    return g * ops.constant(attrs["keep"], g)
+
+
+def _taken(g, a, b, out, attrs):
+    return ops.call("_take", g, index=attrs["index"])
+
+
+def _getitem(tensor: Tensor, index: Any) -> Tensor:
+    """Basic indexing is the view op getitem; an integer list (or integer tensor) in it makes a copy (VIEW-2)."""
+    index = _normalise_index(index)
+    if any(isinstance(i, list) for i in index):
+        return ops.unary("_index_copy", tensor, index=index)
+    return ops.unary("getitem", tensor, index=index)
+
+
+def _setitem(tensor: Tensor, index: Any, value: Any) -> None:
+    """x[index] = value: an in-place update that overwrites the indexed positions (VIEW-10)."""
+    positions = views.index_map(tensor.shape, (("getitem", {"index": _normalise_index(index)}),))
+    tensor._inplace(lambda before: ops.binary("_overwrite", before, value, {"index": positions}), value)
+
+
+def _normalise_index(index: Any) -> tuple:
+    """An index as a tuple of ints, slices, None, Ellipsis and lists of ints (integer Tensors become lists)."""
+    index = index if isinstance(index, tuple) else (index,)
+    return tuple(_indices(i).tolist() if isinstance(i, Tensor) else list(i) if isinstance(i, (list, np.ndarray)) else i
+                 for i in index)
+
+
+def _indices(index: Any) -> np.ndarray:
+    """An index operand (an integer Tensor, array or list) as an int64 array."""
+    return np.asarray(index.data if isinstance(index, Tensor) else index, dtype=np.int64)
 
 
 def _shape(shape: tuple) -> tuple:
@@ -236,4 +397,4 @@ def tensor(value: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor
     return Tensor(np.array(value, dtype=dtype), requires_grad=requires_grad)
 
 
-from . import engine, ops  # noqa: E402  (both use Tensor; importing them last resolves the cycle)
+from . import engine, ops, views  # noqa: E402  (both use Tensor; importing them last resolves the cycle)
