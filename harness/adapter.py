@@ -91,6 +91,15 @@ class Adapter(ABC):
     def apply_inplace(self, op: str, target: Tensor, operand: Tensor | float) -> Tensor:
         """target op= operand for op in add, sub, mul, div; return the tensor now bound to the name."""
 
+    def setitem(self, target: Tensor, index: tuple, value: Tensor | float) -> None:
+        """target[index] = value, an in-place update (capability setitem); index holds ints, slices, None,
+        Ellipsis and lists of ints."""
+        raise NotImplementedError(f"the {self.name} adapter declares no setitem")
+
+    def detach_(self, tensor: Tensor) -> None:
+        """tensor.detach_() (capability detach_inplace)."""
+        raise NotImplementedError(f"the {self.name} adapter declares no detach_inplace")
+
     # -- autograd ----------------------------------------------------------------
 
     @abstractmethod

@@ -84,7 +84,7 @@ def test_every_error_kind_a_rule_names_exists():
 
 
 def test_capabilities_are_implied_only_by_real_step_kinds_options_and_ops():
-    kinds = set(step_kinds()) | {"inplace"}
+    kinds = set(step_kinds()) | {"inplace", "setitem"}
     schema_steps = contracts.case_schema()["$defs"]["steps"]
     for name, entry in contracts.capabilities().items():
         for source in entry["implied_by"]:

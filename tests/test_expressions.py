@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from gradspec.language.expressions import Call, ExpressionError, GradOf, Num, Ref, Statement, names_used, parse_statement
+from gradspec.language.expressions import (
+    Call,
+    ExpressionError,
+    GradOf,
+    Num,
+    Ref,
+    Statement,
+    index_text,
+    names_used,
+    parse_statement,
+    python_index,
+)
 
 
 def test_operators_map_to_vocabulary_ops():
@@ -29,10 +40,35 @@ def test_inplace_updates_and_grad_reads():
     assert names_used(statement.expr) == ["x"]
 
 
+def test_subscripts_are_getitem_with_a_hashable_index():
+    expr = parse_statement("y = x[1:3, 0, None, ..., [0, 0, -1], ::2]").expr
+    index = dict(expr.kwargs)["index"]
+    assert expr.op == "getitem" and expr.args == (Ref("x"),)
+    assert index == (("slice", 1, 3, None), 0, None, "...", ("list", (0, 0, -1)), ("slice", None, None, 2))
+    assert python_index(index) == (slice(1, 3), 0, None, Ellipsis, [0, 0, -1], slice(None, None, 2))
+    assert index_text(index) == "1:3, 0, None, ..., [0, 0, -1], ::2"
+    assert hash(expr)  # statements are cached
+
+
+def test_assignment_into_a_subscript_and_unpacking():
+    statement = parse_statement("x[1:3] = v * 2")
+    assert (statement.target, statement.inplace_op, statement.index) == ("x", "setitem", (("slice", 1, 3, None),))
+    statement = parse_statement("a, b = unbind(x, dim=1)")
+    assert statement.targets == ("a", "b") and statement.names_bound == ("a", "b")
+
+
 REFUSED = [
     ("y = eval('1')", r"the constant '1' is not allowed|unknown op 'eval'"),
     ("y = lambda: x", r"Lambda is not allowed"),
-    ("y = x[0]", r"Subscript is not allowed"),
+    ("y = x[i]", r"a subscript holds integers"),
+    ("y = x[0.5]", r"a subscript holds integers"),
+    ("y = x[[]]", r"at least one index"),
+    ("y = getitem(x, index=1)", r"write indexing as a subscript"),
+    ("y = unbind(x)", r"several outputs: unpack them"),
+    ("a, b = exp(x)", r"only an op with several outputs"),
+    ("a, a = unbind(x)", r"each name is bound once"),
+    ("y = select(x, dim=0)", r"needs the keyword\(s\) index"),
+    ("x[0] += 1", r"an in-place update targets a single name"),
     ("y = [a for a in x]", r"ListComp is not allowed"),
     ("y = x if c else z", r"IfExp is not allowed"),
     ("y = x.data", r"Attribute is not allowed"),
@@ -43,7 +79,8 @@ REFUSED = [
     ("y = x < 2", r"Compare is not allowed"),
     ("import os", r"expected `name = expression`"),
     ("y = x; z = x", r"exactly one statement"),
-    ("a, b = x", r"assign to a single name"),
+    ("a, b = x", r"only an op with several outputs"),
+    ("a.b = x", r"assign to a single name"),
     ("a **= 2", r"in-place updates are"),
     ("y = exp(x, x)", r"'exp' takes 1 operand\(s\), got 2"),
     ("y = sum(x, dim=x)", r"keyword 'dim' takes a constant"),

@@ -25,6 +25,8 @@ ERRORS = [
     (engine.IntegerRequiresGradError, "", "integer_requires_grad"),
     (engine.HookShapeError, "", "hook_shape"),
     (engine.PostAccumulateNonLeafError, "", "post_accumulate_nonleaf"),
+    (engine.MultiOutputViewInplaceError, "", "multi_output_view_inplace"),
+    (engine.NoGradViewInplaceError, "", "no_grad_view_inplace"),
 ]
 WARNINGS = [(engine.NonLeafGradAccessWarning, "", "nonleaf_grad_access")]
 
@@ -53,6 +55,11 @@ class ReferenceAdapter(TorchLikeAdapter):
 
     def dtype_name(self, tensor: Any) -> str:
         return tensor.dtype.name
+
+    def apply(self, op, args, kwargs):
+        if op == "data":
+            return args[0].data_alias()  # the engine's .data is its numpy array; data_alias is PyTorch's .data
+        return super().apply(op, args, kwargs)
 
     def grad_function(self):
         return engine.grad

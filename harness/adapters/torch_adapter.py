@@ -35,6 +35,10 @@ ERRORS = [
     (ValueError, r"Expected allow_unused to be True", "invalid_argument"),
     (RuntimeError, r"modified by an inplace operation", "inplace_modified"),
     (RuntimeError, r"leaf Variable that requires grad is being used in an in-place operation", "leaf_inplace"),
+    # detach_() on a saved tensor: an in-place change of a saved value (MODE-7)
+    (RuntimeError, r"saved tensor that has been detached in-place", "inplace_modified"),
+    (RuntimeError, r"output of a function that returns multiple views", "multi_output_view_inplace"),
+    (RuntimeError, r"view was created in no_grad mode and is being modified inplace", "no_grad_view_inplace"),
     (RuntimeError, r"only change requires_grad flags of leaf variables", "nonleaf_requires_grad"),
     (RuntimeError, r"(?i)only Tensors of floating point", "integer_requires_grad"),
     (RuntimeError, r"has changed the size of value", "hook_shape"),

@@ -37,6 +37,26 @@ OPS = {
     **{name: call_method(name) for name in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt",
                                         "clone", "detach")},
 }
+OPS.update({
+    "getitem": lambda a, index: a[index],
+    "select": lambda a, dim, index: a.select(dim, index),
+    "narrow": lambda a, dim, start, length: a.narrow(dim, start, length),
+    "unsqueeze": lambda a, dim: a.unsqueeze(dim),
+    "squeeze": lambda a, dim=None: a.squeeze() if dim is None else a.squeeze(dim),
+    "expand": lambda a, shape: a.expand(*shape),
+    "view": lambda a, shape: a.view(*shape),
+    "permute": lambda a, dims: a.permute(*dims),
+    "diagonal": lambda a, offset=0, dim1=0, dim2=1: a.diagonal(offset, dim1, dim2),
+    "unbind": lambda a, dim=0: a.unbind(dim),
+    "split": lambda a, split_size, dim=0: a.split(split_size, dim),
+    "chunk": lambda a, chunks, dim=0: a.chunk(chunks, dim),
+    "gather": lambda a, index, dim=0: a.gather(dim, index),
+    "index_select": lambda a, index, dim=0: a.index_select(dim, index),
+    "scatter": lambda a, index, src, dim=0: a.scatter(dim, index, src),
+    "scatter_add": lambda a, index, src, dim=0: a.scatter_add(dim, index, src),
+    "index_add": lambda a, index, src, dim=0: a.index_add(dim, index, src),
+    "data": lambda a: a.data,
+})
 INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
 
 
@@ -65,6 +85,12 @@ class TorchLikeAdapter(Adapter):
 
     def apply_inplace(self, op: str, target: Any, operand: Any) -> Any:
         return getattr(target, INPLACE[op])(operand)
+
+    def setitem(self, target, index, value) -> None:
+        target[index] = value
+
+    def detach_(self, tensor) -> None:
+        tensor.detach_()
 
     def backward(self, output, gradient, retain_graph, create_graph, inputs) -> None:
         output.backward(**_given(gradient=gradient, retain_graph=retain_graph, create_graph=create_graph,

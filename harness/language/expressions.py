@@ -1,8 +1,10 @@
-"""Parse compute steps (`y = (x @ w + b) ** 2`, `a += 1`) into a tiny expression tree.
+"""Parse compute steps (`y = (x @ w + b) ** 2`, `a += 1`, `x[1:3] = v`, `p, q = unbind(x)`) into a tiny expression tree.
 
 Python's own `ast` does the parsing; a whitelist then accepts only names, numbers,
-the operators + - * / ** @, unary minus and plus, and calls of vocabulary ops (as
-functions, `exp(x)`, or methods, `x.exp()`). Nothing is ever evaluated.
+the operators + - * / ** @, unary minus and plus, calls of vocabulary ops (as
+functions, `exp(x)`, or methods, `x.exp()`), and subscripts made of integers, slices,
+None, `...` and integer lists (`x[1:3]`, `x[:, 0]`, `x[[0, 0, 1]]`), which are the op
+`getitem`. Nothing is ever evaluated.
 """
 
 from __future__ import annotations
@@ -42,13 +44,53 @@ class Call:
 Expr = Num | Ref | GradOf | Call
 
 
+# A subscript, hashable: per position an int, None, "..." (Ellipsis), ("slice", start, stop, step)
+# or ("list", ints) for an integer list (advanced indexing). python_index() turns it into Python's.
+Index = tuple
+
+
 @dataclass(frozen=True)
 class Statement:
-    """`target = expr`, or with `inplace_op` set, `target <inplace_op>= expr`."""
+    """`target = expr`; with `inplace_op` set, `target <inplace_op>= expr`, or for "setitem" `target[index] = expr`;
+    with `targets`, `a, b = expr` for an op with several outputs (target is then the first name)."""
 
     target: str
     expr: Expr
     inplace_op: str | None = None
+    index: Index | None = None
+    targets: tuple[str, ...] = ()
+
+    @property
+    def names_bound(self) -> tuple[str, ...]:
+        """Every name the statement binds."""
+        return self.targets or (self.target,)
+
+
+def python_index(index: Index) -> tuple:
+    """The subscript as Python writes it: ints, slices, None, Ellipsis and lists of ints."""
+    def item(part):
+        if part == "...":
+            return Ellipsis
+        if isinstance(part, tuple) and part[0] == "slice":
+            return slice(*part[1:])
+        if isinstance(part, tuple) and part[0] == "list":
+            return list(part[1])
+        return part
+    return tuple(item(part) for part in index)
+
+
+def index_text(index: Index) -> str:
+    """The subscript as written in a case: `1:3, None`."""
+    def item(part):
+        if part == "...":
+            return "..."
+        if isinstance(part, tuple) and part[0] == "slice":
+            start, stop, step = ("" if v is None else str(v) for v in part[1:])
+            return f"{start}:{stop}" + (f":{step}" if step else "")
+        if isinstance(part, tuple) and part[0] == "list":
+            return f"[{', '.join(map(str, part[1]))}]"
+        return str(part)
+    return ", ".join(item(part) for part in index)
 
 
 class ExpressionError(Exception):
@@ -59,7 +101,8 @@ class ExpressionError(Exception):
         self.message, self.column = message, column
 
 
-ALLOWED = "names, numbers, `name.grad`, the operators + - * / ** @, unary minus, and calls of vocabulary ops"
+ALLOWED = ("names, numbers, `name.grad`, the operators + - * / ** @, unary minus, calls of vocabulary ops, "
+           "and subscripts (`x[1:3]`, `x[0, None]`, `x[..., 1]`, `x[[0, 0, 1]]`)")
 
 
 def _operator_table() -> tuple[dict[type, str], dict[type, str]]:
@@ -83,9 +126,21 @@ def parse_statement(text: str) -> Statement:
     node = module.body[0]
     binary, _ = _operator_table()
     if isinstance(node, ast.Assign):
-        if len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
+        if len(node.targets) != 1:
             raise ExpressionError("assign to a single name, as in `y = x * 2`", node.col_offset)
-        return Statement(node.targets[0].id, _expr(node.value))
+        target = node.targets[0]
+        if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+            return Statement(target.value.id, _expr(node.value), inplace_op="setitem", index=_index(target.slice))
+        if isinstance(target, ast.Tuple) and target.elts and all(isinstance(t, ast.Name) for t in target.elts):
+            return _unpacking(node, [t.id for t in target.elts])
+        if not isinstance(target, ast.Name):
+            raise ExpressionError("assign to a single name (`y = x * 2`), a subscript of a name (`x[0] = v`), or "
+                                  "several names from an op with several outputs (`a, b = unbind(x)`)", node.col_offset)
+        expr = _expr(node.value)
+        if isinstance(expr, Call) and contracts.ops()[expr.op].get("outputs") == "many":
+            raise ExpressionError(f"op {expr.op!r} has several outputs: unpack them, as in `a, b = {expr.op}(...)`",
+                                  node.value.col_offset)
+        return Statement(target.id, expr)
     if isinstance(node, ast.AugAssign):
         if not isinstance(node.target, ast.Name):
             raise ExpressionError("an in-place update targets a single name, as in `x += 1`", node.col_offset)
@@ -94,6 +149,45 @@ def parse_statement(text: str) -> Statement:
             raise ExpressionError("in-place updates are +=, -=, *= and /=", node.col_offset)
         return Statement(node.target.id, _expr(node.value), inplace_op=op)
     raise ExpressionError(f"expected `name = expression` or `name += expression`; allowed in expressions: {ALLOWED}")
+
+
+def _unpacking(node: ast.Assign, names: list[str]) -> Statement:
+    expr = _expr(node.value)
+    if not (isinstance(expr, Call) and contracts.ops()[expr.op].get("outputs") == "many"):
+        raise ExpressionError("only an op with several outputs (unbind, split, chunk) is unpacked into several names",
+                              node.value.col_offset)
+    if len(set(names)) != len(names):
+        raise ExpressionError("each name is bound once", node.col_offset)
+    return Statement(names[0], expr, targets=tuple(names))
+
+
+def _index(node: ast.AST) -> Index:
+    """A subscript: ints, slices of ints, None, ..., and integer lists, separated by commas."""
+    parts = node.elts if isinstance(node, ast.Tuple) else [node]
+    return tuple(_index_part(part) for part in parts)
+
+
+def _index_part(node: ast.AST):
+    if isinstance(node, ast.Slice):
+        return ("slice", *(None if bound is None else _int(bound) for bound in (node.lower, node.upper, node.step)))
+    if isinstance(node, ast.Constant) and node.value is None:
+        return None
+    if isinstance(node, ast.Constant) and node.value is Ellipsis:
+        return "..."
+    if isinstance(node, ast.List):
+        if not node.elts:
+            raise ExpressionError("an integer list in a subscript holds at least one index", node.col_offset)
+        return ("list", tuple(_int(element) for element in node.elts))
+    return _int(node)
+
+
+def _int(node: ast.AST) -> int:
+    negative = isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+    inner = node.operand if negative else node
+    if not (isinstance(inner, ast.Constant) and type(inner.value) is int):
+        raise ExpressionError("a subscript holds integers, slices (1:3), None, ... and integer lists ([0, 2])",
+                              getattr(node, "col_offset", 0))
+    return -inner.value if negative else inner.value
 
 
 def _expr(node: ast.AST) -> Expr:
@@ -113,6 +207,8 @@ def _expr(node: ast.AST) -> Expr:
         return Call(unary[type(node.op)], (operand,))
     if isinstance(node, ast.Call):
         return _call(node)
+    if isinstance(node, ast.Subscript):
+        return Call("getitem", (_expr(node.value),), (("index", _index(node.slice)),))
     if isinstance(node, ast.Attribute) and node.attr == "grad" and isinstance(node.value, ast.Name):
         return GradOf(node.value.id)
     shown = type(node).__name__
@@ -131,11 +227,18 @@ def _call(node: ast.Call) -> Call:
     vocabulary = contracts.ops()
     if name not in vocabulary:
         raise ExpressionError(f"unknown op {name!r}{did_you_mean(name, vocabulary)}", node.col_offset)
+    if name == "getitem":
+        raise ExpressionError("write indexing as a subscript, as in `x[1:3]` or `x[[0, 2]]`", node.col_offset)
     args = [_expr(operand) for operand in operands]
     entry = vocabulary[name]
     if len(args) != entry["arity"]:
         raise ExpressionError(f"op {name!r} takes {entry['arity']} operand(s), got {len(args)}", node.col_offset)
-    return Call(name, tuple(args), tuple(_keyword(name, entry, kw) for kw in node.keywords))
+    kwargs = tuple(_keyword(name, entry, kw) for kw in node.keywords)
+    missing = [key for key, spec in entry.get("attributes", {}).items()
+               if spec.get("required") and key not in dict(kwargs)]
+    if missing:
+        raise ExpressionError(f"op {name!r} needs the keyword(s) {', '.join(missing)}", node.col_offset)
+    return Call(name, tuple(args), kwargs)
 
 
 def _keyword(op: str, entry: dict, keyword: ast.keyword) -> tuple[str, object]:

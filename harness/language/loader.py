@@ -276,7 +276,7 @@ class _Builder:
         statement, body = None, ()
         if kind == "compute":
             statement = self.statement(raw["compute"], where_text)
-            kind = "inplace" if statement.inplace_op else "compute"
+            kind = {None: "compute", "setitem": "setitem"}.get(statement.inplace_op, "inplace")
         elif kind in BLOCK_STEPS:
             nested = raw["steps"] if kind == "set_grad_enabled" else raw[kind]
             nested_where = where + (("steps",) if kind == "set_grad_enabled" else (kind,))
@@ -313,7 +313,7 @@ class _Builder:
             self.implied.add(f"op:{op}")
         if reads_grad(statement.expr):
             self.implied.add("read_grad")
-        self.defined.add(statement.target)
+        self.defined.update(statement.names_bound)
         return statement
 
     def require_defined(self, name: str, where: tuple, context: str = "") -> None:
@@ -324,7 +324,7 @@ class _Builder:
     def check_names(self, kind: str, raw: dict, where: tuple) -> None:
         """Tensor names must be defined before use; hook labels must be registered before removal."""
         value = raw[kind]
-        if kind in ("backward", "retain_grad", "register_hook", "register_post_accumulate_grad_hook"):
+        if kind in ("backward", "retain_grad", "register_hook", "register_post_accumulate_grad_hook", "detach_"):
             self.require_defined(value, where + (kind,))
         elif kind in ("set_grad", "requires_grad_"):
             for name in value:

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from gradspec import contracts
 from gradspec.language.case import Case, Step, as_list, thawed
-from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref
+from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref, python_index
 from gradspec.language.limits import limit
+from gradspec.reference_engine import views
 from gradspec.reference_engine.ops import OPS
 
 UNKNOWN = None  # a value the case cannot know before running (never the case for declared shapes)
@@ -77,12 +78,14 @@ def _step(step: Step, values: dict[str, Any]) -> None:
             if call is not None and "as" in call:
                 values.update(dict.fromkeys(as_list(call["as"]), UNKNOWN))
         if step.statement is not None:
-            values[step.statement.target] = UNKNOWN
+            values.update(dict.fromkeys(step.statement.names_bound, UNKNOWN))
         return
     if step.kind == "compute":
-        values[step.statement.target] = _evaluate(step.statement.expr, values, step)
+        _compute(step, values)
     elif step.kind == "inplace":
         _inplace(step, values)
+    elif step.kind == "setitem":
+        _setitem(step, values)
     elif step.kind == "grad":
         call = args["grad"]
         outputs = as_list(call["outputs"])
@@ -102,6 +105,36 @@ def _step(step: Step, values: dict[str, Any]) -> None:
         _expectations(step, values)
 
 
+def _compute(step: Step, values: dict[str, Any]) -> None:
+    statement = step.statement
+    value = _evaluate(statement.expr, values, step)
+    if not statement.targets:
+        values[statement.target] = value
+        return
+    if value is not UNKNOWN and len(value) != len(statement.targets):
+        raise ShapeProblem(step.line, f"{statement.expr.op} gives {len(value)} output(s) here, but the step unpacks "
+                                      f"{len(statement.targets)}: {', '.join(statement.targets)}")
+    values.update(zip(statement.targets, [UNKNOWN] * len(statement.targets) if value is UNKNOWN else value,
+                      strict=True))
+
+
+def _forward(op: str, operands: list, kwargs: dict) -> Any:
+    """The vocabulary op on numpy values: the reference engine's forwards, with the case language's spelling."""
+    entry = contracts.ops()[op]
+    if op in ("detach", "data"):
+        return operands[0]
+    if op == "getitem":
+        return views.getitem(operands[0], python_index(kwargs["index"]))
+    kwargs = {key: spec.get("default") for key, spec in entry.get("attributes", {}).items()} | kwargs
+    if entry.get("outputs") == "many":
+        return tuple(OPS[name].forward(operands[0], **attrs) for name, attrs in views.pieces(op, np.shape(operands[0]),
+                                                                                            kwargs))
+    if "index_operand" in entry:
+        index = np.asarray(operands.pop(entry["index_operand"]), dtype=np.int64)
+        return OPS[op].forward(*operands, index=index, **kwargs)
+    return OPS[op].forward(*operands, **kwargs)
+
+
 def _evaluate(expr: Expr, values: dict[str, Any], step: Step) -> Any:
     if isinstance(expr, Num):
         return np.float64(expr.value)
@@ -116,16 +149,15 @@ def _evaluate(expr: Expr, values: dict[str, Any], step: Step) -> Any:
     operands = [_evaluate(arg, values, step) for arg in expr.args]
     if any(operand is UNKNOWN for operand in operands):
         return UNKNOWN
-    if expr.op == "detach":
-        return operands[0]
     size, most = _result_size(expr, operands), limit("GRADSPEC_MAX_ELEMENTS")
     if size > most:
         raise ShapeProblem(step.line, f"{expr.op} would make a tensor of {size} elements, more than the limit of "
                                       f"{most} (GRADSPEC_MAX_ELEMENTS)")
     try:
         with np.errstate(all="ignore"):
-            return np.asarray(OPS[expr.op].forward(*operands, **dict(expr.kwargs)))
-    except (ValueError, IndexError, TypeError) as exc:
+            result = _forward(expr.op, operands, dict(expr.kwargs))
+            return tuple(map(np.asarray, result)) if isinstance(result, tuple) else np.asarray(result)
+    except (ValueError, IndexError, TypeError, AttributeError) as exc:
         shapes = ", ".join(str(list(np.shape(o))) for o in operands)
         raise ShapeProblem(step.line, f"{expr.op} cannot take operands of shape {shapes}"
                                       f"{_kwargs_text(expr)}: {exc}") from None
@@ -158,6 +190,29 @@ def _inplace(step: Step, values: dict[str, Any]) -> None:
     if shape != np.shape(target):
         raise ShapeProblem(step.line, f"{statement.target} {statement.inplace_op}= ... cannot update a tensor of "
                                       f"shape {list(np.shape(target))} with an operand of shape {list(np.shape(operand))}")
+
+
+def _setitem(step: Step, values: dict[str, Any]) -> None:
+    statement = step.statement
+    target, value = values.get(statement.target), _evaluate(statement.expr, values, step)
+    if target is UNKNOWN or value is UNKNOWN:
+        return
+    try:
+        region = views.getitem(np.asarray(target), python_index(statement.index))
+    except (IndexError, TypeError, ValueError) as exc:
+        raise ShapeProblem(step.line, f"{statement.target}[...] cannot index a tensor of shape "
+                                      f"{list(np.shape(target))}: {exc}") from None
+    if not _broadcasts(region, value) or np.broadcast_shapes(np.shape(region), np.shape(value)) != np.shape(region):
+        raise ShapeProblem(step.line, f"a value of shape {list(np.shape(value))} cannot be assigned to "
+                                      f"{statement.target}[...] of shape {list(np.shape(region))}")
+
+
+def _broadcasts(a: Any, b: Any) -> bool:
+    try:
+        np.broadcast_shapes(np.shape(a), np.shape(b))
+    except ValueError:
+        return False
+    return True
 
 
 def _bind_gradients(names: Any, inputs: list[str], values: dict[str, Any]) -> None:

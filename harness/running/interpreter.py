@@ -20,7 +20,7 @@ import numpy as np
 from gradspec import contracts
 from gradspec.adapter import Adapter
 from gradspec.language.case import Case, Step, as_list, thawed
-from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref
+from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref, python_index
 from gradspec.running.compare import array_mismatch
 
 # failed: the engine did not behave as the case says; error: the adapter or gradspec itself broke,
@@ -231,7 +231,10 @@ class _Run:
         args = [self.evaluate(a) for a in expr.args]
         if any(arg is None for arg in args):
             raise _StepFailed(f"an operand of {expr.op!r} is None (a .grad the engine did not produce)")
-        return self.adapter.apply(expr.op, args, dict(expr.kwargs))
+        kwargs = dict(expr.kwargs)
+        if "index" in kwargs and expr.op == "getitem":
+            kwargs["index"] = python_index(kwargs["index"])
+        return self.adapter.apply(expr.op, args, kwargs)
 
     def literal_or_name(self, value: Any, reference: Any) -> Any:
         """A gradient given as a tensor name or as a literal array (made like `reference`)."""
@@ -242,7 +245,24 @@ class _Run:
     # -- steps -------------------------------------------------------------------
 
     def do_compute(self, step: Step) -> None:
-        self.env[step.statement.target] = self.evaluate(step.statement.expr)
+        statement = step.statement
+        value = self.evaluate(statement.expr)
+        if not statement.targets:
+            self.env[statement.target] = value
+            return
+        values = list(value)
+        if len(values) != len(statement.targets):
+            raise _StepFailed(f"{statement.expr.op} gave {len(values)} output(s), the case unpacks "
+                              f"{len(statement.targets)}: {', '.join(statement.targets)}")
+        self.env.update(zip(statement.targets, values, strict=True))
+
+    def do_setitem(self, step: Step) -> None:
+        statement = step.statement
+        value = self.evaluate(statement.expr)
+        self.adapter.setitem(self.tensor(statement.target), python_index(statement.index), value)
+
+    def do_detach_(self, step: Step) -> None:
+        self.adapter.detach_(self.tensor(step.args["detach_"]))
 
     def do_inplace(self, step: Step) -> None:
         statement = step.statement
