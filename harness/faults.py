@@ -28,6 +28,7 @@ import gradspec.reference_engine.engine as E
 import gradspec.reference_engine.grad_mode as M
 import gradspec.reference_engine.graph as G
 import gradspec.reference_engine.ops as O
+import gradspec.reference_engine.views as V
 import numpy as np
 from gradspec import contracts, reference_engine
 from gradspec.adapters.reference_adapter import ReferenceAdapter
@@ -779,6 +780,100 @@ def _operand_ignored(inplace, self, name, other):
     return _unrecorded(inplace, self, name, other) if not self.requires_grad else inplace(self, name, other)
 
 
+# -- VIEW ---------------------------------------------------------------------------------------
+
+VIEW_OPS = [name for name, op in O.OPS.items() if op.view]
+
+
+def _views_copy(patch):
+    for name in VIEW_OPS:
+        forward = O.OPS[name].forward
+        patch.op(name, forward=lambda a, _forward=forward, **attrs: np.array(_forward(a, **attrs)), view=False)
+
+
+def _advanced_index_aliases(patch):
+    def make(getitem):
+        def wrapped(tensor, index):
+            out = getitem(tensor, index)
+            if out._view is None:  # a copy: give it the source's counter, as if it were a view
+                out._version = tensor._shared_version()
+            return out
+        return wrapped
+    patch(T, "_getitem", make)
+
+
+def _base_history_kept(patch):
+    patch(T, "copy_slices", lambda copy_slices: lambda base, steps, update: base._grad_fn or copy_slices(
+        base, steps, update))
+
+
+def _stale_views_kept(patch):
+    patch(T.Tensor, "_sync_view", lambda sync: lambda self: None)
+
+
+def _views_count_apart(patch):
+    def make(make_view):
+        def wrapped(out, a, name, attrs):
+            make_view(out, a, name, attrs)
+            out._version = T._Version()
+            out._view.seen = 0
+        return wrapped
+    patch(O, "_make_view", make)
+
+
+def _check_without(flag: str):
+    """The in-place check, blind to one view flag (multi_output, no_grad), or to the base with "leaf_base"."""
+    def plant(patch):
+        def make(check):
+            def wrapped(self, operand_requires_grad):
+                info = self._view
+                if info is None:
+                    return check(self, operand_requires_grad)
+                if flag == "leaf_base":
+                    self._view = None  # checked as a tensor of its own, whatever its base is
+                else:
+                    before = getattr(info, flag)
+                    setattr(info, flag, False)
+                try:
+                    return check(self, operand_requires_grad)
+                finally:
+                    self._view = info
+                    if flag != "leaf_base":
+                        setattr(info, flag, before)
+            return wrapped
+        patch(T.Tensor, "_check_inplace", make)
+    return plant
+
+
+def _setitem_keeps_old_gradient(patch):
+    patch.op("_overwrite", rules=(lambda g, a, b, out, attrs: g, O.OPS["_overwrite"].rules[1]))
+
+
+def _repeated_reads_not_summed(patch):
+    def put(a, index, shape):
+        out = np.zeros(int(np.prod(shape, dtype=np.int64)), dtype=np.asarray(a).dtype)
+        out[index.ravel()] = np.broadcast_to(a, index.shape).ravel()  # the last write wins
+        return out.reshape(shape)
+    patch(O, "_put_add_forward", lambda original: put)
+
+
+def _scatter_passes_overwritten(patch):
+    patch.op("scatter", rules=(lambda g, a, b, out, attrs: g, O.OPS["scatter"].rules[1]))
+
+
+def _detach_in_place_unversioned(patch):
+    def detach_(self):
+        self._grad_fn, self._requires_grad = None, False
+        return self
+    patch(T.Tensor, "detach_", lambda original: detach_)
+
+
+def _retain_stays_behind(patch):
+    def rebase(self, node):
+        self._grad_fn, self._requires_grad = node, True
+    patch(T.Tensor, "_rebase", lambda original: rebase)
+
+
 # -- SHAPE and DERIV ---------------------------------------------------------------------------
 
 
@@ -890,6 +985,22 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("INPLACE-2", "in-place updates are never recorded", _inplace_fault(_unrecorded)),
     Fault("INPLACE-3", "an in-place update of a leaf that requires grad is allowed in grad mode",
           _inplace_fault(_leaf_inplace_allowed)),
+    Fault("VIEW-1", "view ops return copies", _views_copy),
+    Fault("VIEW-2", "indexing with an integer list shares the source's version counter", _advanced_index_aliases),
+    Fault("VIEW-3", "an in-place update of a view leaves the base's history as it was", _base_history_kept),
+    Fault("VIEW-4", "a view keeps its history after its base is updated in place", _stale_views_kept),
+    Fault("VIEW-5", "each view has a version counter of its own", _views_count_apart),
+    Fault("VIEW-6", "views of a leaf that requires grad may be updated in place in grad mode",
+          _check_without("leaf_base")),
+    Fault("VIEW-7", "outputs of unbind, split and chunk may be updated in place", _check_without("multi_output")),
+    Fault("VIEW-8", "views made under no_grad may be updated in place in grad mode", _check_without("no_grad")),
+    Fault("VIEW-10", "assignment into a subscript leaves the old history the gradient of the assigned positions",
+          _setitem_keeps_old_gradient),
+    Fault("VIEW-11", "a position read or written several times keeps one contribution (the last)",
+          _repeated_reads_not_summed),
+    Fault("VIEW-12", "scatter passes the gradient to the positions it overwrote", _scatter_passes_overwritten),
+    Fault("MODE-7", "detach_ does not count as an in-place update of a saved value", _detach_in_place_unversioned),
+    Fault("RETAIN-7", "retain_grad stays with the value before an in-place update", _retain_stays_behind),
     Fault("INPLACE-4", "an in-place update with an operand that requires grad is not recorded",
           _inplace_fault(_operand_ignored)),
     Fault("SHAPE-1", "grad returns gradients of two or more dimensions flattened", _grad_results_flattened),

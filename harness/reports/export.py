@@ -14,7 +14,7 @@ from gradspec import contracts
 from gradspec.adapters import torch_adapter
 from gradspec.language.case import Case, Step, as_list, thawed
 from gradspec.running.compare import tolerance_for
-from gradspec.language.expressions import Expr, GradOf, Num, Ref
+from gradspec.language.expressions import Expr, GradOf, Num, Ref, index_text
 
 _METHODS = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach", "max",
             "argmax"}
@@ -169,7 +169,12 @@ def _steps(lines: list[str], steps: tuple[Step, ...], indent: str, prefix: str) 
 def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
     args, kind = step.args, step.kind
     if kind == "compute":
-        return [f"{indent}{step.statement.target} = {_expr(step.statement.expr)}"]
+        return [f"{indent}{', '.join(step.statement.names_bound)} = {_expr(step.statement.expr)}"]
+    if kind == "setitem":
+        statement = step.statement
+        return [f"{indent}{statement.target}[{index_text(statement.index)}] = {_expr(statement.expr)}"]
+    if kind == "detach_":
+        return [f"{indent}{args['detach_']}.detach_()"]
     if kind == "inplace":
         statement = step.statement
         return [f"{indent}{statement.target}.{_INPLACE[statement.inplace_op]}({_expr(statement.expr)})"]
@@ -271,8 +276,36 @@ def _expr(expr: Expr) -> str:
         return f"{args[0]}.t()"
     if expr.op == "reshape":
         return f"{args[0]}.reshape({tuple(kwargs['shape'])!r})"
+    if expr.op == "getitem":
+        return f"{args[0]}[{index_text(kwargs['index'])}]"
+    if expr.op == "data":
+        return f"{args[0]}.data"
+    if expr.op in _POSITIONAL:
+        return _positional(expr.op, args, kwargs)
     assert expr.op in _METHODS, expr.op
     return f"{args[0]}.{expr.op}()"
+
+
+# Ops spelled as torch methods with positional arguments: the attributes in torch's order ("*" unpacks a
+# shape), and for index ops the index operand after `dim`, then the source operand.
+_POSITIONAL = {
+    "select": ("dim", "index"), "narrow": ("dim", "start", "length"), "unsqueeze": ("dim",), "squeeze": ("dim",),
+    "expand": ("*shape",), "view": ("*shape",), "permute": ("*dims",), "diagonal": ("offset", "dim1", "dim2"),
+    "unbind": ("dim",), "split": ("split_size", "dim"), "chunk": ("chunks", "dim"), "gather": ("dim",),
+    "index_select": ("dim",), "scatter": ("dim",), "scatter_add": ("dim",), "index_add": ("dim",),
+}
+
+
+def _positional(op: str, args: list[str], kwargs: dict) -> str:
+    attributes = contracts.ops()[op].get("attributes", {})
+    values = []
+    for name in _POSITIONAL[op]:
+        key = name.lstrip("*")
+        value = kwargs.get(key, attributes[key].get("default"))
+        if value is None:
+            continue  # squeeze() with no dim
+        values.append(", ".join(map(str, value)) if name.startswith("*") else repr(value))
+    return f"{args[0]}.{op}({', '.join(values + args[1:])})"
 
 
 def _gradient(value, like: str) -> str:
