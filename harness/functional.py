@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from gradspec import contracts
 from gradspec.absent import Absent
 from gradspec.adapter import OPERATOR_OPS, Adapter
 
@@ -111,7 +112,10 @@ class FunctionalAdapter(Absent, Adapter):
         values = [a.value if isinstance(a, Recorded) else a for a in args]
         if op == "detach":
             return Recorded(self.stop_gradient(values[0]))
-        return Recorded(self.ops[op](*values, **kwargs), op, tuple(args), kwargs)
+        recorded = Recorded(self.ops[op](*values, **kwargs), op, tuple(args), kwargs)
+        if contracts.ops()[op].get("outputs") == "many":  # unbind, split, chunk: one Recorded per output
+            return [Recorded(value, "_item", (recorded, index)) for index, value in enumerate(recorded.value)]
+        return recorded
 
     # -- autograd ----------------------------------------------------------------
 
@@ -158,6 +162,9 @@ class FunctionalAdapter(Absent, Adapter):
         elif node.op == "grad":
             gradient, index = node.args
             value = self._differentiate(gradient, deltas)[index]
+        elif node.op == "_item":
+            several, index = node.args
+            value = self._evaluate(several, deltas, memo)[index]
         else:
             args = [self._evaluate(a, deltas, memo) if isinstance(a, Recorded) else a for a in node.args]
             value = self.ops[node.op](*args, **node.kwargs)
@@ -186,4 +193,43 @@ def numpy_style_ops(np_like: Any, relu: Callable, sigmoid: Callable) -> dict[str
         "transpose": lambda a: np_like.transpose(a), "reshape": lambda a, shape: np_like.reshape(a, tuple(shape)),
         "exp": np_like.exp, "log": np_like.log, "sin": np_like.sin, "cos": np_like.cos, "tanh": np_like.tanh,
         "sqrt": np_like.sqrt, "abs": np_like.abs, "relu": relu, "sigmoid": sigmoid, "clone": lambda a: a,
+    }
+
+
+def numpy_style_view_ops(np_like: Any) -> dict[str, Callable[..., Array]]:
+    """The view and gathering ops (values only: no aliasing) for an engine with NumPy's function names."""
+    def getitem(a, index):  # integer lists as arrays: JAX refuses Python lists as indices
+        return a[tuple(np.asarray(i, dtype=np.int64) if isinstance(i, list) else i for i in index)]
+
+    def narrow(a, dim, start, length):
+        return a[(slice(None),) * (dim % a.ndim) + (slice(start, start + length),)]
+
+    def squeeze(a, dim=None):
+        if dim is None:
+            return np_like.squeeze(a)
+        return np_like.squeeze(a, axis=dim) if a.shape[dim] == 1 else a
+
+    def expand(a, shape):
+        full = tuple(a.shape[i - (len(shape) - a.ndim)] if n == -1 else n for i, n in enumerate(shape))
+        return np_like.broadcast_to(a, full)
+
+    def pieces(a, step, dim):
+        size = a.shape[dim]
+        return [narrow(a, dim, start, min(step, size - start)) for start in range(0, size, step)]
+
+    return {
+        "getitem": getitem,
+        "select": lambda a, dim, index: np_like.take(a, index, axis=dim),
+        "narrow": narrow,
+        "unsqueeze": lambda a, dim: np_like.expand_dims(a, dim if dim >= 0 else dim + a.ndim + 1),
+        "squeeze": squeeze,
+        "expand": expand,
+        "view": lambda a, shape: np_like.reshape(a, tuple(shape)),
+        "permute": lambda a, dims: np_like.transpose(a, tuple(dims)),
+        "diagonal": lambda a, offset=0, dim1=0, dim2=1: np_like.diagonal(a, offset, dim1, dim2),
+        "unbind": lambda a, dim=0: [np_like.take(a, i, axis=dim) for i in range(a.shape[dim])],
+        "split": lambda a, split_size, dim=0: pieces(a, split_size, dim),
+        "chunk": lambda a, chunks, dim=0: pieces(a, -(-a.shape[dim] // chunks) or 1, dim),
+        "gather": lambda a, index, dim=0: np_like.take_along_axis(a, index, axis=dim),
+        "index_select": lambda a, index, dim=0: np_like.take(a, index, axis=dim),
     }

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from .errors import FreedGraphError, InplaceModifiedError
+from .errors import FreedGraphError, InplaceModifiedError, MultiOutputViewInplaceError
 
 _handle_ids = itertools.count()
 NOTHING_SAVED = (None, None, None)
@@ -85,10 +85,14 @@ class Node:
         return (a.data if a is not None else None, b.data if b is not None else None,
                 out.data if out is not None else None)
 
-    def _modified_error(self) -> InplaceModifiedError:
+    def _modified_error(self) -> InplaceModifiedError | MultiOutputViewInplaceError:
         changed = [(position, now, then) for position, (now, then)
                    in enumerate(zip(_versions(self.saved), self.saved_versions, strict=True)) if now != then]
         position, now, then = changed[0]
+        view = getattr(self.saved[position], "_view", None)
+        if view is not None and view.multi_output and view.base.requires_grad:  # as PyTorch words it (VIEW-9)
+            return MultiOutputViewInplaceError(
+                f"value {position} saved by {self!r} is one of several views whose base was modified in place.")
         return InplaceModifiedError(
             "one of the variables needed for gradient computation has been modified by an inplace operation: "
             f"value {position} saved by {self!r} is at version {now}; expected version {then} instead.")

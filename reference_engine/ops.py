@@ -350,7 +350,9 @@ def binary(name: str, a: Any, b: Any, attrs: dict | None = None) -> Tensor:
     if type(b) is not Tensor:
         b = Tensor(np.asarray(b, dtype=a.data.dtype))
     out = _result(op.forward(a.data, b.data, **attrs) if attrs else op.forward(a.data, b.data))
-    if grad_mode._enabled and (a.requires_grad or b.requires_grad):
+    if grad_mode._enabled and (a._view is not None or b._view is not None):
+        a.grad_fn, b.grad_fn  # noqa: B018 - a stale view makes its history again first (views.py)
+    if grad_mode._enabled and (a._requires_grad or b._requires_grad):
         record(name, op, a, b, out, attrs or _NO_ATTRS)
     return out
 
@@ -360,7 +362,9 @@ def unary(name: str, a: Tensor, **attrs: Any) -> Tensor:
     out = _result(op.forward(a.data, **attrs) if attrs else op.forward(a.data))
     if op.view:
         _make_view(out, a, name, attrs)
-    if grad_mode._enabled and a.requires_grad and op.differentiable:
+    if grad_mode._enabled and a._view is not None:
+        a.grad_fn  # noqa: B018 - a stale view makes its history again first (views.py)
+    if grad_mode._enabled and a._requires_grad and op.differentiable:
         record(name, op, a, None, out, attrs)
     return out
 
@@ -385,21 +389,22 @@ _NO_ATTRS: dict = {}
 
 def record(name: str, op: Op, a: Tensor, b: Tensor | None, out: Tensor, attrs: dict) -> None:
     """Attach a node for `out` (b is None for a one-operand op), saving only what the active rules read."""
-    # Edges are Tensor._edge() spelled out: this runs for every operand of every recorded op, and
-    # most operands already have their node or accumulator, so the call is rarely needed.
+    # Edges are Tensor._edge() spelled out, on the raw slots: this runs for every operand of every
+    # recorded op, and most operands already have their node or accumulator, so the call is rarely
+    # needed. (binary and unary have brought stale views up to date.)
     if b is None:
         rules, keep = op.plans[1]
-        edges = (a.grad_fn or a._accumulator or a._edge(),)
+        edges = (a._grad_fn or a._accumulator or a._edge(),)
     else:
-        rules, keep = op.plans[a.requires_grad + 2 * b.requires_grad]
-        edges = ((a.grad_fn or a._accumulator or a._edge()) if a.requires_grad else None,
-                 (b.grad_fn or b._accumulator or b._edge()) if b.requires_grad else None)
+        rules, keep = op.plans[a._requires_grad + 2 * b._requires_grad]
+        edges = ((a._grad_fn or a._accumulator or a._edge()) if a._requires_grad else None,
+                 (b._grad_fn or b._accumulator or b._edge()) if b._requires_grad else None)
     if op.reads_input_meta:
         attrs = dict(attrs, in_shape=a.data.shape, in_dtype=a.data.dtype)
     saved = NOTHING_SAVED if keep is None else (a if keep[0] else None, b if keep[1] else None,
                                                  out if keep[2] else None)
-    out.grad_fn = Node(name, rules, edges, out, saved, attrs)
-    out.requires_grad = True
+    out._grad_fn = Node(name, rules, edges, out, saved, attrs)
+    out._requires_grad = True
 
 
 from .tensor import Tensor, result  # noqa: E402  (Tensor's operators call apply; the cycle is resolved here)

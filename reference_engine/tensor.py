@@ -51,7 +51,10 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
-        if self._view is not None:
+        info = self._view
+        if info is not None:
+            if info.multi_output and info.seen != self._version.value:
+                return self._requires_grad or info.base.requires_grad  # its history is not made again (VIEW-7)
             self._sync_view()
         return self._requires_grad
 
@@ -75,9 +78,13 @@ class Tensor:
         version = self._version.value
         if info.seen == version:
             return
-        info.seen = version
         if info.no_grad or not info.base.requires_grad:
+            info.seen = version
             return  # a view made under no_grad carries no gradient (VIEW-8)
+        if info.multi_output:  # one of several views: no history of its own can be made again (VIEW-7)
+            raise MultiOutputViewInplaceError("This view is the output of a function that returns multiple views, "
+                                              "and its base or another view of its base has been modified inplace.")
+        info.seen = version
         with grad_mode._Mode(True):
             node = views.replay(info.base, info.steps)._grad_fn
         old = self._grad_fn
@@ -297,17 +304,17 @@ class Tensor:
         return self
 
     def _check_inplace(self, operand_requires_grad: bool) -> None:
-        """The in-place updates that grad mode refuses (INPLACE-3, VIEW-6, VIEW-7, VIEW-8)."""
+        """The in-place updates that grad mode refuses, the first that applies naming the error (VIEW-6)."""
         info = self._view
         if info is not None and info.no_grad and (info.base.requires_grad or operand_requires_grad):
             raise NoGradViewInplaceError("A view was created in no_grad mode and is being modified inplace with grad "
                                          "mode enabled.")
-        if info is not None and info.base.is_leaf and info.base.requires_grad:
-            raise LeafInplaceError("a view of a leaf Variable that requires grad is being used in an in-place "
-                                   "operation.")
         if info is not None and info.multi_output and (info.base.requires_grad or operand_requires_grad):
             raise MultiOutputViewInplaceError("This view is the output of a function that returns multiple views. "
                                               "Such functions do not allow the output views to be modified inplace.")
+        if info is not None and info.base.is_leaf and info.base.requires_grad:
+            raise LeafInplaceError("a view of a leaf Variable that requires grad is being used in an in-place "
+                                   "operation.")
         if self.is_leaf and self.requires_grad:
             raise LeafInplaceError("a leaf Variable that requires grad is being used in an in-place operation.")
 

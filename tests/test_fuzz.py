@@ -154,10 +154,10 @@ def test_fuzz_properties_run_per_engine_and_can_be_turned_off(pytester):
     pytester.makeconftest("")
     result = pytester.runpytest("--pyargs", "gradspec.fuzz", "--engine", "reference", "--fuzz-examples", "5",
                                 "--hypothesis-profile", "ci", "-v")
-    result.assert_outcomes(passed=2, skipped=1)  # the sequence property does not judge the judge
+    result.assert_outcomes(passed=3, skipped=2)  # the sequence properties do not judge the judge
     result.stdout.fnmatch_lines(["*test_first_order_gradients_match_finite_differences?reference-cpu-float64? PASSED*"])
     result = pytester.runpytest("--pyargs", "gradspec.fuzz", "--engine", "reference", "--fuzz-examples", "0", "-rs")
-    result.assert_outcomes(skipped=3)
+    result.assert_outcomes(skipped=5)
     result.stdout.fnmatch_lines(["*fuzzing is off (--fuzz-examples 0)*"])
 
 
@@ -238,3 +238,37 @@ def test_a_staged_case_replays_on_the_failing_engine_by_its_engine_spec(sin_deri
     case = load_case(path)
     assert case.capabilities <= adapter.capabilities
     assert run_case(case, adapter).status == FAILED
+
+
+# -- views and in-place updates --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", ["VIEW-3", "VIEW-5", "VIEW-11"], ids=["base history not rewritten",
+                                                                      "version counter not shared",
+                                                                      "repeated indices not summed"])
+def test_the_view_sequence_property_finds_a_planted_view_fault(rule, tmp_path):
+    """PyTorch is the engine under test; the judge, the reference engine, carries the fault, so they disagree."""
+    from gradspec.adapters.torch_adapter import TorchAdapter
+    from gradspec.faults import FAULTS, planted
+    from gradspec.fuzz import sequences, view_sequences
+
+    with planted(FAULTS[rule]), pytest.raises(sequences.Disagreement):
+        properties.run_sequences(TorchAdapter("cpu", "float64"), settings(QUICK, max_examples=500), tmp_path,
+                                 strategy=view_sequences.view_sequences(), stem="view-sequence")
+
+
+def test_the_view_sequence_property_passes_torch_against_the_healthy_reference(tmp_path):
+    from gradspec.adapters.torch_adapter import TorchAdapter
+    from gradspec.fuzz import view_sequences
+
+    properties.run_sequences(TorchAdapter("cpu", "float64"), settings(QUICK, max_examples=300), tmp_path,
+                             strategy=view_sequences.view_sequences(), stem="view-sequence")
+    assert not (tmp_path / "cases").exists()
+
+
+def test_finite_differences_through_indexing_find_repeated_reads_not_summed(tmp_path):
+    from gradspec.faults import FAULTS, planted
+
+    with planted(FAULTS["VIEW-11"]), pytest.raises(oracle.OracleMismatch):
+        properties.run(properties.first_order, ReferenceAdapter("cpu", "float64"), QUICK, tmp_path,
+                       "first-order-indexing", indexing=True)

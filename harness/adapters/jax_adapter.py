@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gradspec.functional import FunctionalAdapter, numpy_style_ops
+from gradspec.functional import FunctionalAdapter, numpy_style_ops, numpy_style_view_ops
 
 try:
     import jax
@@ -36,12 +36,14 @@ class JaxAdapter(FunctionalAdapter):
     name = "jax"
     devices = ("cpu",)
     dtypes = ("float64", "float32")
-    capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads"})
+    capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads", "view_ops", "index_ops",
+                              "integer_tensors"})
     errors = ERRORS
 
     def __init__(self, device: str, dtype: str):
         super().__init__(device, dtype)
-        self.ops = numpy_style_ops(jnp, relu=jax.nn.relu, sigmoid=jax.nn.sigmoid)
+        self.ops = {**numpy_style_ops(jnp, relu=jax.nn.relu, sigmoid=jax.nn.sigmoid), **numpy_style_view_ops(jnp),
+                    **_scatters()}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -63,3 +65,17 @@ class JaxAdapter(FunctionalAdapter):
     def vjp(self, function, primals, cotangents, materialize):
         _, pullback = jax.vjp(lambda *xs: list(function(*xs)), *primals)
         return list(pullback(list(cotangents)))
+
+
+def _scatters() -> dict:
+    """scatter, scatter_add and index_add through JAX's functional updates (x.at[...].set / .add)."""
+    def positions(index, dim):  # a full coordinate per element of index, index itself along dim
+        coordinates = list(jnp.indices(index.shape))
+        coordinates[dim % index.ndim] = index
+        return tuple(coordinates)
+
+    return {
+        "scatter": lambda a, index, src, dim=0: a.at[positions(index, dim)].set(src),
+        "scatter_add": lambda a, index, src, dim=0: a.at[positions(index, dim)].add(src),
+        "index_add": lambda a, index, src, dim=0: a.at[(slice(None),) * (dim % a.ndim) + (index,)].add(src),
+    }

@@ -28,7 +28,8 @@ class TorchFuncAdapter(FunctionalAdapter):
     name = "torch-func"
     devices = ("cpu", "cuda")
     dtypes = ("float64", "float32")
-    capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads"})
+    capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads", "view_ops", "index_ops",
+                              "integer_tensors"})
     errors = ERRORS
     ops = OPS  # the torch adapter's table: plain tensor methods, which torch.func transforms
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from gradspec.adapter import Adapter
 from gradspec.language.case import Case
-from gradspec.language.expressions import Call, Expr, Num, Ref
-from gradspec.reference_engine.ops import OPS as NUMPY_OPS
+from gradspec.language.expressions import Call, Expr, Num, Ref, call_kwargs
+from gradspec.language.forwards import numpy_forward
 
 Function = Callable[[Mapping[str, Any]], Any]  # leaf values by name -> the output's value
 Apply = Callable[[str, list, dict], Any]  # (op, operands, keyword arguments) -> value
@@ -27,7 +27,7 @@ NOT_A_FUNCTION = {"detach": "detach cuts the gradient but not the value, so fini
 
 def numpy_function(case: Case, output: str) -> Function:
     """The case's function in numpy float64; overflow shows as inf, which the oracle silences and checks for."""
-    return compile_steps(case, output, lambda op, operands, kwargs: NUMPY_OPS[op].forward(*operands, **kwargs))
+    return compile_steps(case, output, lambda op, operands, kwargs: numpy_forward(op, operands, kwargs))
 
 
 def engine_function(case: Case, output: str, adapter: Adapter) -> Function:
@@ -60,7 +60,7 @@ def _compile(expr: Expr, apply: Apply) -> Callable[[dict], Any]:
     if isinstance(expr, Ref):
         return operator.itemgetter(expr.name)
     if isinstance(expr, Call) and expr.op not in NOT_A_FUNCTION:
-        op, operands, kwargs = expr.op, [_compile(arg, apply) for arg in expr.args], dict(expr.kwargs)
+        op, operands, kwargs = expr.op, [_compile(arg, apply) for arg in expr.args], call_kwargs(expr)
         return lambda env: apply(op, [operand(env) for operand in operands], kwargs)
     reason = NOT_A_FUNCTION.get(getattr(expr, "op", None), "it reads state, not values")
     raise ValueError(f"the oracle cannot evaluate {expr!r}: {reason}")

@@ -33,8 +33,11 @@ HVP_DERIVATION = ("Expected values are the Hessian of the case's function times 
 
 
 def run(check: Callable, adapter: Adapter, fuzz_settings: settings, staging_folder: Path, stem: str,
-        engine: str | None = None) -> None:
-    """Check random graphs on `adapter` against finite differences; `engine` is the --engine spec, for replaying."""
+        engine: str | None = None, indexing: bool = False) -> None:
+    """Check random graphs on `adapter` against finite differences; `engine` is the --engine spec, for replaying.
+
+    With `indexing`, the graphs also index, view and expand values (capability view_ops).
+    """
     def judge(example: tuple[Draw, int]) -> None:
         draw, seed = example
         check(oracle.Problem(adapter, draw), np.random.default_rng(seed))
@@ -51,12 +54,17 @@ def run(check: Callable, adapter: Adapter, fuzz_settings: settings, staging_fold
                                                      FD_DERIVATION, ["VJP-2"])
         return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}")
 
-    _run_and_stage("draw", st.tuples(graphs(), st.integers(0, 2**32 - 1)), judge, oracle.OracleMismatch, write,
+    _run_and_stage("draw", st.tuples(graphs(indexing=indexing), st.integers(0, 2**32 - 1)), judge,
+                   oracle.OracleMismatch, write,
                    adapter, fuzz_settings, engine)
 
 
-def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Path, engine: str | None = None) -> None:
-    """Random sequences of autograd calls must behave on `adapter` as on the reference engine."""
+def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Path, engine: str | None = None,
+                  strategy=None, stem: str = "sequence") -> None:
+    """Random sequences of autograd calls must behave on `adapter` as on the reference engine.
+
+    `strategy` draws the sequences (default `sequences.sequences()`; `view_sequences.view_sequences()` for views).
+    """
     reference = ReferenceAdapter("cpu", "float64")
 
     def write(sequence: sequences.Sequence, failure: Exception) -> Path:
@@ -66,9 +74,10 @@ def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Pat
             raise sequences.Disagreement(f"{failure}\nno case written: the reference engine cannot run this "
                                          "sequence itself") from None
         data = sequences.as_case(sequence, observed, adapter.name)
-        return staging.write_case(data, staging_folder, f"sequence-{adapter.name}")
+        return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}")
 
-    _run_and_stage("sequence", sequences.sequences(), lambda sequence: sequences.compare(sequence, adapter, reference),
+    _run_and_stage("sequence", sequences.sequences() if strategy is None else strategy,
+                   lambda sequence: sequences.compare(sequence, adapter, reference),
                    sequences.Disagreement, write, adapter, fuzz_settings, engine)
 
 

@@ -20,6 +20,7 @@ from gradspec.running.interpreter import Session
 from hypothesis import strategies as st
 
 RTOL, ATOL = 1e-9, 1e-12
+EITHER_ERROR = {"freed_graph", "inplace_modified"}
 
 # What a drawn sequence may call: an engine lacking any of these cannot be compared so.
 CAPABILITIES = frozenset({"grad", "backward", "allow_unused", "create_graph", "graph_lifetime", "retain_grad",
@@ -31,6 +32,8 @@ class Sequence:
     data: dict  # the case: the graph, `loss = ...`, then the calls
     leaves: tuple[str, ...]
     first_call: int  # index in data["steps"] of the first autograd call
+    values: tuple[str, ...] = ()  # names whose values must agree after every step (views alias their base)
+    rules: tuple[str, ...] = ("ACC-1", "LIFE-1")  # what a staged case cites
 
 
 @st.composite
@@ -45,7 +48,16 @@ def sequences(draw, max_calls: int = 5) -> Sequence:
         steps.append(f"loss = sum(mul({graph.output}, weights))")
     first_call = len(steps)
     intermediates = [step.split(" = ")[0] for step in graph.data["steps"]]
-    leaves = list(graph.leaves)
+    steps += draw(calls(list(graph.leaves), intermediates, intermediates, max_calls))
+    data.update(steps=steps, capabilities=sorted(CAPABILITIES))
+    return Sequence(data, tuple(graph.leaves), first_call)
+
+
+@st.composite
+def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str], max_calls: int = 5) -> list:
+    """Autograd calls on `loss`: backward, grad, retain_grad (on intermediates), hooks (on leaves and `hookable`),
+    and resetting a leaf's .grad."""
+    steps: list = []
     hooks = 0
     for index in range(draw(st.integers(1, max_calls), label="calls")):
         kind = draw(st.sampled_from(["backward", "grad", "retain_grad", "register_hook", "set_grad"]),
@@ -65,13 +77,12 @@ def sequences(draw, max_calls: int = 5) -> Sequence:
         elif kind == "retain_grad" and intermediates:
             steps.append({"retain_grad": draw(st.sampled_from(intermediates), label=f"tensor of call {index}")})
         elif kind == "register_hook":
-            tensor = draw(st.sampled_from(leaves + intermediates), label=f"tensor of call {index}")
+            tensor = draw(st.sampled_from(leaves + hookable), label=f"tensor of call {index}")
             steps.append({"register_hook": tensor, "as": f"h{hooks}"})
             hooks += 1
         elif kind == "set_grad":
             steps.append({"set_grad": {draw(st.sampled_from(leaves), label=f"leaf of call {index}"): None}})
-    data.update(steps=steps, capabilities=sorted(CAPABILITIES))
-    return Sequence(data, tuple(leaves), first_call)
+    return steps
 
 
 def _ran_and_freed_everything(earlier, step) -> bool:
@@ -99,13 +110,19 @@ def compare(sequence: Sequence, engine, reference) -> list[dict]:
         kind, expected_kind = ours.run(step), theirs.run(step)
         if expected_kind == "unclassified":
             raise Disagreement(f"step {index + 1} ({step.kind}): the reference engine itself raised an unclassified "
-                               "error, a bug in gradspec's reference engine or its adapter")
+                               f"error, a bug in gradspec's reference engine or its adapter: {theirs.last_error!r}")
         if kind == "freed_graph" and expected_kind is None and _ran_and_freed_everything(case.steps[:index], step):
             break  # LIFE-5: the nodes left to run saved nothing in the reference engine, and may run again or not
+        if {kind, expected_kind} == EITHER_ERROR:
+            break  # LIFE-7: a pass that meets both may raise either, by the order it runs independent nodes
         if kind != expected_kind:
             raise Disagreement(f"step {index + 1} ({step.kind}): the engine raised {kind or 'nothing'}, "
                                f"the reference engine {expected_kind or 'nothing'}")
+        for name in sequence.values:
+            _same(f"step {index + 1} ({step.kind}): value of {name}", ours.value(name), theirs.value(name))
         if index < sequence.first_call:
+            if expected_kind is not None and step.kind == "compute":
+                break  # both refused to make a value; the steps that read it cannot run
             continue
         seen = {"raised": expected_kind, "grad": {}, "value": {}, "hooks": theirs.hook_calls()}
         if expected_kind is not None:
@@ -159,7 +176,7 @@ def as_case(sequence: Sequence, observed: list[dict], engine: str) -> dict:
     data.update(
         steps=steps,
         title=f"fuzz: a sequence of autograd calls where {engine} and the reference engine disagree",
-        rules=["ACC-1", "LIFE-1"],
+        rules=list(sequence.rules),
         derivation="Expected values are what gradspec's reference engine observed after each call of a shrunk fuzz "
                    "draw. Derive them by hand from the rule book before moving this case into cases/.",
         tolerance={"rtol": RTOL, "atol": ATOL, "reason": "two engines in float64 on the same graph"},

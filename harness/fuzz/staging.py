@@ -44,7 +44,7 @@ def with_gradient_expectation(draw, expected: dict, adapter, derivation: str, ru
         title=f"fuzz: gradient of a random graph disagrees with finite differences on {adapter.name}",
         rules=rules,
         derivation=derivation,
-        capabilities=["grad"],
+        capabilities=sorted({"grad", *draw.data["capabilities"]}),
         tolerance={"rtol": 1e-6, "atol": 1e-9, "reason": "expected values are finite-difference estimates"},
     )
     case["steps"] = list(case["steps"]) + [
@@ -73,7 +73,7 @@ def with_hessian_vector_expectation(draw, u: list, expected: dict, adapter, deri
     case.update(
         title=f"fuzz: a Hessian-vector product of a random graph disagrees with finite differences on {adapter.name}",
         rules=["DERIV-2", "HIGHER-1"], derivation=derivation,
-        capabilities=["grad", "create_graph", *unused],
+        capabilities=sorted({"grad", "create_graph", *unused, *draw.data["capabilities"]}),
         tolerance={"rtol": 1e-4, "atol": 1e-6, "reason": "expected values are nested finite-difference estimates"},
     )
     case["tensors"] = {**case["tensors"], **{f"u_{leaf}": {"value": plain(directions[leaf])} for leaf in used}}

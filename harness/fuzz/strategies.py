@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from gradspec import contracts
 from gradspec.language.case import Case
+from gradspec.language.expressions import parse_statement
+from gradspec.language.forwards import numpy_forward
 from gradspec.language.loader import build_case
 from gradspec.reference_engine.ops import OPS as NUMPY_OPS
 from hypothesis import strategies as st
@@ -70,7 +72,7 @@ def _to_values(k: np.ndarray) -> np.ndarray:
 
 
 @cache
-def _values(shape: tuple) -> st.SearchStrategy:
+def leaf_values(shape: tuple) -> st.SearchStrategy:
     """Leaf values away from 0, with three decimals so that YAML stays readable."""
     return hnp.arrays(np.int64, shape, elements=st.integers(-1700, 1700)).map(_to_values)
 
@@ -87,19 +89,30 @@ def _choice(options: tuple) -> st.SearchStrategy:
 
 
 @st.composite
-def graphs(draw, max_leaves: int = 3, max_ops: int = 6) -> Draw:
-    """A random DAG with shared subexpressions, several broadcasting leaves and a scalar or vector output."""
+def graphs(draw, max_leaves: int = 3, max_ops: int = 6, indexing: bool = False) -> Draw:
+    """A random DAG with shared subexpressions, several broadcasting leaves and a scalar or vector output.
+
+    With `indexing`, a step may instead index, view or expand a value (`v[1:3]`, `v[[0, 0, 1]]`,
+    `transpose(v)`, `expand(v, ...)`): their gradients scatter back, repeated reads adding up.
+    """
     ops = fuzzable_ops()
     full = draw(_choice(tuple(sorted(SHAPES, key=len))), label="broadcast shape")
     nodes: list[tuple[str, np.ndarray]] = []
     tensors = {}
     for index in range(draw(st.integers(1, max_leaves), label="leaves")):
         shape = draw(_choice(tuple(SHAPES[full])), label=f"shape of x{index}")
-        value = draw(_values(shape), label=f"value of x{index}")
+        value = draw(leaf_values(shape), label=f"value of x{index}")
         tensors[f"x{index}"] = {"value": value.tolist(), "requires_grad": True}
         nodes.append((f"x{index}", value))
     steps = []
     for index in range(draw(st.integers(1, max_ops), label="ops")):
+        if indexing and draw(st.booleans(), label=f"indexing step {index}"):
+            source = draw(_index(len(nodes)), label=f"indexed operand of op {index}")
+            made = _indexing_step(draw, *nodes[source], index)
+            if made is not None:
+                steps.append(made[0])
+                nodes.append((f"v{index}", made[1]))
+            continue
         name = draw(_choice(tuple(sorted(ops))), label=f"op {index}")
         entry = ops[name]
         picks = [draw(_index(len(nodes)), label=f"operand {slot} of op {index}") for slot in "ab"[:entry["arity"]]]
@@ -114,14 +127,14 @@ def graphs(draw, max_leaves: int = 3, max_ops: int = 6) -> Draw:
     output, value = nodes[-1]
     grad_output = None
     if value.size != 1:
-        grad_output = draw(_values(value.shape), label="grad_output").tolist()
+        grad_output = draw(leaf_values(value.shape), label="grad_output").tolist()
     data = {
         "schema_version": 1,
         "title": "a random graph drawn by gradspec's fuzzer",
         "rules": ["VJP-2"],
         "source": "hypothesis draw (harness/fuzz/strategies.py)",
         "derivation": "to be filled in by whoever writes the case out",
-        "capabilities": ["grad"],
+        "capabilities": ["grad", "view_ops"] if indexing else ["grad"],
         "dtypes": ["float64"],
         "tensors": tensors,
         "steps": steps or [f"v0 = clone({output})"],
@@ -129,6 +142,33 @@ def graphs(draw, max_leaves: int = 3, max_ops: int = 6) -> Draw:
     if not steps:
         output = "v0"
     return Draw(data, tuple(tensors), output, None if grad_output is None else tuple(grad_output))
+
+
+def _indexing_step(draw, name: str, value: np.ndarray, index: int) -> tuple[str, np.ndarray] | None:
+    """`v<index> = <a view or an indexing of name>`, and its value; None where the value has no dimension to index."""
+    if value.ndim == 0:
+        return None
+    size = value.shape[0]
+    kinds = ["slice", "list", "select", "unsqueeze", "expand"] + (["transpose", "diagonal"] if value.ndim == 2 else [])
+    kind = draw(_choice(tuple(kinds)), label=f"indexing of op {index}")
+    if kind == "slice":
+        start = draw(st.integers(0, size - 1), label=f"start of op {index}")
+        stop = draw(st.integers(start + 1, size), label=f"stop of op {index}")
+        text = f"{name}[{start}:{stop}]"
+    elif kind == "list":  # repeated indices are likely: each element's gradient is the sum of its reads
+        picks = draw(st.lists(st.integers(0, size - 1), min_size=1, max_size=4), label=f"indices of op {index}")
+        text = f"{name}[{picks}]"
+    elif kind == "select":
+        text = f"select({name}, dim=0, index={draw(st.integers(0, size - 1), label=f'index of op {index}')})"
+    elif kind == "unsqueeze":
+        text = f"unsqueeze({name}, dim={draw(st.integers(0, value.ndim), label=f'dim of op {index}')})"
+    elif kind == "expand":  # a new leading dimension of 2: every element is read twice
+        text = f"expand({name}, shape={[2, *value.shape]})"
+    else:
+        text = f"{kind}({name})"
+    step = f"v{index} = {text}"
+    expr = parse_statement(step).expr
+    return step, np.asarray(numpy_forward(expr.op, [value], dict(expr.kwargs)), dtype=np.float64)
 
 
 def _attributes(draw, entry: dict, operand: np.ndarray, index: int) -> dict[str, Any]:

@@ -10,7 +10,7 @@ device, float64 only, as finite differences need), hypothesis settings built fro
 from __future__ import annotations
 
 import pytest
-from gradspec.fuzz import properties, sequences
+from gradspec.fuzz import properties, sequences, view_sequences
 
 
 def needs(adapter, *capabilities: str) -> None:
@@ -27,6 +27,13 @@ def test_first_order_gradients_match_finite_differences(gradspec_fuzz_engine, gr
                    "first-order", engine=gradspec_fuzz_engine[0].name)
 
 
+def test_first_order_gradients_through_views_and_indexing_match_finite_differences(
+        gradspec_fuzz_engine, gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging):
+    needs(gradspec_fuzz_adapter, "grad", "view_ops")
+    properties.run(properties.first_order, gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging,
+                   "first-order-indexing", engine=gradspec_fuzz_engine[0].name, indexing=True)
+
+
 def test_hessian_vector_products_match_finite_differences_of_the_gradient(gradspec_fuzz_engine, gradspec_fuzz_adapter,
                                                                          gradspec_fuzz_settings, gradspec_fuzz_staging):
     needs(gradspec_fuzz_adapter, "grad", "create_graph")
@@ -41,3 +48,13 @@ def test_sequences_of_autograd_calls_behave_as_on_the_reference_engine(gradspec_
     needs(gradspec_fuzz_adapter, *sequences.CAPABILITIES)
     properties.run_sequences(gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging,
                              engine=gradspec_fuzz_engine[0].name)
+
+
+def test_views_and_in_place_updates_behave_as_on_the_reference_engine(gradspec_fuzz_engine, gradspec_fuzz_adapter,
+                                                                      gradspec_fuzz_settings, gradspec_fuzz_staging):
+    if gradspec_fuzz_adapter.name == "reference":
+        pytest.skip("the reference engine is the judge of this property")
+    needs(gradspec_fuzz_adapter, *view_sequences.VIEW_CAPABILITIES)
+    properties.run_sequences(gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging,
+                             engine=gradspec_fuzz_engine[0].name, strategy=view_sequences.view_sequences(),
+                             stem="view-sequence")

@@ -65,9 +65,16 @@ class Statement:
         """Every name the statement binds."""
         return self.targets or (self.target,)
 
+    @property
+    def targets_text(self) -> str:
+        """The left-hand side as written: `y`, `a, b`, or `a,` for an op that gave one output."""
+        if not self.targets:
+            return self.target
+        return ", ".join(self.targets) + ("," if len(self.targets) == 1 else "")
+
 
 def python_index(index: Index) -> tuple:
-    """The subscript as Python writes it: ints, slices, None, Ellipsis and lists of ints."""
+    """The subscript as Python writes it: ints, slices, None, Ellipsis and lists of ints (idempotent)."""
     def item(part):
         if part == "...":
             return Ellipsis
@@ -77,6 +84,14 @@ def python_index(index: Index) -> tuple:
             return list(part[1])
         return part
     return tuple(item(part) for part in index)
+
+
+def call_kwargs(call: Call) -> dict:
+    """A call's keyword arguments as an adapter receives them: getitem's index as Python writes it."""
+    kwargs = dict(call.kwargs)
+    if call.op == "getitem":
+        kwargs["index"] = python_index(kwargs["index"])
+    return kwargs
 
 
 def index_text(index: Index) -> str:

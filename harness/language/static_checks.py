@@ -16,9 +16,9 @@ import numpy as np
 from gradspec import contracts
 from gradspec.language.case import Case, Step, as_list, thawed
 from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref, python_index
+from gradspec.language.forwards import numpy_forward
 from gradspec.language.limits import limit
 from gradspec.reference_engine import views
-from gradspec.reference_engine.ops import OPS
 
 UNKNOWN = None  # a value the case cannot know before running (never the case for declared shapes)
 
@@ -118,23 +118,6 @@ def _compute(step: Step, values: dict[str, Any]) -> None:
                       strict=True))
 
 
-def _forward(op: str, operands: list, kwargs: dict) -> Any:
-    """The vocabulary op on numpy values: the reference engine's forwards, with the case language's spelling."""
-    entry = contracts.ops()[op]
-    if op in ("detach", "data"):
-        return operands[0]
-    if op == "getitem":
-        return views.getitem(operands[0], python_index(kwargs["index"]))
-    kwargs = {key: spec.get("default") for key, spec in entry.get("attributes", {}).items()} | kwargs
-    if entry.get("outputs") == "many":
-        return tuple(OPS[name].forward(operands[0], **attrs) for name, attrs in views.pieces(op, np.shape(operands[0]),
-                                                                                            kwargs))
-    if "index_operand" in entry:
-        index = np.asarray(operands.pop(entry["index_operand"]), dtype=np.int64)
-        return OPS[op].forward(*operands, index=index, **kwargs)
-    return OPS[op].forward(*operands, **kwargs)
-
-
 def _evaluate(expr: Expr, values: dict[str, Any], step: Step) -> Any:
     if isinstance(expr, Num):
         return np.float64(expr.value)
@@ -155,7 +138,7 @@ def _evaluate(expr: Expr, values: dict[str, Any], step: Step) -> Any:
                                       f"{most} (GRADSPEC_MAX_ELEMENTS)")
     try:
         with np.errstate(all="ignore"):
-            result = _forward(expr.op, operands, dict(expr.kwargs))
+            result = numpy_forward(expr.op, operands, dict(expr.kwargs))
             return tuple(map(np.asarray, result)) if isinstance(result, tuple) else np.asarray(result)
     except (ValueError, IndexError, TypeError, AttributeError) as exc:
         shapes = ", ".join(str(list(np.shape(o))) for o in operands)

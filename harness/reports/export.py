@@ -169,7 +169,7 @@ def _steps(lines: list[str], steps: tuple[Step, ...], indent: str, prefix: str) 
 def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
     args, kind = step.args, step.kind
     if kind == "compute":
-        return [f"{indent}{', '.join(step.statement.names_bound)} = {_expr(step.statement.expr)}"]
+        return [f"{indent}{step.statement.targets_text} = {_expr(step.statement.expr)}"]
     if kind == "setitem":
         statement = step.statement
         return [f"{indent}{statement.target}[{index_text(statement.index)}] = {_expr(statement.expr)}"]

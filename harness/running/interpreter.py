@@ -20,7 +20,7 @@ import numpy as np
 from gradspec import contracts
 from gradspec.adapter import Adapter
 from gradspec.language.case import Case, Step, as_list, thawed
-from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref, python_index
+from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref, call_kwargs, python_index
 from gradspec.running.compare import array_mismatch
 
 # failed: the engine did not behave as the case says; error: the adapter or gradspec itself broke,
@@ -96,6 +96,7 @@ class Session:
 
     def __init__(self, case: Case, adapter: Adapter):
         self.adapter = adapter
+        self.last_error: BaseException | None = None  # what the last step that raised raised, for messages
         self._run = _Run(case, adapter)
         self._run.make_tensors()
 
@@ -107,6 +108,7 @@ class Session:
             except _StepFailed as failure:
                 raise RuntimeError(failure.message) from None
             except Exception as exc:  # noqa: BLE001 - an engine error is an observation here
+                self.last_error = exc
                 return "hook_error" if self._run.raised_by_hook(exc) else (self.adapter.classify(exc) or "unclassified")
         return None
 
@@ -231,10 +233,7 @@ class _Run:
         args = [self.evaluate(a) for a in expr.args]
         if any(arg is None for arg in args):
             raise _StepFailed(f"an operand of {expr.op!r} is None (a .grad the engine did not produce)")
-        kwargs = dict(expr.kwargs)
-        if "index" in kwargs and expr.op == "getitem":
-            kwargs["index"] = python_index(kwargs["index"])
-        return self.adapter.apply(expr.op, args, kwargs)
+        return self.adapter.apply(expr.op, args, call_kwargs(expr))
 
     def literal_or_name(self, value: Any, reference: Any) -> Any:
         """A gradient given as a tensor name or as a literal array (made like `reference`)."""
