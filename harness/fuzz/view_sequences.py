@@ -1,13 +1,13 @@
 """Random programs of views, in-place updates, assignments and detaches, then autograd calls, for two engines to agree on.
 
-A program starts from a leaf `x`, its non-leaf copy `b = x * 1` and a 0-d leaf `w`, and
-draws steps among: a view of something drawn so far (slices, `select`, `narrow`,
-`unsqueeze`, `transpose`, `diagonal`, `unbind`), an in-place update of a view, a base, a
-detached alias or an outputs of unbind (`t *= w`, `t += 2`), an assignment into a
-subscript, a `detach`, a copy by an integer list with repeated indices, and a product that
-saves a value for backward. The loss sums `b` (weighted), the products and the copies;
-then come the calls of `sequences.calls`. Hooks go only on tensors that are not views
-(VIEW-9 leaves the others to the engine).
+A program starts from a leaf `x`, its non-leaf copy `b = x * 1` (often saved at once by
+`p_b = b * b`) and a 0-d leaf `w`, and draws steps among: a view of something drawn so far
+(slices, `select`, `narrow`, `unsqueeze`, `transpose`, `diagonal`, `unbind`), an in-place
+update of a view, a base, a detached alias or an output of unbind (`t *= w`, `t += 2`), an
+assignment into a subscript, a `detach`, a copy by an integer list with repeated indices, a
+product that saves a value for backward, and a hook on `b` or on a product (never on a
+view, whose hooks VIEW-9 leaves to the engine). The loss sums `b` (weighted), the products
+and the copies; then come the calls of `sequences.calls`.
 
 `sequences.compare` runs it on both engines, checking after every step the error kind
 and the values of every name (aliasing shows there), and after every call .grad, grad's
@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 VIEW_CAPABILITIES = CAPABILITIES | {"views", "view_ops", "inplace", "setitem", "detach"}
 RULES = ("VIEW-1", "VIEW-3", "VIEW-4", "VIEW-5", "VIEW-11")
 # What a program's steps do, repeated to weigh them: views and in-place updates above all.
-KINDS = ("view", "inplace", "view", "inplace", "setitem", "save", "inplace", "detach", "copy", "unbind")
+KINDS = ("view", "inplace", "view", "inplace", "setitem", "save", "inplace", "save", "detach", "copy", "unbind",
+         "hook")
 
 
 @st.composite
@@ -41,10 +42,17 @@ def view_sequences(draw, max_steps: int = 8, max_calls: int = 3) -> Sequence:
     shapes = {"x": shape, "b": shape}  # every tensor name the program binds, with its shape
     targets = ["b"]  # what in-place updates may change: b, views, detached aliases, unbind outputs, copies
     views, summed = [], []  # views (no hooks on them); products and copies, which the loss sums
+    if draw(st.booleans(), label="save b first"):  # then any later update through a view must reach its counter
+        steps.append("p_b = b * b")
+        shapes["p_b"], summed = shape, ["p_b"]
     for index in range(draw(st.integers(2, max_steps), label="steps")):
         kind = draw(st.sampled_from(KINDS), label=f"step {index}")
         # updates and views mostly act on the newest view or alias, sometimes on the leaf x (leaf_inplace)
-        pool = [*reversed(targets), "x"] if kind in ("view", "inplace", "setitem") else sorted(shapes)
+        pool = [*reversed(targets), "x"] if kind in ("view", "inplace", "setitem", "save") else sorted(shapes)
+        if kind == "hook":  # on b or a product, before later updates: HOOK-13's old and new bindings
+            steps.append({"register_hook": draw(st.sampled_from(["b", *(n for n in summed if n.startswith("p"))]),
+                                                label=f"hooked tensor of step {index}"), "as": f"f{index}"})
+            continue
         source = draw(st.sampled_from(pool), label=f"operand of step {index}")
         made = _step(draw, kind, source, shapes[source], index)
         if made is None:
@@ -62,7 +70,7 @@ def view_sequences(draw, max_steps: int = 8, max_calls: int = 3) -> Sequence:
     terms = ["sum(b * weights)", *(f"sum({name})" for name in summed)]
     steps.append(f"loss = {' + '.join(terms)}")
     first_call = len(steps)
-    hookable = ["b", *(name for name in summed if name.startswith("p"))]
+    hookable = ["b", *(name for name in summed if name.startswith("p"))]  # products, never views
     steps += draw(calls(["x", "w"], ["b", *views], hookable, max_calls))
     data = {
         "schema_version": 1,
