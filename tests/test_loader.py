@@ -149,3 +149,22 @@ def test_code_built_data_may_skip_the_schema_but_never_the_checks_of_meaning():
     data["steps"][1] = {"backward": "nope"}
     with pytest.raises(CaseFileError, match=r"^<fuzz>: name 'nope'"):
         build_case(data, "<fuzz>", "fuzz/1", schema=False)
+
+
+VIEW_PROBLEMS = [
+    # (new steps in place of `y = sum(x ** 2)`, expected line, message pattern)
+    ("  - a, b = unbind(x)\n  - y = sum(x ** 2)", r"10", r"unbind gives 1 output\(s\) here, but the step unpacks 2: a, b"),
+    ("  - y = sum(x ** 2)\n  - x[0:1] = y * x * [1.0]", r"11", r"not allowed here|the constant"),
+    ("  - c = x * 1\n  - c[0:1] = x * x + c[[0, 0]]\n  - y = sum(x ** 2)", r"11",
+     r"a value of shape \[2\] cannot be assigned to c\[...\] of shape \[1\]"),
+    ("  - v = select(x, dim=0, index=5)\n  - y = sum(x ** 2)", r"10", r"select cannot take operands of shape \[1\]"),
+]
+
+
+@pytest.mark.parametrize("steps, where, message", VIEW_PROBLEMS, ids=[p[0].strip() for p in VIEW_PROBLEMS])
+def test_views_and_assignments_are_checked_before_any_engine_runs(write_case, steps, where, message):
+    text = broken(broken(VALID_CASE, "  - y = sum(x ** 2)", steps), "capabilities: [backward]",
+                  "capabilities: [backward, view_ops, setitem]")
+    with pytest.raises(CaseFileError) as info:
+        load_case(write_case(text))
+    assert re.search(rf":{where}:(\d+:)? .*({message})", str(info.value)), str(info.value)

@@ -175,3 +175,30 @@ def test_matmul_gradients_have_operand_shapes_for_1d_and_2d(a_shape, b_shape):
     ones2 = ones.reshape(a2.shape[0], b2.shape[1])
     np.testing.assert_allclose(a.grad.data, (ones2 @ b2.T).reshape(a_shape))
     np.testing.assert_allclose(b.grad.data, (a2.T @ ones2).reshape(b_shape))
+
+
+def test_a_view_shares_values_and_version_counter_with_its_base_and_a_copy_does_not():
+    x = rg.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    b = x * 1
+    v, e, copy = b[1:3], b.select(0, 0), b[[1, 2]]
+    v += 1
+    assert b.data.tolist() == [1.0, 3.0, 4.0, 4.0] and e.item() == 1.0 and copy.data.tolist() == [2.0, 3.0]
+    assert b.version == v.version == e.version == 1 and copy.version == 0
+    assert v._view.base is b and b._view is None
+
+
+def test_a_long_chain_of_views_and_in_place_updates_needs_no_recursion():
+    x = rg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = x * 1
+    for _ in range(20_000):
+        view = b[1:]
+        view *= 1.0
+    b.sum().backward()
+    assert x.grad.data.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_unbind_split_and_chunk_outputs_are_views_marked_as_one_of_several():
+    b = rg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True) * 1
+    for outputs in (b.unbind(), b.split(1), b.chunk(2, dim=1)):
+        assert all(o._view.multi_output and o._view.base is b for o in outputs)
+    assert [o.shape for o in b.chunk(2, dim=1)] == [(2, 1), (2, 1)]
