@@ -7,9 +7,12 @@ always holds). What maps: `backward(gradient)` accumulating into `.grad`, `grad`
 
 What does not: tinygrad has no `requires_grad` (backward fills `.grad` of every
 floating tensor the output depends on, non-leaves included, and `gradient` takes any
-tensor), no `grad_fn` or leaf flag, no hooks, no grad modes, no in-place operation on
+tensor), no `grad_fn` or leaf flag, no hooks, no grad modes, no in-place arithmetic on
 recorded tensors, and never frees a graph; `retain_graph` is accepted and has nothing
 to keep. Several outputs in one `grad` call are not a tinygrad call and are refused.
+Assignment into a subscript (`x[1:3] = v`) maps, gradients included (`setitem`); views do
+not alias their base (an `assign` through a view of a computed tensor leaves the base as
+it was), so `views` is not declared.
 
 tinygrad picks its device from the `DEV` environment variable. Its CPU device compiles
 kernels with clang, and even its Python interpreter device (DEV=PYTHON) computes
@@ -60,7 +63,7 @@ class TinygradAdapter(Absent, Adapter):
     name = "tinygrad"
     devices = ("cpu",)
     dtypes = ("float64", "float32")
-    capabilities = frozenset({"backward", "grad", "create_graph", "detach"})
+    capabilities = frozenset({"backward", "grad", "create_graph", "detach", "setitem"})
     errors = ERRORS
 
     @classmethod
@@ -90,6 +93,9 @@ class TinygradAdapter(Absent, Adapter):
 
     def apply(self, op: str, args, kwargs) -> Any:
         return OPS[op](*args, **kwargs)
+
+    def setitem(self, target, index, value) -> None:
+        target[index] = value
 
     def backward(self, output, gradient, retain_graph, create_graph, inputs) -> None:
         if inputs is not None:
