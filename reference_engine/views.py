@@ -107,9 +107,12 @@ def expand(a, shape):
 
 def view(a, shape):
     """Reshape without copying, or refuse (PyTorch's view); reshape copies when it must."""
-    out = a.view()
-    out.shape = tuple(shape)  # raises AttributeError if the strides do not allow it
-    return out
+    try:
+        return np.reshape(a, tuple(shape), copy=False)  # raises ValueError if the strides do not allow it
+    except TypeError:  # numpy before 2.1 has no copy argument (setting .shape is deprecated from 2.5)
+        out = a.view()
+        out.shape = tuple(shape)
+        return out
 
 
 def permute(a, dims):
