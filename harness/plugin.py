@@ -180,7 +180,7 @@ class _Session:
         self.unmatched: list[expectations.Expectation] = []
         self.unwritten: list[str] = []  # reports that could not be written, and why
         self.worker = Worker()  # the process engines run in (--gradspec-isolation process)
-        self.case_files_seen: set[Path] = set()  # resolved paths, so that a link does not collect a case twice
+        self.case_files_seen: dict[Path, Path] = {}  # resolved path: the path it was first collected under
         self.skip_reasons: dict[str, str] = {}  # why a whole engine-device-dtype run could not start
         self.case_file_errors: set[str] = set()
 
@@ -404,10 +404,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if file_path.is_symlink() and parent.config.rootpath.resolve() in resolved.parents:
         return None  # a link to a case file of this tree: the file is collected where it lies, under its own id
     seen = parent.config._gradspec.case_files_seen  # type: ignore[attr-defined]
-    if resolved in seen:  # the same file again, through a linked folder: one case, one set of results
+    if seen.setdefault(resolved, file_path) != file_path:  # the same file through a linked folder: one set of results
         return None
-    seen.add(resolved)
-    return CaseFile.from_parent(parent, path=file_path)
+    return CaseFile.from_parent(parent, path=file_path)  # (pytest may ask again for the same path: several arguments)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -282,3 +282,11 @@ def test_many_unmatched_expectations_are_one_summary_line(pytester, cases):
     result = pytester.runpytest("cases", "--engine", "reference", "--expectations", "known.txt")
     result.stdout.fnmatch_lines(["6 expectations match no case collected in this run*known.txt:1, known.txt:2*"])
     assert "gone3" not in result.stdout.str()
+
+
+def test_several_case_files_of_one_folder_given_as_arguments_all_run(pytester, cases):
+    """pytest asks the plugin for a folder's files once per argument; each named file must be collected every time."""
+    cases(**{"area/one": VALID_CASE, "area/two": VALID_CASE})
+    result = pytester.runpytest("cases/area/one.yaml", "cases/area/two.yaml", "--engine", "reference",
+                                "--dtype", "float64")
+    result.assert_outcomes(passed=2)
