@@ -33,6 +33,8 @@ class Adapter(ABC):
     devices: tuple[str, ...] = ("cpu",)
     dtypes: tuple[str, ...] = ("float64", "float32")
     capabilities: frozenset[str] = frozenset()
+    # Vocabulary ops (spec/ops.yaml) the engine does not have: cases calling them are not applicable.
+    lacks_ops: frozenset[str] = frozenset()
     # What `classify` and `classify_warning` read: (exception type, message regex, kind) rows, first match wins.
     errors: Sequence[tuple[type, str, str]] = ()
     warnings: Sequence[tuple[type, str, str]] = ()
@@ -64,6 +66,10 @@ class Adapter(ABC):
         if dtype not in cls.dtypes:
             return f"the {cls.name} adapter does not support {dtype}"
         return cls.unavailable_reason() or cls.device_unavailable_reason(device)
+
+    def missing_ops(self) -> frozenset[str]:
+        """The vocabulary ops this engine cannot apply: `lacks_ops` (an adapter may also work them out)."""
+        return frozenset(self.lacks_ops)
 
     # -- tensors and operations --------------------------------------------------
 

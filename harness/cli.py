@@ -104,6 +104,7 @@ def engines(names: Sequence[str]) -> int:
         lacking = sorted(set(contracts.capabilities()) - effective_capabilities(adapter))
         print(f"  capabilities: {', '.join(sorted(adapter.capabilities)) or 'none'}")
         print(f"  lacks: {', '.join(lacking) or 'nothing'}")
+        print(f"  lacks ops: {', '.join(sorted(adapter.lacks_ops)) or 'none'}")
     return 1 if broken else 0
 
 

@@ -94,6 +94,11 @@ class FunctionalAdapter(Absent, Adapter):
     def add(self, a: Array, b: Array) -> Array:
         return self.ops["add"](a, b)
 
+    def missing_ops(self) -> frozenset[str]:
+        """`lacks_ops`, and any op its table does not map: an adapter written for an older vocabulary meets the
+        ops added since as not applicable, not as errors."""
+        return frozenset(self.lacks_ops) | (frozenset(contracts.ops()) - set(self.ops) - {"detach"})
+
     # -- tensors -----------------------------------------------------------------
 
     def tensor(self, value: np.ndarray, requires_grad: bool, dtype: str) -> Recorded:
@@ -194,6 +199,17 @@ def numpy_style_ops(np_like: Any, relu: Callable, sigmoid: Callable) -> dict[str
         "exp": np_like.exp, "log": np_like.log, "sin": np_like.sin, "cos": np_like.cos, "tanh": np_like.tanh,
         "sqrt": np_like.sqrt, "abs": np_like.abs, "relu": relu, "sigmoid": sigmoid, "clone": lambda a: a,
     }
+
+
+def numpy_style_elementwise(np_like: Any) -> dict[str, Callable[..., Array]]:
+    """The one-operand functions NumPy-like namespaces share under NumPy's names (arcsin for asin, ...)."""
+    renamed = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh": "arcsinh", "acosh": "arccosh",
+               "atanh": "arctanh"}
+    table = {name: getattr(np_like, renamed.get(name, name)) for name in (
+        "expm1", "log1p", "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
+        "reciprocal", "square", "sign", "floor", "ceil", "round", "trunc")}
+    table["clamp"] = lambda a, min=None, max=None: np_like.clip(a, min, max)
+    return table
 
 
 def numpy_style_view_ops(np_like: Any) -> dict[str, Callable[..., Array]]:

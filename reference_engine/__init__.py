@@ -5,6 +5,7 @@ A second, independent implementation of the rule book. It has a PyTorch-like sur
 gradspec harness.
 """
 
+from . import functional
 from .engine import backward, grad
 from .errors import (
                      AutogradError,
@@ -30,7 +31,7 @@ from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import Tensor, tensor
 
 __all__ = [
-    "Tensor", "tensor", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "Tensor", "tensor", "backward", "grad", "functional", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "AutogradError", "FreedGraphError", "GradCountMismatchError", "GradShapeMismatchError", "HookShapeError",
     "InplaceModifiedError", "IntegerRequiresGradError", "InvalidArgumentError", "LeafInplaceError", "MultiOutputViewInplaceError", "NoGradFnError", "NoGradViewInplaceError",
     "NonLeafRequiresGradError", "NonScalarImplicitError", "NotRequiresGradError", "PostAccumulateNonLeafError",

@@ -12,6 +12,7 @@ in step. Names starting with an underscore are internal helpers, not vocabulary.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,13 @@ def exp(a): return call("exp", a)
 def log(a): return call("log", a)
 def sin(a): return call("sin", a)
 def cos(a): return call("cos", a)
+def sinh(a): return call("sinh", a)
+def cosh(a): return call("cosh", a)
+def sqrt(a): return call("sqrt", a)
+def tanh(a): return call("tanh", a)
+def sigmoid(a): return call("sigmoid", a)
+def relu(a): return call("relu", a)
+def erf(a): return call("erf", a)
 def transpose(a): return call("transpose", a)
 def reshape(a, shape): return call("reshape", a, shape=tuple(shape))
 def expand(a, shape): return call("_expand", a, shape=tuple(shape))
@@ -254,6 +262,64 @@ def _written(along):
     return lambda g, a, b, out, attrs: take(g, positions(attrs))
 
 
+# -- the elementwise functions of the larger vocabulary ----------------------------------------------
+
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+_ONE_OVER_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_GELU_K = math.sqrt(2 / math.pi)  # gelu's tanh form: 0.5 a (1 + tanh(k (a + 0.044715 a^3)))
+_erf_elementwise = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf; math's is exact to double precision
+
+
+def _erf_forward(a):
+    return np.asarray(_erf_elementwise(a), dtype=np.float64).astype(a.dtype)
+
+
+def _gelu_forward(a, approximate="none"):
+    if approximate == "tanh":
+        return 0.5 * a * (1 + np.tanh(_GELU_K * (a + 0.044715 * a ** 3)))
+    return (0.5 * a * (1 + _erf_forward(a / math.sqrt(2)))).astype(a.dtype)
+
+
+def _gelu_grad(g, a, b, out, attrs):
+    """d/da of a * Phi(a) is Phi(a) + a phi(a); of the tanh form, 0.5 (1 + t) + 0.5 a (1 - t^2) k (1 + 3 c a^2)."""
+    if attrs.get("approximate", "none") == "tanh":
+        t = tanh(_GELU_K * (a + 0.044715 * a * a * a))
+        return g * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * _GELU_K * (1 + 3 * 0.044715 * a * a))
+    return g * (0.5 * (1 + erf(a * (1 / math.sqrt(2)))) + a * exp(a * a * -0.5) * _ONE_OVER_SQRT_2PI)
+
+
+def _positive(a):
+    """1 where a > 0, else 0, as a recorded step of derivative 0 (relu's trick, so that leaky_relu's and elu's
+    gradients are recorded like relu's, HIGHER-8)."""
+    return sign(relu(a))
+
+
+def _leaky_relu_grad(g, a, b, out, attrs):
+    slope = attrs.get("negative_slope", 0.01)
+    return g * (slope + (1 - slope) * _positive(a))  # slope at a = 0 (KINK-5)
+
+
+def _elu_grad(g, a, b, out, attrs):
+    alpha, step = attrs.get("alpha", 1.0), _positive(a)
+    return g * (step + (1 - step) * (out + alpha))  # alpha at a = 0 (KINK-5)
+
+
+def _clamp_forward(a, min=None, max=None):
+    return np.clip(a, -np.inf if min is None else min, np.inf if max is None else max).astype(a.dtype)
+
+
+def _clamp_grad(g, a, b, out, attrs):
+    """g where min <= a <= max, bounds included (KINK-5); the mask is a constant, so nothing is recorded."""
+    low, high = attrs.get("min"), attrs.get("max")
+    values = data_of(a)
+    inside = (values >= (-np.inf if low is None else low)) & (values <= (np.inf if high is None else high))
+    return g * constant(inside.astype(values.dtype), g)
+
+
+def _constant_zero(g, a, b, out, attrs):
+    return g * 0  # a step function (sign, floor, ...): derivative 0, recorded on nothing (HIGHER-9)
+
+
 def _safe(function):
     """numpy forward that returns inf/nan at domain edges without printing warnings (sqrt'(0) = inf)."""
     def forward(*args, **kwargs):
@@ -283,6 +349,37 @@ OPS: dict[str, Op] = {
     "relu": Op(lambda a: np.maximum(a, 0).astype(a.dtype), (lambda g, a, b, o, t: g * sign(o),), ("out",)),
     "abs": Op(np.abs, (lambda g, a, b, o, t: g * sign(a),), ("a",)),
     "sqrt": Op(np.sqrt, (_sqrt_grad,), ("out",)),
+    "expm1": Op(np.expm1, (lambda g, a, b, o, t: g * (o + 1),), ("out",)),
+    "log1p": Op(_safe(np.log1p), (lambda g, a, b, o, t: g / (a + 1),), ("a",)),
+    "log2": Op(_safe(np.log2), (lambda g, a, b, o, t: g / (a * math.log(2)),), ("a",)),
+    "log10": Op(_safe(np.log10), (lambda g, a, b, o, t: g / (a * math.log(10)),), ("a",)),
+    "tan": Op(np.tan, (lambda g, a, b, o, t: g * (o * o + 1),), ("out",)),
+    "asin": Op(_safe(np.arcsin), (lambda g, a, b, o, t: g / sqrt(1 - a * a),), ("a",)),
+    "acos": Op(_safe(np.arccos), (lambda g, a, b, o, t: -g / sqrt(1 - a * a),), ("a",)),
+    "atan": Op(np.arctan, (lambda g, a, b, o, t: g / (a * a + 1),), ("a",)),
+    "sinh": Op(np.sinh, (lambda g, a, b, o, t: g * cosh(a),), ("a",)),
+    "cosh": Op(np.cosh, (lambda g, a, b, o, t: g * sinh(a),), ("a",)),
+    "asinh": Op(np.arcsinh, (lambda g, a, b, o, t: g / sqrt(a * a + 1),), ("a",)),
+    "acosh": Op(_safe(np.arccosh), (lambda g, a, b, o, t: g / sqrt(a * a - 1),), ("a",)),
+    "atanh": Op(_safe(np.arctanh), (lambda g, a, b, o, t: g / (1 - a * a),), ("a",)),
+    "softplus": Op(lambda a: np.logaddexp(0, a).astype(a.dtype), (lambda g, a, b, o, t: g * sigmoid(a),), ("a",)),
+    "silu": Op(lambda a: (a / (1 + np.exp(-a))).astype(a.dtype),
+               (lambda g, a, b, o, t: g * (sigmoid(a) * (1 + a * (1 - sigmoid(a)))),), ("a",)),
+    "gelu": Op(_gelu_forward, (_gelu_grad,), ("a",), attrs={"approximate": "none"}),
+    "erf": Op(_erf_forward, (lambda g, a, b, o, t: g * exp(-(a * a)) * _TWO_OVER_SQRT_PI,), ("a",)),
+    "erfc": Op(lambda a: (1 - _erf_forward(a)).astype(a.dtype),
+               (lambda g, a, b, o, t: -g * exp(-(a * a)) * _TWO_OVER_SQRT_PI,), ("a",)),
+    "rsqrt": Op(_safe(lambda a: 1 / np.sqrt(a)), (lambda g, a, b, o, t: g * o * o * o * -0.5,), ("out",)),
+    "reciprocal": Op(_safe(np.reciprocal), (lambda g, a, b, o, t: -g * o * o,), ("out",)),
+    "square": Op(np.square, (lambda g, a, b, o, t: g * a * 2,), ("a",)),
+    "leaky_relu": Op(lambda a, negative_slope=0.01: np.where(a > 0, a, a * negative_slope).astype(a.dtype),
+                     (_leaky_relu_grad,), ("a",), attrs={"negative_slope": 0.01}),
+    "elu": Op(lambda a, alpha=1.0: np.where(a > 0, a, alpha * np.expm1(np.minimum(a, 0))).astype(a.dtype),
+              (_elu_grad,), ("a,out",), attrs={"alpha": 1.0}),
+    # integer-valued and clamped: derivative 0 (or 1 inside the bounds), constant, so never recorded
+    **{name: Op(forward, (_constant_zero,), ("",)) for name, forward in (
+        ("sign", np.sign), ("floor", np.floor), ("ceil", np.ceil), ("round", np.round), ("trunc", np.trunc))},
+    "clamp": Op(_clamp_forward, (_clamp_grad,), ("a",), attrs={"min": None, "max": None}),
     # reductions
     "sum": Op(_reduce(np.add.reduce), (_sum_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "mean": Op(_reduce(np.mean), (_mean_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),

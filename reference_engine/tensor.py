@@ -226,6 +226,7 @@ class Tensor:
     def mean(self, dim=None, keepdim=False): return ops.unary("mean", self, dim=dim, keepdim=keepdim)
     def max(self): return ops.unary("max", self)
     def argmax(self): return ops.unary("argmax", self)
+    def clamp(self, min=None, max=None): return ops.unary("clamp", self, min=min, max=max)
     def clone(self): return ops.unary("clone", self)
     def t(self): return ops.unary("transpose", self)
     def reshape(self, *shape): return ops.unary("reshape", self, shape=_shape(shape))
@@ -336,6 +337,14 @@ class Tensor:
 
     def item(self) -> float:
         return self.data.item()
+
+
+# The one-operand functions that PyTorch spells as tensor methods: expm1(), asin(), floor(), ...
+ELEMENTWISE_METHODS = ("expm1", "log1p", "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
+                       "acosh", "atanh", "erf", "erfc", "rsqrt", "reciprocal", "square", "sign", "floor", "ceil",
+                       "round", "trunc")
+for _name in ELEMENTWISE_METHODS:
+    setattr(Tensor, _name, lambda self, _op=_name: ops.unary(_op, self))
 
 
 def result(data: np.ndarray) -> Tensor:

@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gradspec.functional import FunctionalAdapter, numpy_style_ops
+from gradspec.functional import FunctionalAdapter, numpy_style_elementwise, numpy_style_ops
 
 try:
     import autograd
     import autograd.numpy as anp
     from autograd.builtins import list as traced_list
+    from autograd.scipy import special
     from autograd.builtins import tuple as traced_tuple
     from autograd.tracer import getval
 except ImportError:  # pragma: no cover - exercised only where autograd is absent
@@ -29,11 +30,13 @@ class AutogradAdapter(FunctionalAdapter):
     devices = ("cpu",)
     dtypes = ("float64", "float32")
     capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads"})
+    lacks_ops = frozenset({"softplus", "silu", "gelu", "leaky_relu", "elu", "rsqrt"})  # no nn functions in autograd
 
     def __init__(self, device: str, dtype: str):
         super().__init__(device, dtype)
-        self.ops = numpy_style_ops(anp, relu=lambda a: anp.maximum(a, 0.0),
-                                   sigmoid=lambda a: 1.0 / (1.0 + anp.exp(-a)))
+        self.ops = {**numpy_style_ops(anp, relu=lambda a: anp.maximum(a, 0.0),
+                                      sigmoid=lambda a: 1.0 / (1.0 + anp.exp(-a))),
+                    **numpy_style_elementwise(anp), "erf": special.erf, "erfc": special.erfc}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gradspec.functional import FunctionalAdapter, numpy_style_ops, numpy_style_view_ops
+from gradspec.functional import FunctionalAdapter, numpy_style_elementwise, numpy_style_ops, numpy_style_view_ops
 
 try:
     import jax
@@ -43,7 +43,7 @@ class JaxAdapter(FunctionalAdapter):
     def __init__(self, device: str, dtype: str):
         super().__init__(device, dtype)
         self.ops = {**numpy_style_ops(jnp, relu=jax.nn.relu, sigmoid=jax.nn.sigmoid), **numpy_style_view_ops(jnp),
-                    **_scatters()}
+                    **numpy_style_elementwise(jnp), **_scatters(), **_nn()}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -78,4 +78,15 @@ def _scatters() -> dict:
         "scatter": lambda a, index, src, dim=0: a.at[positions(index, dim)].set(src),
         "scatter_add": lambda a, index, src, dim=0: a.at[positions(index, dim)].add(src),
         "index_add": lambda a, index, src, dim=0: a.at[(slice(None),) * (dim % a.ndim) + (index,)].add(src),
+    }
+
+
+def _nn() -> dict:
+    """The activations and special functions JAX keeps in jax.nn, jax.lax and jax.scipy.special."""
+    return {
+        "softplus": jax.nn.softplus, "silu": jax.nn.silu,
+        "gelu": lambda a, approximate="none": jax.nn.gelu(a, approximate=approximate == "tanh"),
+        "leaky_relu": lambda a, negative_slope=0.01: jax.nn.leaky_relu(a, negative_slope),
+        "elu": lambda a, alpha=1.0: jax.nn.elu(a, alpha), "rsqrt": jax.lax.rsqrt,
+        "erf": jax.scipy.special.erf, "erfc": jax.scipy.special.erfc,
     }

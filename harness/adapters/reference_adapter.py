@@ -66,3 +66,6 @@ class ReferenceAdapter(TorchLikeAdapter):
 
     def grad_modes(self):
         return engine
+
+    def functional(self):
+        return engine.functional

@@ -38,6 +38,16 @@ def _ops() -> dict:
         "transpose": lambda a: tf.transpose(a), "reshape": lambda a, shape: tf.reshape(a, tuple(shape)),
         "exp": tf.exp, "log": tf.math.log, "sin": tf.sin, "cos": tf.cos, "tanh": tf.tanh, "sqrt": tf.sqrt,
         "abs": tf.abs, "relu": tf.nn.relu, "sigmoid": tf.sigmoid, "clone": tf.identity,
+        "expm1": tf.math.expm1, "log1p": tf.math.log1p, "tan": tf.math.tan, "asin": tf.math.asin,
+        "acos": tf.math.acos, "atan": tf.math.atan, "sinh": tf.math.sinh, "cosh": tf.math.cosh,
+        "asinh": tf.math.asinh, "acosh": tf.math.acosh, "atanh": tf.math.atanh, "erf": tf.math.erf,
+        "erfc": tf.math.erfc, "rsqrt": tf.math.rsqrt, "reciprocal": tf.math.reciprocal, "square": tf.math.square,
+        "sign": tf.math.sign, "floor": tf.math.floor, "ceil": tf.math.ceil, "round": tf.math.round,
+        "softplus": tf.math.softplus, "silu": tf.nn.silu,
+        "gelu": lambda a, approximate="none": tf.nn.gelu(a, approximate=approximate == "tanh"),
+        "leaky_relu": lambda a, negative_slope=0.01: tf.nn.leaky_relu(a, alpha=negative_slope),
+        "clamp": lambda a, min=None, max=None: tf.clip_by_value(
+            a, -float("inf") if min is None else min, float("inf") if max is None else max),
     }
 
 
@@ -66,6 +76,7 @@ class TensorFlowAdapter(FunctionalAdapter):
     devices = ("cpu",)
     dtypes = ("float64", "float32")
     capabilities = frozenset({"grad", "create_graph", "detach", "allow_unused", "materialize_grads"})
+    lacks_ops = frozenset({"log2", "log10", "trunc", "elu"})  # tf.math has none of them; tf.nn.elu has no alpha
     errors = ERRORS
 
     def __init__(self, device: str, dtype: str):

@@ -55,7 +55,14 @@ OPS = {
     "argmax": lambda a: a.flatten().argmax(),
     "reshape": lambda a, shape: a.reshape(tuple(shape)),
     **{name: call_method(name)
-       for name in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach")},
+       for name in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach",
+                    "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
+                    "erf", "rsqrt", "reciprocal", "square", "sign", "floor", "ceil", "round", "trunc", "softplus",
+                    "silu")},
+    "gelu": lambda a, approximate="none": a.gelu(approximate=approximate),
+    "leaky_relu": lambda a, negative_slope=0.01: a.leaky_relu(negative_slope),
+    "elu": lambda a, alpha=1.0: a.elu(alpha),
+    "clamp": lambda a, min=None, max=None: a.clamp(min, max),
 }
 
 
@@ -64,6 +71,7 @@ class TinygradAdapter(Absent, Adapter):
     devices = ("cpu",)
     dtypes = ("float64", "float32")
     capabilities = frozenset({"backward", "grad", "create_graph", "detach", "setitem"})
+    lacks_ops = frozenset({"expm1", "log1p", "erfc"})
     errors = ERRORS
 
     @classmethod

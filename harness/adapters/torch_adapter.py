@@ -111,3 +111,6 @@ class TorchAdapter(TorchLikeAdapter):
 
     def grad_modes(self):
         return torch
+
+    def functional(self):
+        return torch.nn.functional

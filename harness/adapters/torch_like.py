@@ -57,6 +57,12 @@ OPS.update({
     "index_add": lambda a, index, src, dim=0: a.index_add(dim, index, src),
     "data": lambda a: a.data,
 })
+OPS.update({name: call_method(name) for name in (
+    "expm1", "log1p", "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
+    "erf", "erfc", "rsqrt", "reciprocal", "square", "sign", "floor", "ceil", "round", "trunc")})
+OPS["clamp"] = lambda a, min=None, max=None: a.clamp(min=min, max=max)
+# The ops PyTorch keeps in torch.nn.functional (an engine's `functional()` namespace), same signatures.
+FUNCTIONAL_OPS = ("softplus", "silu", "gelu", "leaky_relu", "elu")
 INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
 
 
@@ -71,6 +77,10 @@ class TorchLikeAdapter(Adapter):
         """The namespace holding the engine's no_grad, enable_grad and set_grad_enabled (torch, for PyTorch)."""
         raise NotImplementedError
 
+    def functional(self):
+        """The namespace holding softplus, silu, gelu, leaky_relu and elu (torch.nn.functional, for PyTorch)."""
+        raise NotImplementedError
+
     def no_grad(self):
         return self.grad_modes().no_grad()
 
@@ -81,6 +91,8 @@ class TorchLikeAdapter(Adapter):
         return self.grad_modes().set_grad_enabled(mode)
 
     def apply(self, op: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        if op in FUNCTIONAL_OPS:
+            return getattr(self.functional(), op)(*args, **kwargs)
         return OPS[op](*args, **kwargs)
 
     def apply_inplace(self, op: str, target: Any, operand: Any) -> Any:

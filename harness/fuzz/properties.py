@@ -54,7 +54,8 @@ def run(check: Callable, adapter: Adapter, fuzz_settings: settings, staging_fold
                                                      FD_DERIVATION, ["VJP-2"])
         return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}")
 
-    _run_and_stage("draw", st.tuples(graphs(indexing=indexing), st.integers(0, 2**32 - 1)), judge,
+    _run_and_stage("draw", st.tuples(graphs(indexing=indexing, exclude=adapter.lacks_ops), st.integers(0, 2**32 - 1)),
+                   judge,
                    oracle.OracleMismatch, write,
                    adapter, fuzz_settings, engine)
 
@@ -76,7 +77,7 @@ def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Pat
         data = sequences.as_case(sequence, observed, adapter.name)
         return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}")
 
-    _run_and_stage("sequence", sequences.sequences() if strategy is None else strategy,
+    _run_and_stage("sequence", sequences.sequences(exclude=adapter.lacks_ops) if strategy is None else strategy,
                    lambda sequence: sequences.compare(sequence, adapter, reference),
                    sequences.Disagreement, write, adapter, fuzz_settings, engine)
 

@@ -37,8 +37,8 @@ class Sequence:
 
 
 @st.composite
-def sequences(draw, max_calls: int = 5) -> Sequence:
-    graph = draw(graphs(max_ops=4))
+def sequences(draw, max_calls: int = 5, exclude: frozenset = frozenset()) -> Sequence:
+    graph = draw(graphs(max_ops=4, exclude=exclude))
     data = copy.deepcopy(graph.data)
     steps = list(data["steps"])
     if graph.grad_output is None:

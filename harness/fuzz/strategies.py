@@ -30,6 +30,8 @@ CONSTRAINTS = {
     "nonzero": lambda v: bool(np.all(np.abs(v) > MARGIN)),
     "away_from_kink": lambda v: bool(np.all(np.abs(v) > MARGIN)),
     "bounded": lambda v: bool(np.all(np.abs(v) < 3.0)),
+    "unit": lambda v: bool(np.all(np.abs(v) < 0.75)),
+    "above_one": lambda v: bool(np.all(v > 1 + MARGIN)),
     "untied": lambda v: v.size == 1 or float(np.sort(v, axis=None)[-1] - np.sort(v, axis=None)[-2]) > MARGIN,
 }
 # Full broadcast shapes, and the leaf shapes that broadcast to each.
@@ -89,13 +91,14 @@ def _choice(options: tuple) -> st.SearchStrategy:
 
 
 @st.composite
-def graphs(draw, max_leaves: int = 3, max_ops: int = 6, indexing: bool = False) -> Draw:
+def graphs(draw, max_leaves: int = 3, max_ops: int = 6, indexing: bool = False, exclude: frozenset = frozenset()) -> Draw:
     """A random DAG with shared subexpressions, several broadcasting leaves and a scalar or vector output.
 
     With `indexing`, a step may instead index, view or expand a value (`v[1:3]`, `v[[0, 0, 1]]`,
     `transpose(v)`, `expand(v, ...)`): their gradients scatter back, repeated reads adding up.
+    Ops in `exclude` (those the engine under test lacks) are never drawn.
     """
-    ops = fuzzable_ops()
+    ops = {name: entry for name, entry in fuzzable_ops().items() if name not in exclude}
     full = draw(_choice(tuple(sorted(SHAPES, key=len))), label="broadcast shape")
     nodes: list[tuple[str, np.ndarray]] = []
     tensors = {}

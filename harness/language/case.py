@@ -57,6 +57,7 @@ class Case:
     tensors: tuple[TensorDecl, ...]
     steps: tuple[Step, ...]
     dtypes: tuple[str, ...] | None = None  # None: every dtype the engine supports
+    ops: frozenset[str] = frozenset()  # the vocabulary ops its compute steps call (an engine may lack some)
     tolerance: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     advice: tuple[str, ...] = ()  # what `gradspec validate` warns about: odd, but not wrong
 

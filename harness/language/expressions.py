@@ -265,13 +265,20 @@ def _keyword(op: str, entry: dict, keyword: ast.keyword) -> tuple[str, object]:
         value = ast.literal_eval(keyword.value)
     except ValueError:
         raise ExpressionError(f"keyword {keyword.arg!r} takes a constant", keyword.value.col_offset) from None
-    if not _fits(attributes[keyword.arg]["type"], value):
-        raise ExpressionError(f"keyword {keyword.arg!r} of {op!r} takes a {attributes[keyword.arg]['type']}, got {value!r}",
+    spec = attributes[keyword.arg]
+    if not _fits(spec, value):
+        wanted = f"one of {spec['choices']}" if spec["type"] == "choice" else f"a {spec['type']}"
+        raise ExpressionError(f"keyword {keyword.arg!r} of {op!r} takes {wanted}, got {value!r}",
                               keyword.value.col_offset)
     return keyword.arg, value
 
 
-def _fits(kind: str, value: object) -> bool:
+def _fits(spec: dict, value: object) -> bool:
+    kind = spec["type"]
+    if kind == "float":
+        return type(value) in (int, float)
+    if kind == "choice":
+        return value in spec["choices"]
     if kind == "int":
         return type(value) is int
     if kind == "bool":

@@ -191,6 +191,7 @@ class _Builder:
             source=data["source"], derivation=data["derivation"],
             capabilities=frozenset(data["capabilities"]), tensors=tensors, steps=steps,
             dtypes=tuple(data["dtypes"]) if "dtypes" in data else None, tolerance=frozen(tolerance),
+            ops=frozenset(token[3:] for token in self.implied if token.startswith("op:")),
         )
         if not self.schema:  # the fuzzer's draws: consistent by construction, and built by the thousand
             return case

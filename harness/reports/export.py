@@ -12,12 +12,15 @@ import pprint
 
 from gradspec import contracts
 from gradspec.adapters import torch_adapter
+from gradspec.adapters.torch_like import FUNCTIONAL_OPS
 from gradspec.language.case import Case, Step, as_list, thawed
 from gradspec.running.compare import tolerance_for
 from gradspec.language.expressions import Expr, GradOf, Num, Ref, index_text
 
 _METHODS = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach", "max",
-            "argmax"}
+            "argmax", "expm1", "log1p", "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
+            "acosh", "atanh", "erf", "erfc", "rsqrt", "reciprocal", "square", "sign", "floor", "ceil", "round",
+            "trunc"}
 _OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
 _INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
 
@@ -282,6 +285,9 @@ def _expr(expr: Expr) -> str:
         return f"{args[0]}.data"
     if expr.op in _POSITIONAL:
         return _positional(expr.op, args, kwargs)
+    if expr.op in FUNCTIONAL_OPS or expr.op == "clamp":  # keyword arguments as torch names them
+        call = f"torch.nn.functional.{expr.op}" if expr.op in FUNCTIONAL_OPS else "torch.clamp"
+        return f"{call}({', '.join([args[0], *(f'{k}={v!r}' for k, v in kwargs.items())])})"
     assert expr.op in _METHODS, expr.op
     return f"{args[0]}.{expr.op}()"
 

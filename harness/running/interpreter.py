@@ -65,8 +65,10 @@ class _StepErrored(_StepFailed):
     """An unclassified exception raised by the adapter's or gradspec's own code, not by the engine."""
 
 
-def missing_capabilities(case: Case, adapter_cls: type[Adapter]) -> list[str]:
-    return sorted(case.capabilities - effective_capabilities(adapter_cls))
+def missing_capabilities(case: Case, adapter: Adapter) -> list[str]:
+    """What the case needs that the engine lacks: capabilities, then ops (as `op:NAME`)."""
+    return (sorted(case.capabilities - effective_capabilities(type(adapter)))
+            + [f"op:{op}" for op in sorted(case.ops & adapter.missing_ops())])
 
 
 def effective_capabilities(adapter_cls: type[Adapter]) -> set[str]:
@@ -82,7 +84,7 @@ def run_case(case: Case, adapter: Adapter, tracebacks: bool = False) -> Outcome:
 
     With `tracebacks`, an engine exception that fails a step comes with its whole traceback.
     """
-    missing = missing_capabilities(case, type(adapter))
+    missing = missing_capabilities(case, adapter)
     if missing:
         return Outcome(NOT_APPLICABLE, f"{adapter.name} lacks {', '.join(missing)}")
     return _Run(case, adapter, tracebacks).run()

@@ -63,6 +63,9 @@ def adapter_problems(cls: type[Adapter]) -> list[str]:
     for capability in sorted(set(cls.capabilities) - set(known)):
         problems.append(f"unknown capability {capability!r}{did_you_mean(capability, known)} "
                         "(spec/capabilities.yaml lists them)")
+    ops = contracts.ops()
+    for op in sorted(set(cls.lacks_ops) - set(ops)):
+        problems.append(f"`lacks_ops` names {op!r}, which is no op of spec/ops.yaml{did_you_mean(op, ops)}")
     if not cls.name:
         problems.append("its `name` is empty")
     for what in ("devices", "dtypes"):
