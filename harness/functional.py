@@ -202,13 +202,16 @@ def numpy_style_ops(np_like: Any, relu: Callable, sigmoid: Callable) -> dict[str
 
 
 def numpy_style_elementwise(np_like: Any) -> dict[str, Callable[..., Array]]:
-    """The one-operand functions NumPy-like namespaces share under NumPy's names (arcsin for asin, ...)."""
+    """The elementwise functions NumPy-like namespaces share under NumPy's names (arcsin for asin, ...)."""
     renamed = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh": "arcsinh", "acosh": "arccosh",
                "atanh": "arctanh"}
     table = {name: getattr(np_like, renamed.get(name, name)) for name in (
         "expm1", "log1p", "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
         "reciprocal", "square", "sign", "floor", "ceil", "round", "trunc")}
     table["clamp"] = lambda a, min=None, max=None: np_like.clip(a, min, max)
+    table.update({name: getattr(np_like, {"atan2": "arctan2"}.get(name, name))
+                  for name in ("maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign")})
+    table["where"] = lambda condition, a, b: np_like.where(condition != 0, a, b)
     return table
 
 

@@ -320,6 +320,41 @@ def _constant_zero(g, a, b, out, attrs):
     return g * 0  # a step function (sign, floor, ...): derivative 0, recorded on nothing (HIGHER-9)
 
 
+# -- more two-operand functions ---------------------------------------------------------------------
+
+
+def _tie_shares(first_wins):
+    """The share of g that goes to a where a wins, half at a tie (KINK-6), for maximum (a > b) and minimum (a < b)."""
+    def rule_a(g, a, b, out, attrs):
+        x, y = np.broadcast_arrays(data_of(a), data_of(b))
+        return g * constant((first_wins(x, y) + 0.5 * (x == y)).astype(x.dtype), g)
+
+    def rule_b(g, a, b, out, attrs):
+        x, y = np.broadcast_arrays(data_of(a), data_of(b))
+        return g * constant((first_wins(y, x) + 0.5 * (x == y)).astype(x.dtype), g)
+    return rule_a, rule_b
+
+
+def _atan2_rules():
+    """atan2(a, b) is the angle of the point (b, a): d/da = b / r^2, d/db = -a / r^2, both 0 at the origin (KINK-6)."""
+    def squared_radius(a, b):
+        origin = (data_of(a) == 0) & (data_of(b) == 0)
+        return a * a + b * b + constant(origin.astype(data_of(a).dtype), a)  # 1 there: 0 / 1 = 0, not nan
+    return (lambda g, a, b, o, t: g * b / squared_radius(a, b), lambda g, a, b, o, t: -g * a / squared_radius(a, b))
+
+
+def _quotient_rule(rounding):
+    """fmod and remainder are a - rounding(a / b) * b: d/db = -rounding(a / b), a step function of a and b."""
+    def rule_b(g, a, b, out, attrs):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * constant(-rounding(data_of(a) / data_of(b)), g)
+    return (lambda g, a, b, o, t: g, rule_b)
+
+
+def _where_forward(a, b, condition):
+    return np.where(condition, a, b)
+
+
 def _safe(function):
     """numpy forward that returns inf/nan at domain edges without printing warnings (sqrt'(0) = inf)."""
     def forward(*args, **kwargs):
@@ -336,6 +371,20 @@ OPS: dict[str, Op] = {
     "div": Op(_safe(np.divide), (lambda g, a, b, o, t: g / b, lambda g, a, b, o, t: -g * a / (b * b)), ("b", "a,b")),
     "pow": Op(_safe(np.power), (_pow_base_grad, _pow_exponent_grad), ("a,b", "a,b")),
     "matmul": Op(np.matmul, _matmul_rules(), ("a,b", "a,b")),
+    "maximum": Op(np.maximum, _tie_shares(np.greater), ("a,b", "a,b")),
+    "minimum": Op(np.minimum, _tie_shares(np.less), ("a,b", "a,b")),
+    "atan2": Op(np.arctan2, _atan2_rules(), ("a,b", "a,b")),
+    "hypot": Op(np.hypot, (lambda g, a, b, o, t: g * a / o, lambda g, a, b, o, t: g * b / o), ("a,out", "b,out")),
+    "fmod": Op(_safe(np.fmod), _quotient_rule(np.trunc), ("", "a,b")),
+    "remainder": Op(_safe(np.remainder), _quotient_rule(np.floor), ("", "a,b")),
+    "copysign": Op(np.copysign, (lambda g, a, b, o, t: g * sign(a) * sign(o), lambda g, a, b, o, t: g * 0),
+                   ("a,out", "")),
+    "lerp": Op(lambda a, b, weight: a + weight * (b - a),
+               (lambda g, a, b, o, t: g * (1 - t["weight"]), lambda g, a, b, o, t: g * t["weight"]), ("", ""),
+               attrs={"weight": None}),
+    "where": Op(_where_forward, (lambda g, a, b, o, t: g * constant(t["condition"].astype(data_of(g).dtype), g),
+                                 lambda g, a, b, o, t: g * constant((~t["condition"]).astype(data_of(g).dtype), g)),
+                ("", ""), attrs={"condition": None}),
     # elementwise, one operand
     "neg": Op(np.negative, (lambda g, a, b, o, t: -g,), ("",)),
     "exp": Op(np.exp, (lambda g, a, b, o, t: g * o,), ("out",)),

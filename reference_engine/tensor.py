@@ -227,6 +227,21 @@ class Tensor:
     def max(self): return ops.unary("max", self)
     def argmax(self): return ops.unary("argmax", self)
     def clamp(self, min=None, max=None): return ops.unary("clamp", self, min=min, max=max)
+    def maximum(self, other): return ops.binary("maximum", self, other)
+    def minimum(self, other): return ops.binary("minimum", self, other)
+    def atan2(self, other): return ops.binary("atan2", self, other)
+    def hypot(self, other): return ops.binary("hypot", self, other)
+    def fmod(self, other): return ops.binary("fmod", self, other)
+    def remainder(self, other): return ops.binary("remainder", self, other)
+    def copysign(self, other): return ops.binary("copysign", self, other)
+    def lerp(self, end, weight): return ops.binary("lerp", self, end, {"weight": float(weight)})
+
+    def where(self, condition, other):
+        """self where condition holds, else other (PyTorch's Tensor.where); the condition carries no gradient."""
+        return ops.binary("where", self, other, {"condition": np.asarray(condition.data, dtype=bool)})
+
+    def bool(self) -> Tensor:
+        return result(self.data != 0)
     def clone(self): return ops.unary("clone", self)
     def t(self): return ops.unary("transpose", self)
     def reshape(self, *shape): return ops.unary("reshape", self, shape=_shape(shape))

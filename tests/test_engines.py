@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,9 +90,11 @@ def test_an_adapter_package_from_outside_plugs_in_by_entry_point_alone(tmp_path)
                           "finite-differences", "-p", "no:cacheprovider", "-q"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    # Seven first-derivative cases pass; higher order, the view ops, every lifetime case and the ops added
-    # to the vocabulary after it was written (its table does not map them) are not applicable.
-    assert "7 passed, 15 skipped" in run.stdout
+    # The first-derivative cases of the ops its table maps pass; higher order, the view ops, every lifetime
+    # case and the ops added to the vocabulary after it was written are not applicable, never errors.
+    counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|skipped|failed|error)", run.stdout)}
+    assert counts.get("passed", 0) >= 7 and "failed" not in counts and "error" not in counts, run.stdout[-1500:]
+    assert "not applicable: finite-differences lacks op:" in run.stdout
     assert "not applicable: finite-differences lacks create_graph" in run.stdout
 
 

@@ -21,11 +21,11 @@ def test_op_table_follows_spec_ops_yaml():
     assert set(public) == set(SPEC_OPS) - NOT_RECORDED
     for name, op in public.items():
         spec = SPEC_OPS[name]
-        index_operand = "index_operand" in spec  # the engine takes the index tensor as its attribute `index`
-        assert len(op.rules) == spec["arity"] - index_operand, f"{name}: one rule per differentiable operand"
+        # the engine takes an index tensor as its attribute `index`, a condition as `condition`
+        taken = {"index"} if "index_operand" in spec else {"condition"} if "condition_operand" in spec else set()
+        assert len(op.rules) == spec["arity"] - len(taken), f"{name}: one rule per differentiable operand"
         assert op.saves == spec["saves"], f"{name}: saves {op.saves}, spec says {spec['saves']}"
-        assert set(op.attrs) - ({"index"} if index_operand else set()) == set(spec.get("attributes", {})), \
-            f"{name}: keyword arguments"
+        assert set(op.attrs) - taken == set(spec.get("attributes", {})), f"{name}: keyword arguments"
         assert op.view == spec.get("view", False), f"{name}: a view or not"
 
 

@@ -30,7 +30,8 @@ class AutogradAdapter(FunctionalAdapter):
     devices = ("cpu",)
     dtypes = ("float64", "float32")
     capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads"})
-    lacks_ops = frozenset({"softplus", "silu", "gelu", "leaky_relu", "elu", "rsqrt"})  # no nn functions in autograd
+    lacks_ops = frozenset({"softplus", "silu", "gelu", "leaky_relu", "elu", "rsqrt",  # no nn functions in autograd
+                           "lerp"})
 
     def __init__(self, device: str, dtype: str):
         super().__init__(device, dtype)

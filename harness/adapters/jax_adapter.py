@@ -38,6 +38,7 @@ class JaxAdapter(FunctionalAdapter):
     dtypes = ("float64", "float32")
     capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads", "view_ops", "index_ops",
                               "integer_tensors"})
+    lacks_ops = frozenset({"lerp"})  # jax.numpy has no lerp
     errors = ERRORS
 
     def __init__(self, device: str, dtype: str):

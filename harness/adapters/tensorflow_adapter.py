@@ -46,6 +46,8 @@ def _ops() -> dict:
         "softplus": tf.math.softplus, "silu": tf.nn.silu,
         "gelu": lambda a, approximate="none": tf.nn.gelu(a, approximate=approximate == "tanh"),
         "leaky_relu": lambda a, negative_slope=0.01: tf.nn.leaky_relu(a, alpha=negative_slope),
+        "maximum": tf.maximum, "minimum": tf.minimum, "atan2": tf.math.atan2, "fmod": tf.truncatemod,
+        "remainder": tf.math.floormod, "where": lambda condition, a, b: tf.where(condition != 0, a, b),
         "clamp": lambda a, min=None, max=None: tf.clip_by_value(
             a, -float("inf") if min is None else min, float("inf") if max is None else max),
     }
@@ -76,7 +78,8 @@ class TensorFlowAdapter(FunctionalAdapter):
     devices = ("cpu",)
     dtypes = ("float64", "float32")
     capabilities = frozenset({"grad", "create_graph", "detach", "allow_unused", "materialize_grads"})
-    lacks_ops = frozenset({"log2", "log10", "trunc", "elu"})  # tf.math has none of them; tf.nn.elu has no alpha
+    # tf.math has none of these; tf.nn.elu has no alpha
+    lacks_ops = frozenset({"log2", "log10", "trunc", "elu", "hypot", "copysign", "lerp"})
     errors = ERRORS
 
     def __init__(self, device: str, dtype: str):

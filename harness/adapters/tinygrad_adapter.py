@@ -63,6 +63,9 @@ OPS = {
     "leaky_relu": lambda a, negative_slope=0.01: a.leaky_relu(negative_slope),
     "elu": lambda a, alpha=1.0: a.elu(alpha),
     "clamp": lambda a, min=None, max=None: a.clamp(min, max),
+    "maximum": lambda a, b: a.maximum(b), "minimum": lambda a, b: a.minimum(b), "fmod": lambda a, b: a.fmod(b),
+    "copysign": lambda a, b: a.copysign(b), "lerp": lambda a, b, weight: a.lerp(b, weight),
+    "where": lambda condition, a, b: (condition != 0).where(a, b),
 }
 
 
@@ -71,7 +74,7 @@ class TinygradAdapter(Absent, Adapter):
     devices = ("cpu",)
     dtypes = ("float64", "float32")
     capabilities = frozenset({"backward", "grad", "create_graph", "detach", "setitem"})
-    lacks_ops = frozenset({"expm1", "log1p", "erfc"})
+    lacks_ops = frozenset({"expm1", "log1p", "erfc", "atan2", "hypot", "remainder"})
     errors = ERRORS
 
     @classmethod

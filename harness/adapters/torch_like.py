@@ -61,6 +61,10 @@ OPS.update({name: call_method(name) for name in (
     "expm1", "log1p", "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
     "erf", "erfc", "rsqrt", "reciprocal", "square", "sign", "floor", "ceil", "round", "trunc")})
 OPS["clamp"] = lambda a, min=None, max=None: a.clamp(min=min, max=max)
+OPS.update({name: (lambda a, b, _name=name: getattr(a, _name)(b))
+            for name in ("maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign")})
+OPS["lerp"] = lambda a, b, weight: a.lerp(b, weight)
+OPS["where"] = lambda condition, a, b: a.where(condition.bool(), b)
 # The ops PyTorch keeps in torch.nn.functional (an engine's `functional()` namespace), same signatures.
 FUNCTIONAL_OPS = ("softplus", "silu", "gelu", "leaky_relu", "elu")
 INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}

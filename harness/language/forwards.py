@@ -28,6 +28,10 @@ def numpy_forward(op: str, operands: list, kwargs: dict) -> Any:
     if entry.get("outputs") == "many":
         return tuple(OPS[name].forward(operands[0], **attrs)
                      for name, attrs in views.pieces(op, np.shape(operands[0]), kwargs))
+    if "condition_operand" in entry:
+        operands = list(operands)
+        condition = np.asarray(operands.pop(entry["condition_operand"])) != 0
+        return OPS[op].forward(*operands, condition=condition, **kwargs)
     if "index_operand" in entry:
         operands = list(operands)
         index = np.asarray(operands.pop(entry["index_operand"]), dtype=np.int64)

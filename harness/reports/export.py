@@ -21,6 +21,7 @@ _METHODS = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt"
             "argmax", "expm1", "log1p", "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
             "acosh", "atanh", "erf", "erfc", "rsqrt", "reciprocal", "square", "sign", "floor", "ceil", "round",
             "trunc"}
+_BINARY_METHODS = {"maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign"}
 _OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
 _INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
 
@@ -285,6 +286,12 @@ def _expr(expr: Expr) -> str:
         return f"{args[0]}.data"
     if expr.op in _POSITIONAL:
         return _positional(expr.op, args, kwargs)
+    if expr.op in _BINARY_METHODS:
+        return f"{args[0]}.{expr.op}({args[1]})"
+    if expr.op == "lerp":
+        return f"torch.lerp({args[0]}, {args[1]}, {kwargs['weight']!r})"
+    if expr.op == "where":
+        return f"torch.where({args[0]} != 0, {args[1]}, {args[2]})"
     if expr.op in FUNCTIONAL_OPS or expr.op == "clamp":  # keyword arguments as torch names them
         call = f"torch.nn.functional.{expr.op}" if expr.op in FUNCTIONAL_OPS else "torch.clamp"
         return f"{call}({', '.join([args[0], *(f'{k}={v!r}' for k, v in kwargs.items())])})"
