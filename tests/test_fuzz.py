@@ -154,10 +154,10 @@ def test_fuzz_properties_run_per_engine_and_can_be_turned_off(pytester):
     pytester.makeconftest("")
     result = pytester.runpytest("--pyargs", "gradspec.fuzz", "--engine", "reference", "--fuzz-examples", "5",
                                 "--hypothesis-profile", "ci", "-v")
-    result.assert_outcomes(passed=3, skipped=2)  # the sequence properties do not judge the judge
+    result.assert_outcomes(passed=4, skipped=2)  # the sequence properties do not judge the judge
     result.stdout.fnmatch_lines(["*test_first_order_gradients_match_finite_differences?reference-cpu-float64? PASSED*"])
     result = pytester.runpytest("--pyargs", "gradspec.fuzz", "--engine", "reference", "--fuzz-examples", "0", "-rs")
-    result.assert_outcomes(skipped=5)
+    result.assert_outcomes(skipped=6)
     result.stdout.fnmatch_lines(["*fuzzing is off (--fuzz-examples 0)*"])
 
 
@@ -272,3 +272,68 @@ def test_finite_differences_through_indexing_find_repeated_reads_not_summed(tmp_
     with planted(FAULTS["VIEW-11"]), pytest.raises(oracle.OracleMismatch):
         properties.run(properties.first_order, ReferenceAdapter("cpu", "float64"), QUICK, tmp_path,
                        "first-order-indexing", indexing=True)
+
+
+# -- the op vocabulary's faults that the fuzzer must find (issue 16) ------------------------------------------
+
+
+def _mirrored_axis(patch):
+    """A reduction's gradient spread along the mirrored axis: dim d of an n-d input read as n - 1 - d."""
+    def rule(g, a, b, out, attrs):
+        shape, dim = attrs["in_shape"], attrs.get("dim")
+        wrong = dict(attrs, dim=None if dim is None else len(shape) - 1 - dim % len(shape))
+        return ops._sum_grad(g, a, b, out, wrong)
+    patch.op("sum", rules=(rule,))
+
+
+def _mean_by_every_element(patch):
+    patch.op("mean", rules=(lambda g, a, b, out, attrs: ops._sum_grad(g, a, b, out, attrs)
+                            / int(np.prod(attrs["in_shape"])),))
+
+
+def _mul_derivative_in_float32(patch):
+    """mul's derivative with respect to its first operand computed in float32 (the other stays right)."""
+    def rule(g, a, b, out, attrs):
+        product = (ops.data_of(g) * ops.data_of(b)).astype(np.float32).astype(ops.data_of(g).dtype)
+        return ops.constant(product, g)
+    patch.op("mul", rules=(rule, ops.OPS["mul"].rules[1]))
+
+
+def _ties_to_the_first(patch):
+    def rule(g, a, b, out, attrs):
+        first = np.zeros_like(ops.data_of(a))
+        first.flat[np.argmax(ops.data_of(a))] = 1
+        return g * ops.constant(first, g)
+    patch.op("max", rules=(rule,))
+
+
+def _planted(plant):
+    from gradspec.faults import Fault
+    return Fault("DERIV-1", plant.__doc__ or plant.__name__, plant)
+
+
+@pytest.mark.parametrize("plant", [_mirrored_axis, _mean_by_every_element], ids=["reduction along the wrong axis",
+                                                                               "mean by the wrong count"])
+def test_finite_differences_find_a_planted_reduction_fault(plant, tmp_path):
+    from gradspec.faults import planted
+    with planted(_planted(plant)), pytest.raises((oracle.OracleMismatch, ValueError)):
+        properties.run(properties.first_order, ReferenceAdapter("cpu", "float64"), settings(QUICK, max_examples=500),
+                       tmp_path, "first-order")
+
+
+def test_the_sequence_property_finds_a_derivative_computed_in_float32_inside_float64(tmp_path):
+    """Finite differences cannot see a 1e-8 error; PyTorch, compared at 1e-9, can."""
+    from gradspec.adapters.torch_adapter import TorchAdapter
+    from gradspec.faults import planted
+    from gradspec.fuzz import sequences
+
+    with planted(_planted(_mul_derivative_in_float32)), pytest.raises(sequences.Disagreement):
+        properties.run_sequences(TorchAdapter("cpu", "float64"), settings(QUICK, max_examples=500), tmp_path)
+
+
+def test_the_kink_property_finds_a_planted_tie_convention(tmp_path):
+    from gradspec.faults import planted
+    from gradspec.fuzz import kinks
+
+    with planted(_planted(_ties_to_the_first)), pytest.raises(kinks.KinkMismatch):
+        properties.run_kinks(ReferenceAdapter("cpu", "float64"), QUICK, tmp_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from gradspec.adapter import Adapter
 from gradspec.adapters.reference_adapter import ReferenceAdapter
-from gradspec.fuzz import oracle, sequences, staging
+from gradspec.fuzz import kinks, oracle, sequences, staging
 from gradspec.fuzz.strategies import Draw, graphs
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -80,6 +80,15 @@ def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Pat
     _run_and_stage("sequence", sequences.sequences(exclude=adapter.lacks_ops) if strategy is None else strategy,
                    lambda sequence: sequences.compare(sequence, adapter, reference),
                    sequences.Disagreement, write, adapter, fuzz_settings, engine)
+
+
+def run_kinks(adapter: Adapter, fuzz_settings: settings, staging_folder: Path, engine: str | None = None) -> None:
+    """Gradients exactly at kinks must follow the KINK rules (for engines that claim PyTorch's conventions)."""
+    def write(example: kinks.KinkDraw, failure: Exception) -> Path:
+        return staging.write_case(kinks.case_of(example), staging_folder, f"kink-{adapter.name}")
+
+    _run_and_stage("kink draw", kinks.kink_draws(exclude=adapter.lacks_ops), lambda e: kinks.check(e, adapter),
+                   kinks.KinkMismatch, write, adapter, fuzz_settings, engine)
 
 
 def _run_and_stage(noun: str, strategy, judge: Callable, failure_type: type[AssertionError], write: Callable,

@@ -46,7 +46,7 @@ def fuzzable_ops() -> dict[str, dict]:
         constraints = entry.get("fuzz", {})
         if constraints is False:
             continue
-        unknown = set(constraints.values()) - set(CONSTRAINTS)
+        unknown = set(constraints.values()) - set(CONSTRAINTS) - {"apart"}
         if unknown:
             raise ValueError(f"spec/ops.yaml: op {name!r} has unknown fuzz constraints {sorted(unknown)}")
         table[name] = {"arity": entry["arity"], "constraints": constraints, "attributes": entry.get("attributes", {})}
@@ -99,6 +99,7 @@ def graphs(draw, max_leaves: int = 3, max_ops: int = 6, indexing: bool = False, 
     Ops in `exclude` (those the engine under test lacks) are never drawn.
     """
     ops = {name: entry for name, entry in fuzzable_ops().items() if name not in exclude}
+    families = _families(tuple(sorted(ops)))
     full = draw(_choice(tuple(sorted(SHAPES, key=len))), label="broadcast shape")
     nodes: list[tuple[str, np.ndarray]] = []
     tensors = {}
@@ -116,7 +117,8 @@ def graphs(draw, max_leaves: int = 3, max_ops: int = 6, indexing: bool = False, 
                 steps.append(made[0])
                 nodes.append((f"v{index}", made[1]))
             continue
-        name = draw(_choice(tuple(sorted(ops))), label=f"op {index}")
+        family = draw(_choice(tuple(sorted(families))), label=f"family of op {index}")
+        name = draw(_choice(families[family]), label=f"op {index}")
         entry = ops[name]
         picks = [draw(_index(len(nodes)), label=f"operand {slot} of op {index}") for slot in "ab"[:entry["arity"]]]
         attrs = _attributes(draw, entry, nodes[picks[0]][1], index)
@@ -145,6 +147,19 @@ def graphs(draw, max_leaves: int = 3, max_ops: int = 6, indexing: bool = False, 
     if not steps:
         output = "v0"
     return Draw(data, tuple(tensors), output, None if grad_output is None else tuple(grad_output))
+
+
+@cache
+def _families(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """The ops by family (reductions, two operands, one operand), drawn family first: a vocabulary of dozens of
+    elementwise functions would otherwise leave the few reductions, and their axes, rarely drawn."""
+    table = fuzzable_ops()
+    families: dict[str, list[str]] = {"reduction": [], "binary": [], "unary": []}
+    for name in names:
+        entry = table[name]
+        family = "reduction" if "dim" in entry["attributes"] else "binary" if entry["arity"] == 2 else "unary"
+        families[family].append(name)
+    return {family: tuple(members) for family, members in families.items() if members}
 
 
 def _indexing_step(draw, name: str, value: np.ndarray, index: int) -> tuple[str, np.ndarray] | None:
@@ -187,7 +202,11 @@ def _apply(name: str, entry: dict, operands: list[np.ndarray], attrs: dict) -> n
     """The op's value on the operands, or None if an operand breaks a constraint or the value is unusable."""
     for slot, operand in zip("ab", operands, strict=False):  # unary ops have one operand
         rule = entry["constraints"].get(slot)
-        if rule and not CONSTRAINTS[rule](operand):
+        if rule == "apart":  # b stays away from a everywhere: no ties between the operands (maximum, minimum)
+            with np.errstate(all="ignore"):
+                if not np.all(np.abs(np.subtract(*operands)) > MARGIN):
+                    return None
+        elif rule and not CONSTRAINTS[rule](operand):
             return None
     if len(operands) == 2:
         try:

@@ -58,3 +58,10 @@ def test_views_and_in_place_updates_behave_as_on_the_reference_engine(gradspec_f
     properties.run_sequences(gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging,
                              engine=gradspec_fuzz_engine[0].name, strategy=view_sequences.view_sequences(),
                              stem="view-sequence")
+
+
+def test_gradients_exactly_at_kinks_follow_the_rule_book(gradspec_fuzz_engine, gradspec_fuzz_adapter,
+                                                        gradspec_fuzz_settings, gradspec_fuzz_staging):
+    needs(gradspec_fuzz_adapter, "grad", "torch_kink_conventions")
+    properties.run_kinks(gradspec_fuzz_adapter, gradspec_fuzz_settings, gradspec_fuzz_staging,
+                         engine=gradspec_fuzz_engine[0].name)
