@@ -337,3 +337,10 @@ def test_the_kink_property_finds_a_planted_tie_convention(tmp_path):
 
     with planted(_planted(_ties_to_the_first)), pytest.raises(kinks.KinkMismatch):
         properties.run_kinks(ReferenceAdapter("cpu", "float64"), QUICK, tmp_path)
+
+
+def test_operands_that_do_not_broadcast_are_skipped_before_their_values_are_compared():
+    """Found on the GPU machine: `apart` compared (3, 1) with (2, 3) elementwise before the broadcast check."""
+    from gradspec.fuzz.strategies import _apply, fuzzable_ops
+    assert _apply("maximum", fuzzable_ops()["maximum"], [np.zeros((3, 1)), np.ones((2, 3))], {}) is None
+    assert _apply("maximum", fuzzable_ops()["maximum"], [np.zeros((2, 1)), np.ones((2, 3))], {}) is not None

@@ -200,6 +200,11 @@ def _attributes(draw, entry: dict, operand: np.ndarray, index: int) -> dict[str,
 
 def _apply(name: str, entry: dict, operands: list[np.ndarray], attrs: dict) -> np.ndarray | None:
     """The op's value on the operands, or None if an operand breaks a constraint or the value is unusable."""
+    if len(operands) == 2:  # first: the constraints below may compare the operands elementwise
+        try:
+            np.broadcast_shapes(operands[0].shape, operands[1].shape)
+        except ValueError:
+            return None
     for slot, operand in zip("ab", operands, strict=False):  # unary ops have one operand
         rule = entry["constraints"].get(slot)
         if rule == "apart":  # b stays away from a everywhere: no ties between the operands (maximum, minimum)
@@ -207,11 +212,6 @@ def _apply(name: str, entry: dict, operands: list[np.ndarray], attrs: dict) -> n
                 if not np.all(np.abs(np.subtract(*operands)) > MARGIN):
                     return None
         elif rule and not CONSTRAINTS[rule](operand):
-            return None
-    if len(operands) == 2:
-        try:
-            np.broadcast_shapes(operands[0].shape, operands[1].shape)
-        except ValueError:
             return None
     with np.errstate(all="ignore"):
         value = np.asarray(NUMPY_OPS[name].forward(*operands, **attrs), dtype=np.float64)
