@@ -212,6 +212,9 @@ def numpy_style_elementwise(np_like: Any) -> dict[str, Callable[..., Array]]:
     table.update({name: getattr(np_like, {"atan2": "arctan2"}.get(name, name))
                   for name in ("maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign")})
     table["where"] = lambda condition, a, b: np_like.where(condition != 0, a, b)
+    table["amax"] = lambda a, dim=None, keepdim=False: np_like.max(a, axis=dim, keepdims=keepdim)
+    table["amin"] = lambda a, dim=None, keepdim=False: np_like.min(a, axis=dim, keepdims=keepdim)
+    table["cumsum"] = lambda a, dim: np_like.cumsum(a, axis=dim)
     return table
 
 

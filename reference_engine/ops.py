@@ -154,6 +154,37 @@ def _mean_grad(g, a, b, out, attrs):
     return _sum_grad(g, a, b, out, attrs) / count
 
 
+def _kept(value, attrs):
+    """A reduction's result (or its gradient) with the reduced dimension kept, so it broadcasts over the input."""
+    if attrs.get("keepdim"):
+        return value
+    return reshape(value, _kept_shape(attrs["in_shape"], attrs.get("dim")))
+
+
+def _extreme_grad(g, a, b, out, attrs):
+    """amax and amin: g shared evenly among the elements equal to the extreme along dim (KINK-3)."""
+    values = data_of(a)
+    ties = values == np.reshape(data_of(out), _kept_shape(values.shape, attrs.get("dim")))
+    share = ties / ties.sum(axis=attrs.get("dim"), keepdims=True)
+    return _kept(g, attrs) * constant(share.astype(values.dtype), g)
+
+
+def _logsumexp_forward(a, dim, keepdim=False):
+    top = np.max(a, axis=dim, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0)
+    out = np.log(np.sum(np.exp(a - top), axis=dim, keepdims=True)) + top
+    return out if keepdim else np.squeeze(out, axis=dim)
+
+
+def _softmax_forward(a, dim):
+    shifted = np.exp(a - np.max(a, axis=dim, keepdims=True))
+    return shifted / np.sum(shifted, axis=dim, keepdims=True)
+
+
+def _flip(a, dim):
+    return call("_flip", a, dim=dim)
+
+
 def _max_grad(g, a, b, out, attrs):
     ties = data_of(a) == data_of(out)
     share = (ties / ties.sum()).astype(data_of(a).dtype)
@@ -433,6 +464,24 @@ OPS: dict[str, Op] = {
     "sum": Op(_reduce(np.add.reduce), (_sum_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "mean": Op(_reduce(np.mean), (_mean_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "max": Op(lambda a: np.asarray(np.max(a)), (_max_grad,), ("a,out",)),
+    "amax": Op(lambda a, dim=None, keepdim=False: np.asarray(np.max(a, axis=dim, keepdims=keepdim)), (_extreme_grad,),
+               ("a,out",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
+    "amin": Op(lambda a, dim=None, keepdim=False: np.asarray(np.min(a, axis=dim, keepdims=keepdim)), (_extreme_grad,),
+               ("a,out",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
+    # d logsumexp = softmax; d softmax(a)_i = out_i (g_i - sum_j g_j out_j); d log_softmax = g - exp(out) sum(g)
+    "logsumexp": Op(_logsumexp_forward, (lambda g, a, b, o, t: _kept(g, t) * exp(a - _kept(o, t)),), ("a,out",),
+                    attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
+    "softmax": Op(_softmax_forward, (lambda g, a, b, o, t: o * (g - call("sum", g * o, dim=t["dim"], keepdim=True)),),
+                  ("out",), attrs={"dim": None}),
+    "log_softmax": Op(lambda a, dim: np.log(_softmax_forward(a, dim)),
+                      (lambda g, a, b, o, t: g - exp(o) * call("sum", g, dim=t["dim"], keepdim=True),), ("out",),
+                      attrs={"dim": None}),
+    # cumsum's gradient is the cumulative sum of g taken from the other end
+    "cumsum": Op(lambda a, dim: np.cumsum(a, axis=dim), (lambda g, a, b, o, t: _flip(call("cumsum", _flip(g, t["dim"]),
+                                                                                    dim=t["dim"]), t["dim"]),),
+                 ("",), attrs={"dim": None}),
+    "_flip": Op(lambda a, dim: np.flip(a, axis=dim).copy(), (lambda g, a, b, o, t: _flip(g, t["dim"]),), ("",),
+                attrs={"dim": None}),
     "argmax": Op(lambda a: np.asarray(np.argmax(a)), (None,), ("",), differentiable=False),
     # shape: transpose is a view, reshape a view where the layout allows and a copy elsewhere (VIEW-1)
     "clone": Op(np.copy, (lambda g, a, b, o, t: g,), ("",)),

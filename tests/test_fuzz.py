@@ -317,7 +317,7 @@ def _planted(plant):
 def test_finite_differences_find_a_planted_reduction_fault(plant, tmp_path):
     from gradspec.faults import planted
     with planted(_planted(plant)), pytest.raises((oracle.OracleMismatch, ValueError)):
-        properties.run(properties.first_order, ReferenceAdapter("cpu", "float64"), settings(QUICK, max_examples=500),
+        properties.run(properties.first_order, ReferenceAdapter("cpu", "float64"), settings(QUICK, max_examples=2000),
                        tmp_path, "first-order")
 
 

@@ -31,13 +31,14 @@ class AutogradAdapter(FunctionalAdapter):
     dtypes = ("float64", "float32")
     capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads"})
     lacks_ops = frozenset({"softplus", "silu", "gelu", "leaky_relu", "elu", "rsqrt",  # no nn functions in autograd
-                           "lerp"})
+                           "lerp", "softmax", "log_softmax"})
 
     def __init__(self, device: str, dtype: str):
         super().__init__(device, dtype)
         self.ops = {**numpy_style_ops(anp, relu=lambda a: anp.maximum(a, 0.0),
                                       sigmoid=lambda a: 1.0 / (1.0 + anp.exp(-a))),
-                    **numpy_style_elementwise(anp), "erf": special.erf, "erfc": special.erfc}
+                    **numpy_style_elementwise(anp), "erf": special.erf, "erfc": special.erfc,
+                    "logsumexp": lambda a, dim, keepdim=False: special.logsumexp(a, axis=dim, keepdims=keepdim)}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

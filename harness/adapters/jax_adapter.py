@@ -90,4 +90,7 @@ def _nn() -> dict:
         "leaky_relu": lambda a, negative_slope=0.01: jax.nn.leaky_relu(a, negative_slope),
         "elu": lambda a, alpha=1.0: jax.nn.elu(a, alpha), "rsqrt": jax.lax.rsqrt,
         "erf": jax.scipy.special.erf, "erfc": jax.scipy.special.erfc,
+        "logsumexp": lambda a, dim, keepdim=False: jax.nn.logsumexp(a, axis=dim, keepdims=keepdim),
+        "softmax": lambda a, dim: jax.nn.softmax(a, axis=dim),
+        "log_softmax": lambda a, dim: jax.nn.log_softmax(a, axis=dim),
     }

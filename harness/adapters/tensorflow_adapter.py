@@ -48,6 +48,11 @@ def _ops() -> dict:
         "leaky_relu": lambda a, negative_slope=0.01: tf.nn.leaky_relu(a, alpha=negative_slope),
         "maximum": tf.maximum, "minimum": tf.minimum, "atan2": tf.math.atan2, "fmod": tf.truncatemod,
         "remainder": tf.math.floormod, "where": lambda condition, a, b: tf.where(condition != 0, a, b),
+        "amax": lambda a, dim=None, keepdim=False: tf.reduce_max(a, axis=dim, keepdims=keepdim),
+        "amin": lambda a, dim=None, keepdim=False: tf.reduce_min(a, axis=dim, keepdims=keepdim),
+        "logsumexp": lambda a, dim, keepdim=False: tf.reduce_logsumexp(a, axis=dim, keepdims=keepdim),
+        "softmax": lambda a, dim: tf.nn.softmax(a, axis=dim), "log_softmax": lambda a, dim: tf.nn.log_softmax(a, axis=dim),
+        "cumsum": lambda a, dim: tf.math.cumsum(a, axis=dim),
         "clamp": lambda a, min=None, max=None: tf.clip_by_value(
             a, -float("inf") if min is None else min, float("inf") if max is None else max),
     }

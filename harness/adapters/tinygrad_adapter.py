@@ -66,6 +66,11 @@ OPS = {
     "maximum": lambda a, b: a.maximum(b), "minimum": lambda a, b: a.minimum(b), "fmod": lambda a, b: a.fmod(b),
     "copysign": lambda a, b: a.copysign(b), "lerp": lambda a, b, weight: a.lerp(b, weight),
     "where": lambda condition, a, b: (condition != 0).where(a, b),
+    "amax": lambda a, dim=None, keepdim=False: a.max(axis=dim, keepdim=keepdim),
+    "amin": lambda a, dim=None, keepdim=False: a.min(axis=dim, keepdim=keepdim),
+    "logsumexp": lambda a, dim, keepdim=False: a.logsumexp(axis=dim, keepdim=keepdim),
+    "softmax": lambda a, dim: a.softmax(axis=dim), "log_softmax": lambda a, dim: a.log_softmax(axis=dim),
+    "cumsum": lambda a, dim: a.cumsum(axis=dim),
 }
 
 

@@ -64,6 +64,11 @@ OPS["clamp"] = lambda a, min=None, max=None: a.clamp(min=min, max=max)
 OPS.update({name: (lambda a, b, _name=name: getattr(a, _name)(b))
             for name in ("maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign")})
 OPS["lerp"] = lambda a, b, weight: a.lerp(b, weight)
+OPS.update({name: (lambda a, dim=None, keepdim=False, _name=name:
+                   getattr(a, _name)(**({} if dim is None else {"dim": dim}), keepdim=keepdim))
+            for name in ("amax", "amin")})
+OPS["logsumexp"] = lambda a, dim, keepdim=False: a.logsumexp(dim, keepdim=keepdim)
+OPS.update({name: (lambda a, dim, _name=name: getattr(a, _name)(dim)) for name in ("softmax", "log_softmax", "cumsum")})
 OPS["where"] = lambda condition, a, b: a.where(condition.bool(), b)
 # The ops PyTorch keeps in torch.nn.functional (an engine's `functional()` namespace), same signatures.
 FUNCTIONAL_OPS = ("softplus", "silu", "gelu", "leaky_relu", "elu")

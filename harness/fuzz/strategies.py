@@ -30,6 +30,7 @@ CONSTRAINTS = {
     "nonzero": lambda v: bool(np.all(np.abs(v) > MARGIN)),
     "away_from_kink": lambda v: bool(np.all(np.abs(v) > MARGIN)),
     "bounded": lambda v: bool(np.all(np.abs(v) < 3.0)),
+    "distinct": lambda v: v.size == 1 or float(np.min(np.diff(np.sort(v, axis=None)))) > MARGIN,
     "unit": lambda v: bool(np.all(np.abs(v) < 0.75)),
     "above_one": lambda v: bool(np.all(v > 1 + MARGIN)),
     "untied": lambda v: v.size == 1 or float(np.sort(v, axis=None)[-1] - np.sort(v, axis=None)[-2]) > MARGIN,
@@ -122,7 +123,7 @@ def graphs(draw, max_leaves: int = 3, max_ops: int = 6, indexing: bool = False, 
         entry = ops[name]
         picks = [draw(_index(len(nodes)), label=f"operand {slot} of op {index}") for slot in "ab"[:entry["arity"]]]
         attrs = _attributes(draw, entry, nodes[picks[0]][1], index)
-        value = _apply(name, entry, [nodes[p][1] for p in picks], attrs)
+        value = None if attrs is None else _apply(name, entry, [nodes[p][1] for p in picks], attrs)
         if value is None:
             continue  # outside the op's domain or too large: the op is not used
         target = f"v{index}"
@@ -189,10 +190,16 @@ def _indexing_step(draw, name: str, value: np.ndarray, index: int) -> tuple[str,
     return step, np.asarray(numpy_forward(expr.op, [value], dict(expr.kwargs)), dtype=np.float64)
 
 
-def _attributes(draw, entry: dict, operand: np.ndarray, index: int) -> dict[str, Any]:
+def _attributes(draw, entry: dict, operand: np.ndarray, index: int) -> dict[str, Any] | None:
+    """A dim for ops that take one (None, the whole tensor, only where the op allows it), or None where the op
+    needs a dim and the operand has none."""
     attrs = {}
-    if "dim" in entry["attributes"] and operand.ndim:
-        dim = draw(_choice((None, *range(operand.ndim))), label=f"dim of op {index}")
+    spec = entry["attributes"].get("dim")
+    if spec is not None:
+        if not operand.ndim:
+            return None if spec.get("required") else attrs
+        dims = tuple(range(operand.ndim)) if spec.get("required") else (None, *range(operand.ndim))
+        dim = draw(_choice(dims), label=f"dim of op {index}")
         if dim is not None:
             attrs["dim"] = dim
     return attrs

@@ -286,6 +286,8 @@ def _expr(expr: Expr) -> str:
         return f"{args[0]}.data"
     if expr.op in _POSITIONAL:
         return _positional(expr.op, args, kwargs)
+    if expr.op in ("amax", "amin", "logsumexp", "softmax", "log_softmax", "cumsum"):  # keyword arguments
+        return f"{args[0]}.{expr.op}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
     if expr.op in _BINARY_METHODS:
         return f"{args[0]}.{expr.op}({args[1]})"
     if expr.op == "lerp":
