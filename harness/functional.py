@@ -254,4 +254,10 @@ def numpy_style_view_ops(np_like: Any) -> dict[str, Callable[..., Array]]:
         "chunk": lambda a, chunks, dim=0: pieces(a, -(-a.shape[dim] // chunks) or 1, dim),
         "gather": lambda a, index, dim=0: np_like.take_along_axis(a, index, axis=dim),
         "index_select": lambda a, index, dim=0: np_like.take(a, index, axis=dim),
+        "flatten": lambda a: np_like.reshape(a, (-1,)),
+        "broadcast_to": lambda a, shape: np_like.broadcast_to(a, tuple(shape)),
+        "flip": lambda a, dims: np_like.flip(a, axis=tuple(dims)),
+        "roll": lambda a, shifts, dims: np_like.roll(a, shifts, axis=dims),
+        "repeat": lambda a, repeats: np_like.tile(a, tuple(repeats)),
+        "tile": lambda a, reps: np_like.tile(a, tuple(reps)),
     }

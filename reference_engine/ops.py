@@ -500,6 +500,16 @@ OPS: dict[str, Op] = {
            ("view", views.view, {"shape": None}),
            ("permute", views.permute, {"dims": None}),
            ("diagonal", views.diagonal, {"offset": 0, "dim1": 0, "dim2": 1}),
+           ("flatten", views.flatten, {}),
+           ("broadcast_to", views.broadcast_to, {"shape": None}),
+       )},
+    # copies that read each output element from one input element: the index map gives the gradient too
+    **{name: Op(forward, (_through_index_map(forward),), ("",), attrs=attrs, reads_input_meta=True)
+       for name, forward, attrs in (
+           ("flip", lambda a, dims: np.flip(a, axis=tuple(dims)).copy(), {"dims": None}),
+           ("roll", lambda a, shifts, dims: np.roll(a, shifts, axis=dims), {"shifts": None, "dims": None}),
+           ("repeat", lambda a, repeats: np.tile(a, tuple(repeats)), {"repeats": None}),  # PyTorch's repeat is tile
+           ("tile", lambda a, reps: np.tile(a, tuple(reps)), {"reps": None}),
        )},
     # indexing that copies; an index map again gives the gradient, repeated positions adding up (VIEW-11)
     "_index_copy": Op(views.getitem, (_through_index_map(views.getitem),), ("",), attrs={"index": None},

@@ -119,6 +119,15 @@ def permute(a, dims):
     return np.transpose(a, dims)
 
 
+def flatten(a):
+    """One dimension; a view where the layout allows (as reshape)."""
+    return np.reshape(a, (-1,))
+
+
+def broadcast_to(a, shape):
+    return np.broadcast_to(a, tuple(shape))  # read-only: several positions share one element
+
+
 def diagonal(a, offset=0, dim1=0, dim2=1):
     return _writable(np.diagonal(a, offset, dim1, dim2))
 

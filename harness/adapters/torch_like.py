@@ -67,6 +67,11 @@ OPS["lerp"] = lambda a, b, weight: a.lerp(b, weight)
 OPS.update({name: (lambda a, dim=None, keepdim=False, _name=name:
                    getattr(a, _name)(**({} if dim is None else {"dim": dim}), keepdim=keepdim))
             for name in ("amax", "amin")})
+OPS.update({
+    "flatten": lambda a: a.flatten(), "broadcast_to": lambda a, shape: a.broadcast_to(tuple(shape)),
+    "flip": lambda a, dims: a.flip(tuple(dims)), "roll": lambda a, shifts, dims: a.roll(shifts, dims),
+    "repeat": lambda a, repeats: a.repeat(*repeats), "tile": lambda a, reps: a.tile(tuple(reps)),
+})
 OPS["logsumexp"] = lambda a, dim, keepdim=False: a.logsumexp(dim, keepdim=keepdim)
 OPS.update({name: (lambda a, dim, _name=name: getattr(a, _name)(dim)) for name in ("softmax", "log_softmax", "cumsum")})
 OPS["where"] = lambda condition, a, b: a.where(condition.bool(), b)

@@ -21,6 +21,14 @@ _METHODS = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt"
             "argmax", "expm1", "log1p", "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
             "acosh", "atanh", "erf", "erfc", "rsqrt", "reciprocal", "square", "sign", "floor", "ceil", "round",
             "trunc"}
+_SHAPE_CALLS = {
+    "flatten": lambda a, k: f"{a}.flatten()",
+    "broadcast_to": lambda a, k: f"{a}.broadcast_to({tuple(k['shape'])!r})",
+    "flip": lambda a, k: f"{a}.flip({tuple(k['dims'])!r})",
+    "roll": lambda a, k: f"{a}.roll({k['shifts']!r}, {k['dims']!r})",
+    "repeat": lambda a, k: f"{a}.repeat({tuple(k['repeats'])!r})",
+    "tile": lambda a, k: f"{a}.tile({tuple(k['reps'])!r})",
+}
 _BINARY_METHODS = {"maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign"}
 _OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
 _INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
@@ -288,6 +296,8 @@ def _expr(expr: Expr) -> str:
         return _positional(expr.op, args, kwargs)
     if expr.op in ("amax", "amin", "logsumexp", "softmax", "log_softmax", "cumsum"):  # keyword arguments
         return f"{args[0]}.{expr.op}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    if expr.op in _SHAPE_CALLS:
+        return _SHAPE_CALLS[expr.op](args[0], kwargs)
     if expr.op in _BINARY_METHODS:
         return f"{args[0]}.{expr.op}({args[1]})"
     if expr.op == "lerp":
