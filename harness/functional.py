@@ -215,6 +215,10 @@ def numpy_style_elementwise(np_like: Any) -> dict[str, Callable[..., Array]]:
     table["amax"] = lambda a, dim=None, keepdim=False: np_like.max(a, axis=dim, keepdims=keepdim)
     table["amin"] = lambda a, dim=None, keepdim=False: np_like.min(a, axis=dim, keepdims=keepdim)
     table["cumsum"] = lambda a, dim: np_like.cumsum(a, axis=dim)
+    table["var"] = lambda a, dim=None, correction=1, keepdim=False: np_like.var(a, axis=dim, ddof=correction,
+                                                                                keepdims=keepdim)
+    table["std"] = lambda a, dim=None, correction=1, keepdim=False: np_like.std(a, axis=dim, ddof=correction,
+                                                                                keepdims=keepdim)
     return table
 
 

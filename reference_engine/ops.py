@@ -169,6 +169,18 @@ def _extreme_grad(g, a, b, out, attrs):
     return _kept(g, attrs) * constant(share.astype(values.dtype), g)
 
 
+def _centred(a, attrs):
+    """a less its mean along the reduced dim (kept), recorded, so var's and std's gradients differentiate again."""
+    return a - call("mean", a, dim=attrs.get("dim"), keepdim=True)
+
+
+def _dof(attrs) -> float:
+    """The degrees of freedom of var and std: elements reduced, less the correction."""
+    shape, dim = attrs["in_shape"], attrs.get("dim")
+    count = int(np.prod(shape)) if dim is None else shape[dim]
+    return count - attrs.get("correction", 1)
+
+
 def _logsumexp_forward(a, dim, keepdim=False):
     top = np.max(a, axis=dim, keepdims=True)
     top = np.where(np.isfinite(top), top, 0)
@@ -477,6 +489,15 @@ OPS: dict[str, Op] = {
                       (lambda g, a, b, o, t: g - exp(o) * call("sum", g, dim=t["dim"], keepdim=True),), ("out",),
                       attrs={"dim": None}),
     # cumsum's gradient is the cumulative sum of g taken from the other end
+    # var and std with Bessel's correction c: d var / da = 2 (a - mean) / (n - c), d std = d var / (2 std)
+    "var": Op(lambda a, dim=None, correction=1, keepdim=False: np.asarray(np.var(a, axis=dim, ddof=correction,
+                                                                                  keepdims=keepdim)),
+              (lambda g, a, b, o, t: _kept(g, t) * _centred(a, t) * (2 / _dof(t)),), ("a",),
+              attrs={"dim": None, "correction": 1, "keepdim": False}, reads_input_meta=True),
+    "std": Op(lambda a, dim=None, correction=1, keepdim=False: np.asarray(np.std(a, axis=dim, ddof=correction,
+                                                                                  keepdims=keepdim)),
+              (lambda g, a, b, o, t: _kept(g, t) * _centred(a, t) / (_kept(o, t) * _dof(t)),), ("a,out",),
+              attrs={"dim": None, "correction": 1, "keepdim": False}, reads_input_meta=True),
     "cumsum": Op(lambda a, dim: np.cumsum(a, axis=dim), (lambda g, a, b, o, t: _flip(call("cumsum", _flip(g, t["dim"]),
                                                                                     dim=t["dim"]), t["dim"]),),
                  ("",), attrs={"dim": None}),

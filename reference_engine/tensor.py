@@ -231,6 +231,10 @@ class Tensor:
     def softmax(self, dim): return ops.unary("softmax", self, dim=dim)
     def log_softmax(self, dim): return ops.unary("log_softmax", self, dim=dim)
     def cumsum(self, dim): return ops.unary("cumsum", self, dim=dim)
+    def var(self, dim=None, *, correction=1, keepdim=False):
+        return ops.unary("var", self, dim=dim, correction=correction, keepdim=keepdim)
+    def std(self, dim=None, *, correction=1, keepdim=False):
+        return ops.unary("std", self, dim=dim, correction=correction, keepdim=keepdim)
     def argmax(self): return ops.unary("argmax", self)
     def clamp(self, min=None, max=None): return ops.unary("clamp", self, min=min, max=max)
     def maximum(self, other): return ops.binary("maximum", self, other)

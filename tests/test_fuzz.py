@@ -6,7 +6,7 @@ import gradspec.reference_engine.engine as reference_engine_core
 import numpy as np
 import pytest
 import yaml
-from gradspec import reference_engine
+from gradspec import contracts, reference_engine
 from gradspec.adapters.reference_adapter import ReferenceAdapter
 from gradspec.fuzz import definition, oracle, properties, staging
 from gradspec.fuzz.strategies import Draw, graphs
@@ -312,12 +312,19 @@ def _planted(plant):
     return Fault("DERIV-1", plant.__doc__ or plant.__name__, plant)
 
 
+class SumsAndMeans(ReferenceAdapter):
+    """The reference engine with a small vocabulary, so that the fuzzer's draws are mostly sums and means."""
+
+    name = "sums-and-means"
+    lacks_ops = frozenset(contracts.ops()) - {"sum", "mean", "add", "mul", "sub", "exp", "sin"}
+
+
 @pytest.mark.parametrize("plant", [_mirrored_axis, _mean_by_every_element], ids=["reduction along the wrong axis",
                                                                                "mean by the wrong count"])
 def test_finite_differences_find_a_planted_reduction_fault(plant, tmp_path):
     from gradspec.faults import planted
     with planted(_planted(plant)), pytest.raises((oracle.OracleMismatch, ValueError)):
-        properties.run(properties.first_order, ReferenceAdapter("cpu", "float64"), settings(QUICK, max_examples=2000),
+        properties.run(properties.first_order, SumsAndMeans("cpu", "float64"), settings(QUICK, max_examples=500),
                        tmp_path, "first-order")
 
 

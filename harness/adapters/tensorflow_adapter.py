@@ -84,7 +84,8 @@ class TensorFlowAdapter(FunctionalAdapter):
     dtypes = ("float64", "float32")
     capabilities = frozenset({"grad", "create_graph", "detach", "allow_unused", "materialize_grads"})
     # tf.math has none of these; tf.nn.elu has no alpha
-    lacks_ops = frozenset({"log2", "log10", "trunc", "elu", "hypot", "copysign", "lerp"})
+    lacks_ops = frozenset({"log2", "log10", "trunc", "elu", "hypot", "copysign", "lerp",
+                           "var", "std"})  # reduce_variance and reduce_std have no correction
     errors = ERRORS
 
     def __init__(self, device: str, dtype: str):

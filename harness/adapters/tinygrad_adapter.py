@@ -71,6 +71,8 @@ OPS = {
     "logsumexp": lambda a, dim, keepdim=False: a.logsumexp(axis=dim, keepdim=keepdim),
     "softmax": lambda a, dim: a.softmax(axis=dim), "log_softmax": lambda a, dim: a.log_softmax(axis=dim),
     "cumsum": lambda a, dim: a.cumsum(axis=dim),
+    "var": lambda a, dim=None, correction=1, keepdim=False: a.var(axis=dim, keepdim=keepdim, correction=correction),
+    "std": lambda a, dim=None, correction=1, keepdim=False: a.std(axis=dim, keepdim=keepdim, correction=correction),
 }
 
 

@@ -72,6 +72,8 @@ OPS.update({
     "flip": lambda a, dims: a.flip(tuple(dims)), "roll": lambda a, shifts, dims: a.roll(shifts, dims),
     "repeat": lambda a, repeats: a.repeat(*repeats), "tile": lambda a, reps: a.tile(tuple(reps)),
 })
+OPS.update({name: (lambda a, dim=None, correction=1, keepdim=False, _name=name:
+                   getattr(a, _name)(dim, correction=correction, keepdim=keepdim)) for name in ("var", "std")})
 OPS["logsumexp"] = lambda a, dim, keepdim=False: a.logsumexp(dim, keepdim=keepdim)
 OPS.update({name: (lambda a, dim, _name=name: getattr(a, _name)(dim)) for name in ("softmax", "log_softmax", "cumsum")})
 OPS["where"] = lambda condition, a, b: a.where(condition.bool(), b)

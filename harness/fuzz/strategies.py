@@ -9,6 +9,7 @@ kinks) and shapes stay broadcast-compatible. Graphs stay short so shrinking is q
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -220,7 +221,8 @@ def _apply(name: str, entry: dict, operands: list[np.ndarray], attrs: dict) -> n
                     return None
         elif rule and not CONSTRAINTS[rule](operand):
             return None
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # var of one element: no degrees of freedom, nan
         value = np.asarray(NUMPY_OPS[name].forward(*operands, **attrs), dtype=np.float64)
     if not np.all(np.isfinite(value)) or np.any(np.abs(value) > LIMIT):
         return None

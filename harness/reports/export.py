@@ -294,7 +294,7 @@ def _expr(expr: Expr) -> str:
         return f"{args[0]}.data"
     if expr.op in _POSITIONAL:
         return _positional(expr.op, args, kwargs)
-    if expr.op in ("amax", "amin", "logsumexp", "softmax", "log_softmax", "cumsum"):  # keyword arguments
+    if expr.op in ("amax", "amin", "logsumexp", "softmax", "log_softmax", "cumsum", "var", "std"):  # keywords
         return f"{args[0]}.{expr.op}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
     if expr.op in _SHAPE_CALLS:
         return _SHAPE_CALLS[expr.op](args[0], kwargs)
