@@ -162,7 +162,7 @@ def _kept(value, attrs):
 
 
 def _extreme_grad(g, a, b, out, attrs):
-    """amax and amin: g shared evenly among the elements equal to the extreme along dim (KINK-3)."""
+    """max, amax and amin: g shared evenly among the elements equal to the extreme along dim (KINK-3)."""
     values = data_of(a)
     ties = values == np.reshape(data_of(out), _kept_shape(values.shape, attrs.get("dim")))
     share = ties / ties.sum(axis=attrs.get("dim"), keepdims=True)
@@ -195,12 +195,6 @@ def _softmax_forward(a, dim):
 
 def _flip(a, dim):
     return call("_flip", a, dim=dim)
-
-
-def _max_grad(g, a, b, out, attrs):
-    ties = data_of(a) == data_of(out)
-    share = (ties / ties.sum()).astype(data_of(a).dtype)
-    return g * constant(share, g)  # tied maxima split evenly (KINK-3)
 
 
 def _pow_base_grad(g, a, b, out, attrs):
@@ -237,7 +231,7 @@ def _through_index_map(forward):
     def rule(g, a, b, out, attrs):
         shape = attrs["in_shape"]
         kwargs = {key: value for key, value in attrs.items() if not key.startswith("in_")}
-        index = np.asarray(forward(np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape), **kwargs))
+        index = np.asarray(forward(views.positions(shape), **kwargs))
         return put_add(g, index, shape)
     return rule
 
@@ -269,12 +263,12 @@ def _put_add_forward(a, index, shape):
 
 def _scatter_forward(write):
     def forward(a, b, dim, index):
-        return write(a, b, _gather(np.arange(a.size).reshape(a.shape), dim, index))
+        return write(a, b, _gather(views.positions(a.shape), dim, index))
     return forward
 
 
 def _index_add_forward(a, b, dim, index):
-    return _add_at(a, b, _index_select(np.arange(a.size).reshape(a.shape), dim, index))
+    return _add_at(a, b, _index_select(views.positions(a.shape), dim, index))
 
 
 def _written_positions(along):
@@ -283,8 +277,7 @@ def _written_positions(along):
     def positions(attrs):
         if along is None:
             return attrs["index"]
-        shape = attrs["in_shape"]
-        return along(np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape), attrs["dim"], attrs["index"])
+        return along(views.positions(attrs["in_shape"]), attrs["dim"], attrs["index"])
     return positions
 
 
@@ -475,7 +468,7 @@ OPS: dict[str, Op] = {
     # reductions
     "sum": Op(_reduce(np.add.reduce), (_sum_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "mean": Op(_reduce(np.mean), (_mean_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
-    "max": Op(lambda a: np.asarray(np.max(a)), (_max_grad,), ("a,out",)),
+    "max": Op(lambda a: np.asarray(np.max(a)), (_extreme_grad,), ("a,out",), reads_input_meta=True),  # amax(a)
     "amax": Op(lambda a, dim=None, keepdim=False: np.asarray(np.max(a, axis=dim, keepdims=keepdim)), (_extreme_grad,),
                ("a,out",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "amin": Op(lambda a, dim=None, keepdim=False: np.asarray(np.min(a, axis=dim, keepdims=keepdim)), (_extreme_grad,),
@@ -488,7 +481,6 @@ OPS: dict[str, Op] = {
     "log_softmax": Op(lambda a, dim: np.log(_softmax_forward(a, dim)),
                       (lambda g, a, b, o, t: g - exp(o) * call("sum", g, dim=t["dim"], keepdim=True),), ("out",),
                       attrs={"dim": None}),
-    # cumsum's gradient is the cumulative sum of g taken from the other end
     # var and std with Bessel's correction c: d var / da = 2 (a - mean) / (n - c), d std = d var / (2 std)
     "var": Op(lambda a, dim=None, correction=1, keepdim=False: np.asarray(np.var(a, axis=dim, ddof=correction,
                                                                                   keepdims=keepdim)),
@@ -498,6 +490,7 @@ OPS: dict[str, Op] = {
                                                                                   keepdims=keepdim)),
               (lambda g, a, b, o, t: _kept(g, t) * _centred(a, t) / (_kept(o, t) * _dof(t)),), ("a,out",),
               attrs={"dim": None, "correction": 1, "keepdim": False}, reads_input_meta=True),
+    # cumsum's gradient is the cumulative sum of g taken from the other end
     "cumsum": Op(lambda a, dim: np.cumsum(a, axis=dim), (lambda g, a, b, o, t: _flip(call("cumsum", _flip(g, t["dim"]),
                                                                                     dim=t["dim"]), t["dim"]),),
                  ("",), attrs={"dim": None}),
@@ -576,8 +569,10 @@ def binary(name: str, a: Any, b: Any, attrs: dict | None = None) -> Tensor:
     if type(b) is not Tensor:
         b = Tensor(np.asarray(b, dtype=a.data.dtype))
     out = _result(op.forward(a.data, b.data, **attrs) if attrs else op.forward(a.data, b.data))
-    if grad_mode._enabled and (a._view is not None or b._view is not None):
-        a.grad_fn, b.grad_fn  # noqa: B018 - a stale view makes its history again first (views.py)
+    if grad_mode._enabled and (a._view is not None or b._view is not None):  # a stale view: history first
+        for operand in (a, b):
+            if operand._view is not None:
+                operand._sync_view()
     if grad_mode._enabled and (a._requires_grad or b._requires_grad):
         record(name, op, a, b, out, attrs or _NO_ATTRS)
     return out
@@ -589,7 +584,7 @@ def unary(name: str, a: Tensor, **attrs: Any) -> Tensor:
     if op.view:
         _make_view(out, a, name, attrs)
     if grad_mode._enabled and a._view is not None:
-        a.grad_fn  # noqa: B018 - a stale view makes its history again first (views.py)
+        a._sync_view()  # a stale view makes its history again first (views.py)
     if grad_mode._enabled and a._requires_grad and op.differentiable:
         record(name, op, a, None, out, attrs)
     return out

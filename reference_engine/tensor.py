@@ -389,24 +389,14 @@ def result(data: np.ndarray) -> Tensor:
 def copy_slices(base: Tensor, steps: tuple, update: Node) -> Node:
     """The base's new node after an in-place update of its view `steps` (VIEW-3).
 
-    Its gradient goes to the update's node at the view's positions and to the base's earlier
-    history at all others; the update's node passes the old view's share on through the view.
+    It is an overwrite of the view's positions (the rules of `_overwrite`): the gradient goes to
+    the update's node at those positions and to the base's earlier history at all others; the
+    update's node passes the old view's share on through the view.
     """
-    index = views.index_map(base.shape, steps)
-    keep = np.ones(base.data.size, dtype=base.dtype)
-    keep[index.ravel()] = 0
     earlier = base._edge() if base.requires_grad else None
-    rules = (None if earlier is None else _masked, _taken)
-    return Node("copy_slices", rules, (earlier, update), base, NOTHING_SAVED,
-                {"keep": keep.reshape(base.shape), "index": index})
-
-
-def _masked(g, a, b, out, attrs):
-    return g * ops.constant(attrs["keep"], g)
-
-
-def _taken(g, a, b, out, attrs):
-    return ops.call("_take", g, index=attrs["index"])
+    keep_unwritten, written = ops.OPS["_overwrite"].rules
+    return Node("copy_slices", (None if earlier is None else keep_unwritten, written), (earlier, update), base,
+                NOTHING_SAVED, {"index": views.index_map(base.shape, steps), "in_shape": base.shape})
 
 
 def _getitem(tensor: Tensor, index: Any) -> Tensor:

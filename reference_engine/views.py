@@ -53,9 +53,15 @@ def replay(value: Any, steps: tuple) -> Any:
     return value
 
 
+def positions(shape: tuple) -> np.ndarray:
+    """An array of `shape` holding each element's own flat index: what an op reading elements reads of it is an
+    index map (arange(6).reshape(2, 3)[:, 1] = [1, 4])."""
+    return np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+
+
 def index_map(shape: tuple, steps: tuple) -> np.ndarray:
     """For each position of the view that `steps` make of a base of `shape`, the flat index of its base element."""
-    return np.asarray(replay(np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape), steps))
+    return np.asarray(replay(positions(shape), steps))
 
 
 # -- numpy forwards of the view ops: each returns a view of its operand, never a copy ------------
@@ -100,9 +106,13 @@ def squeeze(a, dim=None):
     return np.squeeze(a, axis=dim) if a.shape[dim] == 1 else a[...]  # PyTorch: a dim of size > 1 stays
 
 
+def expanded_shape(shape: tuple, target: tuple) -> tuple:
+    """`target` with each -1 replaced by the size it keeps from `shape` (new dimensions lead)."""
+    return tuple(shape[i - (len(target) - len(shape))] if n == -1 else n for i, n in enumerate(target))
+
+
 def expand(a, shape):
-    full = tuple(a.shape[i - (len(shape) - a.ndim)] if n == -1 else n for i, n in enumerate(shape))
-    return np.broadcast_to(a, full)  # read-only: several positions share one element
+    return np.broadcast_to(a, expanded_shape(a.shape, shape))  # read-only: several positions share one element
 
 
 def view(a, shape):
