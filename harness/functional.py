@@ -33,6 +33,7 @@ import numpy as np
 from gradspec import contracts
 from gradspec.absent import Absent
 from gradspec.adapter import OPERATOR_OPS, Adapter
+from gradspec.reference_engine import views
 
 Array = Any  # an engine's array
 
@@ -235,27 +236,26 @@ def numpy_style_view_ops(np_like: Any) -> dict[str, Callable[..., Array]]:
             return np_like.squeeze(a)
         return np_like.squeeze(a, axis=dim) if a.shape[dim] == 1 else a
 
-    def expand(a, shape):
-        full = tuple(a.shape[i - (len(shape) - a.ndim)] if n == -1 else n for i, n in enumerate(shape))
-        return np_like.broadcast_to(a, full)
+    def select(a, dim, index):
+        return np_like.take(a, index, axis=dim)
 
-    def pieces(a, step, dim):
-        size = a.shape[dim]
-        return [narrow(a, dim, start, min(step, size - start)) for start in range(0, size, step)]
+    def several(name):
+        """unbind, split or chunk: the single views the reference engine's views.pieces names, one per output."""
+        single = {"select": select, "narrow": narrow}
+        return lambda a, **attrs: [single[step](a, **step_attrs)
+                                   for step, step_attrs in views.pieces(name, a.shape, attrs)]
 
     return {
         "getitem": getitem,
-        "select": lambda a, dim, index: np_like.take(a, index, axis=dim),
+        "select": select,
         "narrow": narrow,
         "unsqueeze": lambda a, dim: np_like.expand_dims(a, dim if dim >= 0 else dim + a.ndim + 1),
         "squeeze": squeeze,
-        "expand": expand,
+        "expand": lambda a, shape: np_like.broadcast_to(a, views.expanded_shape(a.shape, shape)),
         "view": lambda a, shape: np_like.reshape(a, tuple(shape)),
         "permute": lambda a, dims: np_like.transpose(a, tuple(dims)),
         "diagonal": lambda a, offset=0, dim1=0, dim2=1: np_like.diagonal(a, offset, dim1, dim2),
-        "unbind": lambda a, dim=0: [np_like.take(a, i, axis=dim) for i in range(a.shape[dim])],
-        "split": lambda a, split_size, dim=0: pieces(a, split_size, dim),
-        "chunk": lambda a, chunks, dim=0: pieces(a, -(-a.shape[dim] // chunks) or 1, dim),
+        **{name: several(name) for name in ("unbind", "split", "chunk")},
         "gather": lambda a, index, dim=0: np_like.take_along_axis(a, index, axis=dim),
         "index_select": lambda a, index, dim=0: np_like.take(a, index, axis=dim),
         "flatten": lambda a: np_like.reshape(a, (-1,)),

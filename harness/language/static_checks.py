@@ -166,11 +166,7 @@ def _inplace(step: Step, values: dict[str, Any]) -> None:
     target, operand = values.get(statement.target), _evaluate(statement.expr, values, step)
     if target is UNKNOWN or operand is UNKNOWN:
         return
-    try:
-        shape = np.broadcast_shapes(np.shape(target), np.shape(operand))
-    except ValueError:
-        shape = None
-    if shape != np.shape(target):
+    if not _fits_into(target, operand):
         raise ShapeProblem(step.line, f"{statement.target} {statement.inplace_op}= ... cannot update a tensor of "
                                       f"shape {list(np.shape(target))} with an operand of shape {list(np.shape(operand))}")
 
@@ -185,17 +181,17 @@ def _setitem(step: Step, values: dict[str, Any]) -> None:
     except (IndexError, TypeError, ValueError) as exc:
         raise ShapeProblem(step.line, f"{statement.target}[...] cannot index a tensor of shape "
                                       f"{list(np.shape(target))}: {exc}") from None
-    if not _broadcasts(region, value) or np.broadcast_shapes(np.shape(region), np.shape(value)) != np.shape(region):
+    if not _fits_into(region, value):
         raise ShapeProblem(step.line, f"a value of shape {list(np.shape(value))} cannot be assigned to "
                                       f"{statement.target}[...] of shape {list(np.shape(region))}")
 
 
-def _broadcasts(a: Any, b: Any) -> bool:
+def _fits_into(target: Any, operand: Any) -> bool:
+    """Whether `operand` broadcasts to `target`'s shape without changing it (an in-place update or an assignment)."""
     try:
-        np.broadcast_shapes(np.shape(a), np.shape(b))
+        return np.broadcast_shapes(np.shape(target), np.shape(operand)) == np.shape(target)
     except ValueError:
         return False
-    return True
 
 
 def _bind_gradients(names: Any, inputs: list[str], values: dict[str, Any]) -> None:
