@@ -1,4 +1,5 @@
-"""Faults planted in the reference engine, one per MUST rule: the proof that the corpus catches each violation.
+"""Faults planted in the reference engine, one per MUST rule (and a few kink conventions): the proof that the
+corpus catches each violation.
 
 A rule counts as covered only if an engine that breaks it fails one of the rule's cases
 (a case no faulty engine could fail is a defect). Each fault here is a small, deliberate
@@ -105,7 +106,7 @@ def _fails(case: Case, dtype: str) -> bool | None:
 
 
 def rule_coverage(cases: Iterable[Case]) -> dict[str, dict]:
-    """Per rule: the cases citing it and, for a MUST rule, those that catch its planted fault.
+    """Per rule: the cases citing it and, for a MUST rule or a convention with a planted fault, those that catch it.
 
     A MUST rule is covered when `caught_by` is not empty: a violation of it would not pass.
     """
@@ -117,7 +118,7 @@ def rule_coverage(cases: Iterable[Case]) -> dict[str, dict]:
         fault = FAULTS.get(rule)
         caught_by = sorted(_caught(fault, passing, "float64")) if fault and cited_by else []
         coverage[rule] = {"level": entry.level, "cited_by": cited_by,
-                          "caught_by": caught_by if entry.level == "MUST" else None}
+                          "caught_by": caught_by if entry.level == "MUST" or fault else None}
     return coverage
 
 
@@ -1011,4 +1012,9 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("DERIV-1", "sin's derivative is computed in float32, even in a float64 backward", _sin_in_float32),
     Fault("DERIV-2", "tanh's derivative rule records only half its dependence on the output",
           _tanh_second_derivative_halved),
+    # conventions (ENGINE-SPECIFIC), planted all the same so that their kink cases are shown to bite
+    Fault("KINK-7", "max along a dim splits a tied maximum's gradient, as a full max does",
+          lambda patch: patch.op("max", rules=(O._extreme_grad,))),
+    Fault("KINK-8", "the 2-norm's gradient is x / norm even at the zero vector (0 / 0)",
+          lambda patch: patch.op("norm", rules=(lambda g, a, b, out, attrs: O._kept(g, attrs) * a / O._kept(out, attrs),))),
 ]}

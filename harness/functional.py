@@ -194,8 +194,8 @@ def numpy_style_ops(np_like: Any, relu: Callable, sigmoid: Callable) -> dict[str
     """The op table for an engine with NumPy's function names (jax.numpy, autograd.numpy)."""
     return {
         **OPERATOR_OPS, "matmul": np_like.matmul,
-        "sum": axis_reduction(np_like.sum), "mean": axis_reduction(np_like.mean), "max": lambda a: np_like.max(a),
-        "argmax": lambda a: np_like.argmax(a),
+        "sum": axis_reduction(np_like.sum), "mean": axis_reduction(np_like.mean),
+        **{name: axis_reduction(getattr(np_like, name)) for name in ("max", "min", "argmax", "argmin")},
         "transpose": lambda a: np_like.transpose(a), "reshape": lambda a, shape: np_like.reshape(a, tuple(shape)),
         "exp": np_like.exp, "log": np_like.log, "sin": np_like.sin, "cos": np_like.cos, "tanh": np_like.tanh,
         "sqrt": np_like.sqrt, "abs": np_like.abs, "relu": relu, "sigmoid": sigmoid, "clone": lambda a: a,
@@ -203,7 +203,7 @@ def numpy_style_ops(np_like: Any, relu: Callable, sigmoid: Callable) -> dict[str
 
 
 def numpy_style_elementwise(np_like: Any) -> dict[str, Callable[..., Array]]:
-    """The elementwise functions NumPy-like namespaces share under NumPy's names (arcsin for asin, ...)."""
+    """The larger vocabulary as NumPy-like namespaces share it under NumPy's names (arcsin for asin, ...)."""
     renamed = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh": "arcsinh", "acosh": "arccosh",
                "atanh": "arctanh"}
     table = {name: getattr(np_like, renamed.get(name, name)) for name in (
@@ -216,6 +216,15 @@ def numpy_style_elementwise(np_like: Any) -> dict[str, Callable[..., Array]]:
     table["amax"] = lambda a, dim=None, keepdim=False: np_like.max(a, axis=dim, keepdims=keepdim)
     table["amin"] = lambda a, dim=None, keepdim=False: np_like.min(a, axis=dim, keepdims=keepdim)
     table["cumsum"] = lambda a, dim: np_like.cumsum(a, axis=dim)
+    table["cumprod"] = lambda a, dim: np_like.cumprod(a, axis=dim)
+    table["prod"] = axis_reduction(np_like.prod)
+    table["masked_fill"] = lambda a, mask, value: np_like.where(mask != 0, value, a)
+    table.update({name: getattr(np_like, name) for name in ("outer", "dot", "trace")})
+    table.update({name: (lambda a, diagonal=0, _name=name: getattr(np_like, _name)(a, diagonal))
+                  for name in ("diag", "triu", "tril")})
+    table["cat"] = lambda *arrays, dim=0: np_like.concatenate(arrays, axis=dim)
+    table["stack"] = lambda *arrays, dim=0: np_like.stack(arrays, axis=dim)
+    table.update({name: getattr(np_like.linalg, name) for name in ("inv", "det", "solve")})
     table["var"] = lambda a, dim=None, correction=1, keepdim=False: np_like.var(a, axis=dim, ddof=correction,
                                                                                 keepdims=keepdim)
     table["std"] = lambda a, dim=None, correction=1, keepdim=False: np_like.std(a, axis=dim, ddof=correction,
@@ -264,4 +273,5 @@ def numpy_style_view_ops(np_like: Any) -> dict[str, Callable[..., Array]]:
         "roll": lambda a, shifts, dims: np_like.roll(a, shifts, axis=dims),
         "repeat": lambda a, repeats: np_like.tile(a, tuple(repeats)),
         "tile": lambda a, reps: np_like.tile(a, tuple(reps)),
+        "take": lambda a, index: np_like.take(a, index),  # without an axis: a read as flat
     }

@@ -5,7 +5,7 @@ A second, independent implementation of the rule book. It has a PyTorch-like sur
 gradspec harness.
 """
 
-from . import functional
+from . import functional, linalg
 from .engine import backward, grad
 from .errors import (
                      AutogradError,
@@ -28,10 +28,11 @@ from .errors import (
                      UnusedInputError,
 )
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .joining import cat, stack
 from .tensor import Tensor, tensor
 
 __all__ = [
-    "Tensor", "tensor", "backward", "grad", "functional", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "Tensor", "tensor", "cat", "stack", "linalg", "backward", "grad", "functional", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "AutogradError", "FreedGraphError", "GradCountMismatchError", "GradShapeMismatchError", "HookShapeError",
     "InplaceModifiedError", "IntegerRequiresGradError", "InvalidArgumentError", "LeafInplaceError", "MultiOutputViewInplaceError", "NoGradFnError", "NoGradViewInplaceError",
     "NonLeafRequiresGradError", "NonScalarImplicitError", "NotRequiresGradError", "PostAccumulateNonLeafError",

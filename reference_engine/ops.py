@@ -89,6 +89,9 @@ def cast(a, dtype): return call("_cast", a, dtype=np.dtype(dtype))
 def sign(a): return call("_sign", a)
 def take(a, index): return call("_take", a, index=index)
 def put_add(a, index, shape): return call("_put_add", a, index=index, shape=tuple(shape))
+def swap_last(a): return call("_mT", a)
+def inv(a): return call("inv", a)
+def solve(a, b): return call("solve", a, b)
 
 
 def constant(value: np.ndarray, like: Any) -> Any:
@@ -122,21 +125,35 @@ def _kept_shape(shape: tuple, dim: int | None) -> tuple:
 
 
 def _matmul_rules():
-    def as_matrices(a, b):
+    """a @ b over the last two dims, batch dims broadcasting; a 1-d a is a row [1, n], a 1-d b a column [n, 1].
+
+    The rules work on those matrix forms and return gradients still broadcast over the batch
+    dims (and, for a 1-d operand, with its extra dim of 1): the engine sums them back to the
+    operand's shape.
+    """
+    def as_matrices(g, a, b):
         a_shape, b_shape = shape_of(a), shape_of(b)
-        a2 = a if len(a_shape) == 2 else reshape(a, (1, a_shape[0]))
-        b2 = b if len(b_shape) == 2 else reshape(b, (b_shape[0], 1))
-        return a2, b2, a_shape, b_shape
+        a2 = reshape(a, (1,) + a_shape) if len(a_shape) == 1 else a
+        b2 = reshape(b, b_shape + (1,)) if len(b_shape) == 1 else b
+        rows, columns = shape_of(a2), shape_of(b2)
+        out_shape = np.broadcast_shapes(rows[:-2], columns[:-2]) + (rows[-2], columns[-1])
+        return reshape(g, out_shape), a2, b2
+
+    def as_operand(gradient, operand):
+        """A 1-d operand's gradient, from its matrix form: batch dims summed, the added dim dropped."""
+        shape = shape_of(operand)
+        if len(shape) != 1:
+            return gradient  # the engine sums batch dims back
+        matrix_shape = shape_of(gradient)[-2:]
+        return reshape(sum_to(gradient, matrix_shape), shape)
 
     def grad_a(g, a, b, out, attrs):
-        a2, b2, a_shape, _ = as_matrices(a, b)
-        g2 = reshape(g, (shape_of(a2)[0], shape_of(b2)[1]))
-        return reshape(g2 @ transpose(b2), a_shape)
+        g2, _, b2 = as_matrices(g, a, b)
+        return as_operand(g2 @ swap_last(b2), a)
 
     def grad_b(g, a, b, out, attrs):
-        a2, b2, _, b_shape = as_matrices(a, b)
-        g2 = reshape(g, (shape_of(a2)[0], shape_of(b2)[1]))
-        return reshape(transpose(a2) @ g2, b_shape)
+        g2, a2, _ = as_matrices(g, a, b)
+        return as_operand(swap_last(a2) @ g2, b)
 
     return grad_a, grad_b
 
@@ -179,6 +196,132 @@ def _dof(attrs) -> float:
     shape, dim = attrs["in_shape"], attrs.get("dim")
     count = int(np.prod(shape)) if dim is None else shape[dim]
     return count - attrs.get("correction", 1)
+
+
+def _slice_positions(shape: tuple, dim: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """For each element p of an array of `shape`: the flat positions of the elements of p's slice along dim (all
+    elements without dim), as an array of shape + (n,), and p's own index in that slice, as an array of shape."""
+    flat = views.positions(shape)
+    if dim is None:
+        return np.broadcast_to(flat.reshape(-1), shape + (flat.size,)), flat
+    dim = dim % len(shape)
+    rows = np.moveaxis(flat, dim, -1)  # rows[..., j]: the j-th element of a slice
+    slices = np.moveaxis(np.broadcast_to(rows[..., None, :], rows.shape[:-1] + (shape[dim],) * 2), -2, dim)
+    return slices, np.indices(shape)[dim]
+
+
+def _product_of_others(a, attrs):
+    """For each element, the product of the other elements of its slice: the others read through an index map and
+    the element itself replaced by 1, so no division (exact at zeros) and every step recorded (HIGHER rules)."""
+    slices, own = _slice_positions(attrs["in_shape"], attrs.get("dim"))
+    others = (np.arange(slices.shape[-1]) != own[..., None]).astype(data_of(a).dtype)
+    return call("prod", take(a, slices) * constant(others, a) + constant(1 - others, a), dim=-1)
+
+
+def _cumprod_grad(g, a, b, out, attrs):
+    """d out_k / d a_i is the product of a_j over j <= k, j != i, for k >= i: each written as a product over a row
+    of a with the excluded elements replaced by 1, as in prod's rule, and weighted by g_k."""
+    shape, dim = attrs["in_shape"], attrs["dim"]
+    slices, own = _slice_positions(shape, dim)
+    n = slices.shape[-1]
+    k, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    kept = ((j <= k) & (j != own[..., None, None])).astype(data_of(a).dtype)  # shape + (k, j)
+    reached = (np.arange(n) >= own[..., None]).astype(data_of(a).dtype)  # shape + (k,): out_k reads a_i
+    rows = take(a, np.broadcast_to(slices[..., None, :], shape + (n, n)))
+    partial = call("prod", rows * constant(kept, a) + constant(1 - kept, a), dim=-1)
+    return call("sum", partial * take(g, slices) * constant(reached, a), dim=-1)
+
+
+def _extreme_along(pick):
+    """max or min: without dim, g shared among tied extremes (KINK-3); along dim, all of g to the element that
+    pick (argmax or argmin, the first of tied ones) names (KINK-7)."""
+    def rule(g, a, b, out, attrs):
+        if attrs.get("dim") is None:
+            return _extreme_grad(g, a, b, out, attrs)
+        values, dim = data_of(a), attrs["dim"]
+        first = pick(values, axis=dim, keepdims=True) == np.indices(values.shape)[dim % values.ndim]
+        return _kept(g, attrs) * constant(first.astype(values.dtype), g)
+    return rule
+
+
+def _extreme_forward(reduce):
+    def forward(a, dim=None, keepdim=False):
+        return np.asarray(reduce(a, axis=dim, keepdims=keepdim))
+    return forward
+
+
+def _norm_forward(a, p=2, dim=None, keepdim=False):
+    magnitude = np.abs(a)
+    if p == 1:
+        return np.asarray(np.sum(magnitude, axis=dim, keepdims=keepdim))
+    if p == "inf":
+        return np.asarray(np.max(magnitude, axis=dim, keepdims=keepdim))
+    return np.asarray(np.sqrt(np.sum(magnitude * magnitude, axis=dim, keepdims=keepdim)))
+
+
+def _norm_grad(g, a, b, out, attrs):
+    """p = 1: sign(a); p = 2: a / norm, 0 where the norm is 0 (KINK-8); p = inf: sign(a) shared among the
+    elements of largest magnitude (KINK-8)."""
+    p, kept_g = attrs.get("p", 2), _kept(g, attrs)
+    if p == 1:
+        return kept_g * sign(a)
+    if p == "inf":
+        magnitude = np.abs(data_of(a))
+        ties = magnitude == np.reshape(data_of(out), _kept_shape(magnitude.shape, attrs.get("dim")))
+        share = ties / ties.sum(axis=attrs.get("dim"), keepdims=True)
+        return kept_g * sign(a) * constant(share.astype(magnitude.dtype), g)
+    norm = _kept(out, attrs)
+    at_zero = (data_of(norm) == 0).astype(data_of(a).dtype)
+    return kept_g * a / (norm + constant(at_zero, a))  # a is 0 wherever its norm is: 0 / 1
+
+
+def _det_grad(g, a, b, out, attrs):
+    """d det(a) / d a is det(a) * inv(a)^T, the cofactor matrix (a invertible)."""
+    batch = shape_of(out) + (1, 1)
+    return reshape(g, batch) * reshape(out, batch) * swap_last(inv(a))
+
+
+def _solve_rules():
+    """out = solve(a, b) solves a @ out = b: b's gradient solves a^T @ gb = g, and a's is -gb @ out^T (for a
+    vector b, the outer product of gb and out)."""
+    def grad_b(g, a, b, out, attrs):
+        return solve(swap_last(a), g)
+
+    def grad_a(g, a, b, out, attrs):
+        gb = solve(swap_last(a), g)
+        if len(shape_of(out)) == 1:
+            return -call("outer", gb, out)
+        return -(gb @ swap_last(out))
+    return grad_a, grad_b
+
+
+def _diag_forward(a, diagonal=0):
+    return np.diag(a, diagonal).copy()
+
+
+def _diag_grad(g, a, b, out, attrs):
+    """A 1-d operand was placed on a diagonal of out: its gradient is that diagonal of g; a 2-d operand gave its
+    diagonal: g goes back there."""
+    shape, k = attrs["in_shape"], attrs.get("diagonal", 0)
+    if len(shape) == 1:
+        return take(g, np.diag(views.positions(shape_of(g)), k))
+    return put_add(g, np.diag(views.positions(shape), k), shape)
+
+
+def _triangle(numpy_triangle):
+    def rule(g, a, b, out, attrs):
+        keep = numpy_triangle(np.ones(attrs["in_shape"][-2:], dtype=data_of(g).dtype), attrs.get("diagonal", 0))
+        return g * constant(keep, g)
+    return rule
+
+
+def _take_forward(a, index):
+    return np.asarray(a).reshape(-1)[index]
+
+
+def _take_grad(g, a, b, out, attrs):
+    size = int(np.prod(attrs["in_shape"], dtype=np.int64))
+    return put_add(g, np.asarray(attrs["index"]) % max(size, 1), attrs["in_shape"])  # negative indices wrap
 
 
 def _logsumexp_forward(a, dim, keepdim=False):
@@ -407,6 +550,10 @@ OPS: dict[str, Op] = {
     "div": Op(_safe(np.divide), (lambda g, a, b, o, t: g / b, lambda g, a, b, o, t: -g * a / (b * b)), ("b", "a,b")),
     "pow": Op(_safe(np.power), (_pow_base_grad, _pow_exponent_grad), ("a,b", "a,b")),
     "matmul": Op(np.matmul, _matmul_rules(), ("a,b", "a,b")),
+    "outer": Op(np.outer, (lambda g, a, b, o, t: g @ b, lambda g, a, b, o, t: transpose(g) @ a), ("b", "a")),
+    "dot": Op(lambda a, b: np.asarray(np.dot(a, b)), (lambda g, a, b, o, t: g * b, lambda g, a, b, o, t: g * a),
+              ("b", "a")),
+    "solve": Op(np.linalg.solve, _solve_rules(), ("a,out", "a")),
     "maximum": Op(np.maximum, _tie_shares(np.greater), ("a,b", "a,b")),
     "minimum": Op(np.minimum, _tie_shares(np.less), ("a,b", "a,b")),
     "atan2": Op(np.arctan2, _atan2_rules(), ("a,b", "a,b")),
@@ -418,6 +565,9 @@ OPS: dict[str, Op] = {
     "lerp": Op(lambda a, b, weight: a + weight * (b - a),
                (lambda g, a, b, o, t: g * (1 - t["weight"]), lambda g, a, b, o, t: g * t["weight"]), ("", ""),
                attrs={"weight": None}),
+    "masked_fill": Op(lambda a, value, condition: np.where(condition, np.asarray(value, dtype=a.dtype), a),
+                      (lambda g, a, b, o, t: g * constant((~t["condition"]).astype(data_of(g).dtype), g),), ("",),
+                      attrs={"value": None, "condition": None}),
     "where": Op(_where_forward, (lambda g, a, b, o, t: g * constant(t["condition"].astype(data_of(g).dtype), g),
                                  lambda g, a, b, o, t: g * constant((~t["condition"]).astype(data_of(g).dtype), g)),
                 ("", ""), attrs={"condition": None}),
@@ -468,7 +618,16 @@ OPS: dict[str, Op] = {
     # reductions
     "sum": Op(_reduce(np.add.reduce), (_sum_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "mean": Op(_reduce(np.mean), (_mean_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
-    "max": Op(lambda a: np.asarray(np.max(a)), (_extreme_grad,), ("a,out",), reads_input_meta=True),  # amax(a)
+    "max": Op(_extreme_forward(np.max), (_extreme_along(np.argmax),), ("a,out",), attrs={"dim": None, "keepdim": False},
+              reads_input_meta=True),
+    "min": Op(_extreme_forward(np.min), (_extreme_along(np.argmin),), ("a,out",), attrs={"dim": None, "keepdim": False},
+              reads_input_meta=True),
+    "prod": Op(_reduce(np.prod), (lambda g, a, b, o, t: _kept(g, t) * _product_of_others(a, t),), ("a",),
+               attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
+    "cumprod": Op(lambda a, dim: np.cumprod(a, axis=dim), (_cumprod_grad,), ("a",), attrs={"dim": None},
+                  reads_input_meta=True),
+    "norm": Op(_norm_forward, (_norm_grad,), ("a,out",), attrs={"p": 2, "dim": None, "keepdim": False},
+               reads_input_meta=True),
     "amax": Op(lambda a, dim=None, keepdim=False: np.asarray(np.max(a, axis=dim, keepdims=keepdim)), (_extreme_grad,),
                ("a,out",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "amin": Op(lambda a, dim=None, keepdim=False: np.asarray(np.min(a, axis=dim, keepdims=keepdim)), (_extreme_grad,),
@@ -496,7 +655,21 @@ OPS: dict[str, Op] = {
                  ("",), attrs={"dim": None}),
     "_flip": Op(lambda a, dim: np.flip(a, axis=dim).copy(), (lambda g, a, b, o, t: _flip(g, t["dim"]),), ("",),
                 attrs={"dim": None}),
-    "argmax": Op(lambda a: np.asarray(np.argmax(a)), (None,), ("",), differentiable=False),
+    "argmax": Op(_extreme_forward(np.argmax), (None,), ("",), attrs={"dim": None, "keepdim": False},
+                 differentiable=False),
+    "argmin": Op(_extreme_forward(np.argmin), (None,), ("",), attrs={"dim": None, "keepdim": False},
+                 differentiable=False),
+    # linear algebra on the last two dims
+    "trace": Op(lambda a: np.asarray(np.trace(a)),
+                (lambda g, a, b, o, t: g * constant(np.eye(*t["in_shape"], dtype=t["in_dtype"]), g),), ("",),
+                reads_input_meta=True),
+    "diag": Op(_diag_forward, (_diag_grad,), ("",), attrs={"diagonal": 0}, reads_input_meta=True),
+    "triu": Op(lambda a, diagonal=0: np.triu(a, diagonal), (_triangle(np.triu),), ("",), attrs={"diagonal": 0},
+               reads_input_meta=True),
+    "tril": Op(lambda a, diagonal=0: np.tril(a, diagonal), (_triangle(np.tril),), ("",), attrs={"diagonal": 0},
+               reads_input_meta=True),
+    "inv": Op(np.linalg.inv, (lambda g, a, b, o, t: -(swap_last(o) @ g @ swap_last(o)),), ("out",)),
+    "det": Op(lambda a: np.asarray(np.linalg.det(a)), (_det_grad,), ("a,out",)),
     # shape: transpose is a view, reshape a view where the layout allows and a copy elsewhere (VIEW-1)
     "clone": Op(np.copy, (lambda g, a, b, o, t: g,), ("",)),
     "transpose": Op(lambda a: a.T, (lambda g, a, b, o, t: transpose(g),), ("",), view=True),  # 0-d, 1-d: unchanged
@@ -541,6 +714,7 @@ OPS: dict[str, Op] = {
                     attrs={"dim": None, "index": None}, reads_input_meta=True),
     "_overwrite": Op(_overwrite, (_keep_unwritten(None), _written(None)), ("", ""),
                      attrs={"index": None}, reads_input_meta=True),
+    "take": Op(_take_forward, (_take_grad,), ("",), attrs={"index": None}, reads_input_meta=True),
     "_take": Op(lambda a, index: a.reshape(-1)[index], (lambda g, a, b, o, t: put_add(g, t["index"], t["in_shape"]),),
                 ("",), attrs={"index": None}, reads_input_meta=True),
     "_put_add": Op(lambda a, index, shape: _put_add_forward(a, index, shape),
@@ -550,6 +724,7 @@ OPS: dict[str, Op] = {
                   ("",), attrs={"shape": None}, reads_input_meta=True),
     "_sum_to": Op(_sum_to_forward, (lambda g, a, b, o, t: expand(g, t["in_shape"]),), ("",), attrs={"shape": None},
                   reads_input_meta=True),
+    "_mT": Op(lambda a: np.swapaxes(a, -1, -2).copy(), (lambda g, a, b, o, t: swap_last(g),), ("",)),
     "_sign": Op(np.sign, (lambda g, a, b, o, t: g * 0,), ("",)),  # a step function: derivative 0
     "_cast": Op(lambda a, dtype: a.astype(dtype), (lambda g, a, b, o, t: cast(g, t["in_dtype"]),), ("",),
                 attrs={"dtype": None}, reads_input_meta=True),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,6 +31,13 @@ class _Version:
 
     def __init__(self):
         self.value = 0
+
+
+class Extremes(NamedTuple):
+    """What max and min along a dim return, as PyTorch's named tuple: the values and their int64 indices."""
+
+    values: Tensor
+    indices: Tensor
 
 
 class Tensor:
@@ -224,7 +231,20 @@ class Tensor:
     def sqrt(self): return ops.unary("sqrt", self)
     def sum(self, dim=None, keepdim=False): return ops.unary("sum", self, dim=dim, keepdim=keepdim)
     def mean(self, dim=None, keepdim=False): return ops.unary("mean", self, dim=dim, keepdim=keepdim)
-    def max(self): return ops.unary("max", self)
+    def max(self, dim=None, keepdim=False): return self._extreme("max", "argmax", dim, keepdim)
+    def min(self, dim=None, keepdim=False): return self._extreme("min", "argmin", dim, keepdim)
+
+    def _extreme(self, name: str, index_name: str, dim, keepdim) -> Any:
+        """PyTorch's max and min: the value over everything, or (values, indices) along a dim."""
+        if dim is None:
+            return ops.unary(name, self)
+        return Extremes(ops.unary(name, self, dim=dim, keepdim=keepdim),
+                        ops.unary(index_name, self, dim=dim, keepdim=keepdim))
+
+    def prod(self, dim=None, keepdim=False): return ops.unary("prod", self, dim=dim, keepdim=keepdim)
+    def cumprod(self, dim): return ops.unary("cumprod", self, dim=dim)
+    def norm(self, p=2, dim=None, keepdim=False):
+        return ops.unary("norm", self, p="inf" if p == float("inf") else p, dim=dim, keepdim=keepdim)
     def amax(self, dim=None, keepdim=False): return ops.unary("amax", self, dim=dim, keepdim=keepdim)
     def amin(self, dim=None, keepdim=False): return ops.unary("amin", self, dim=dim, keepdim=keepdim)
     def logsumexp(self, dim, keepdim=False): return ops.unary("logsumexp", self, dim=dim, keepdim=keepdim)
@@ -235,7 +255,19 @@ class Tensor:
         return ops.unary("var", self, dim=dim, correction=correction, keepdim=keepdim)
     def std(self, dim=None, *, correction=1, keepdim=False):
         return ops.unary("std", self, dim=dim, correction=correction, keepdim=keepdim)
-    def argmax(self): return ops.unary("argmax", self)
+    def argmax(self, dim=None, keepdim=False): return ops.unary("argmax", self, dim=dim, keepdim=keepdim)
+    def argmin(self, dim=None, keepdim=False): return ops.unary("argmin", self, dim=dim, keepdim=keepdim)
+    def outer(self, other): return ops.binary("outer", self, other)
+    def dot(self, other): return ops.binary("dot", self, other)
+    def trace(self): return ops.unary("trace", self)
+    def diag(self, diagonal=0): return ops.unary("diag", self, diagonal=diagonal)
+    def triu(self, diagonal=0): return ops.unary("triu", self, diagonal=diagonal)
+    def tril(self, diagonal=0): return ops.unary("tril", self, diagonal=diagonal)
+    def take(self, index): return ops.unary("take", self, index=_indices(index))
+
+    def masked_fill(self, mask, value):
+        """value where mask holds, else self; the mask carries no gradient."""
+        return ops.unary("masked_fill", self, value=float(value), condition=np.asarray(mask.data, dtype=bool))
     def clamp(self, min=None, max=None): return ops.unary("clamp", self, min=min, max=max)
     def maximum(self, other): return ops.binary("maximum", self, other)
     def minimum(self, other): return ops.binary("minimum", self, other)

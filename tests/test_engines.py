@@ -100,9 +100,9 @@ def test_an_adapter_package_from_outside_plugs_in_by_entry_point_alone(tmp_path)
 
 def _op_table(adapter) -> set[str]:
     """The ops an adapter instance can apply: its own table, or for PyTorch-like ones the shared one."""
-    from gradspec.adapters.torch_like import FUNCTIONAL_OPS, OPS, TorchLikeAdapter
+    from gradspec.adapters.torch_like import FUNCTIONAL_OPS, NAMESPACE_OPS, OPS, TorchLikeAdapter
     if isinstance(adapter, TorchLikeAdapter):
-        return set(OPS) | set(FUNCTIONAL_OPS)
+        return set(OPS) | set(FUNCTIONAL_OPS) | set(NAMESPACE_OPS)
     table = getattr(adapter, "ops", None)
     return set(table) | {"detach"} if table is not None else set(contracts.ops())
 

@@ -25,6 +25,15 @@ except ImportError:  # pragma: no cover - exercised only where autograd is absen
     autograd = None
 
 
+def _norm(a, p=2, dim=None, keepdim=False):
+    """autograd's linalg.norm is a matrix norm on 2-d operands without an axis: the vector norm reads them flat."""
+    order = {"inf": np.inf}.get(p, p)
+    if dim is not None:
+        return anp.linalg.norm(a, order, axis=dim, keepdims=keepdim)
+    flat = anp.linalg.norm(anp.reshape(a, (-1,)), order)
+    return anp.reshape(flat, (1,) * anp.ndim(a)) if keepdim else flat
+
+
 class AutogradAdapter(FunctionalAdapter):
     name = "autograd"
     devices = ("cpu",)
@@ -38,7 +47,8 @@ class AutogradAdapter(FunctionalAdapter):
         self.ops = {**numpy_style_ops(anp, relu=lambda a: anp.maximum(a, 0.0),
                                       sigmoid=lambda a: 1.0 / (1.0 + anp.exp(-a))),
                     **numpy_style_elementwise(anp), "erf": special.erf, "erfc": special.erfc,
-                    "logsumexp": lambda a, dim, keepdim=False: special.logsumexp(a, axis=dim, keepdims=keepdim)}
+                    "logsumexp": lambda a, dim, keepdim=False: special.logsumexp(a, axis=dim, keepdims=keepdim),
+                    "norm": _norm}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -44,7 +44,9 @@ class JaxAdapter(FunctionalAdapter):
     def __init__(self, device: str, dtype: str):
         super().__init__(device, dtype)
         self.ops = {**numpy_style_ops(jnp, relu=jax.nn.relu, sigmoid=jax.nn.sigmoid), **numpy_style_view_ops(jnp),
-                    **numpy_style_elementwise(jnp), **_scatters(), **_nn()}
+                    **numpy_style_elementwise(jnp), **_scatters(), **_nn(),
+                    "norm": lambda a, p=2, dim=None, keepdim=False: jnp.linalg.vector_norm(
+                        a, ord={"inf": jnp.inf}.get(p, p), axis=dim, keepdims=keepdim)}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -33,8 +33,9 @@ except ImportError:  # pragma: no cover - exercised only where TensorFlow is abs
 def _ops() -> dict:
     return {
         **OPERATOR_OPS, "matmul": _matmul,
-        "sum": axis_reduction(tf.reduce_sum), "mean": axis_reduction(tf.reduce_mean), "max": lambda a: tf.reduce_max(a),
-        "argmax": lambda a: tf.argmax(tf.reshape(a, [-1]), output_type=tf.int64),
+        "sum": axis_reduction(tf.reduce_sum), "mean": axis_reduction(tf.reduce_mean),
+        "max": axis_reduction(tf.reduce_max), "min": axis_reduction(tf.reduce_min),
+        "argmax": _index_of(tf.argmax), "argmin": _index_of(tf.argmin),
         "transpose": lambda a: tf.transpose(a), "reshape": lambda a, shape: tf.reshape(a, tuple(shape)),
         "exp": tf.exp, "log": tf.math.log, "sin": tf.sin, "cos": tf.cos, "tanh": tf.tanh, "sqrt": tf.sqrt,
         "abs": tf.abs, "relu": tf.nn.relu, "sigmoid": tf.sigmoid, "clone": tf.identity,
@@ -53,9 +54,39 @@ def _ops() -> dict:
         "logsumexp": lambda a, dim, keepdim=False: tf.reduce_logsumexp(a, axis=dim, keepdims=keepdim),
         "softmax": lambda a, dim: tf.nn.softmax(a, axis=dim), "log_softmax": lambda a, dim: tf.nn.log_softmax(a, axis=dim),
         "cumsum": lambda a, dim: tf.math.cumsum(a, axis=dim),
+        "cumprod": lambda a, dim: tf.math.cumprod(a, axis=dim), "prod": axis_reduction(tf.reduce_prod),
+        "norm": lambda a, p=2, dim=None, keepdim=False: tf.norm(a, ord={2: "euclidean", "inf": np.inf}.get(p, p),
+                                                              axis=dim, keepdims=keepdim),
+        "masked_fill": lambda a, mask, value: tf.where(mask != 0, tf.cast(value, a.dtype), a),
+        "take": lambda a, index: tf.gather(tf.reshape(a, [-1]), index),
+        "outer": lambda a, b: tf.tensordot(a, b, axes=0), "dot": lambda a, b: tf.tensordot(a, b, axes=1),
+        "trace": tf.linalg.trace,
+        "diag": lambda a, diagonal=0: (tf.linalg.diag if len(a.shape) == 1 else tf.linalg.diag_part)(a, k=diagonal),
+        "triu": lambda a, diagonal=0: tf.experimental.numpy.triu(a, diagonal),
+        "tril": lambda a, diagonal=0: tf.experimental.numpy.tril(a, diagonal),
+        "cat": lambda *arrays, dim=0: tf.concat(arrays, axis=dim),
+        "stack": lambda *arrays, dim=0: tf.stack(arrays, axis=dim),
+        "inv": tf.linalg.inv, "det": tf.linalg.det, "solve": _solve,
         "clamp": lambda a, min=None, max=None: tf.clip_by_value(
             a, -float("inf") if min is None else min, float("inf") if max is None else max),
     }
+
+
+def _index_of(function):
+    """argmax or argmin as int64, over the flattened operand without dim, with keepdim along one."""
+    def index(a, dim=None, keepdim=False):
+        if dim is None:
+            return function(tf.reshape(a, [-1]), output_type=tf.int64)
+        found = function(a, axis=dim, output_type=tf.int64)
+        return tf.expand_dims(found, dim) if keepdim else found
+    return index
+
+
+def _solve(a, b):
+    """tf.linalg.solve takes a matrix right-hand side; the vocabulary's vector b is its one column."""
+    if len(b.shape) == len(a.shape) - 1:
+        return tf.linalg.solve(a, b[..., None])[..., 0]
+    return tf.linalg.solve(a, b)
 
 
 def _matmul(a, b):

@@ -51,8 +51,9 @@ def _reduce(method: str):
 
 OPS = {
     **OPERATOR_OPS,
-    "sum": _reduce("sum"), "mean": _reduce("mean"), "max": call_method("max"), "transpose": _transpose,
-    "argmax": lambda a: a.flatten().argmax(),
+    "sum": _reduce("sum"), "mean": _reduce("mean"), "max": _reduce("max"), "min": _reduce("min"),
+    "prod": _reduce("prod"), "transpose": _transpose,
+    "argmax": _reduce("argmax"), "argmin": _reduce("argmin"),
     "reshape": lambda a, shape: a.reshape(tuple(shape)),
     **{name: call_method(name)
        for name in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach",
@@ -70,7 +71,12 @@ OPS = {
     "amin": lambda a, dim=None, keepdim=False: a.min(axis=dim, keepdim=keepdim),
     "logsumexp": lambda a, dim, keepdim=False: a.logsumexp(axis=dim, keepdim=keepdim),
     "softmax": lambda a, dim: a.softmax(axis=dim), "log_softmax": lambda a, dim: a.log_softmax(axis=dim),
-    "cumsum": lambda a, dim: a.cumsum(axis=dim),
+    "cumsum": lambda a, dim: a.cumsum(axis=dim), "cumprod": lambda a, dim: a.cumprod(axis=dim),
+    "masked_fill": lambda a, mask, value: a.masked_fill(mask != 0, value),
+    "dot": lambda a, b: a.dot(b),
+    "triu": lambda a, diagonal=0: a.triu(diagonal), "tril": lambda a, diagonal=0: a.tril(diagonal),
+    "cat": lambda first, *rest, dim=0: first.cat(*rest, dim=dim),
+    "stack": lambda first, *rest, dim=0: first.stack(*rest, dim=dim),
     "var": lambda a, dim=None, correction=1, keepdim=False: a.var(axis=dim, keepdim=keepdim, correction=correction),
     "std": lambda a, dim=None, correction=1, keepdim=False: a.std(axis=dim, keepdim=keepdim, correction=correction),
 }
@@ -81,7 +87,8 @@ class TinygradAdapter(Absent, Adapter):
     devices = ("cpu",)
     dtypes = ("float64", "float32")
     capabilities = frozenset({"backward", "grad", "create_graph", "detach", "setitem"})
-    lacks_ops = frozenset({"expm1", "log1p", "erfc", "atan2", "hypot", "remainder"})
+    lacks_ops = frozenset({"expm1", "log1p", "erfc", "atan2", "hypot", "remainder",
+                           "norm", "take", "outer", "trace", "diag", "inv", "det", "solve"})
     errors = ERRORS
 
     @classmethod

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from gradspec.adapters.torch_adapter import ERRORS as TORCH_ERRORS
 from gradspec.adapters.torch_adapter import TorchAdapter, torch
-from gradspec.adapters.torch_like import FUNCTIONAL_OPS, OPS
+from gradspec.adapters.torch_like import FUNCTIONAL_OPS, OPS, namespace_ops
 from gradspec.functional import FunctionalAdapter
 
 # torch.func checks a VJP's cotangents with messages of its own, besides autograd's.
@@ -33,7 +33,7 @@ class TorchFuncAdapter(FunctionalAdapter):
     errors = ERRORS
     # the torch adapter's table: plain tensor methods and torch.nn.functional, which torch.func transforms
     ops = {**OPS, **{name: (lambda *args, _name=name, **kwargs: getattr(torch.nn.functional, _name)(*args, **kwargs))
-                     for name in FUNCTIONAL_OPS}}
+                     for name in FUNCTIONAL_OPS}, **(namespace_ops(torch) if torch is not None else {})}
 
     unavailable_reason = TorchAdapter.unavailable_reason
     device_unavailable_reason = TorchAdapter.device_unavailable_reason

@@ -9,14 +9,19 @@ maps its exceptions to error kinds with a table of (type, message pattern, kind)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from gradspec.adapter import OPERATOR_OPS, Adapter
 
 
-def _reduce(method: str):
+def _reduce(method: str, values: bool = False):
+    """A reduction over everything, or along dim; `values` for max and min, which return (values, indices) there."""
     def reduce(a, dim=None, keepdim=False):
-        return getattr(a, method)() if dim is None else getattr(a, method)(dim, keepdim=keepdim)
+        if dim is None:
+            return getattr(a, method)()
+        result = getattr(a, method)(dim, keepdim=keepdim)
+        return result.values if values else result
     return reduce
 
 
@@ -30,8 +35,10 @@ OPS = {
     **OPERATOR_OPS,
     "sum": _reduce("sum"),
     "mean": _reduce("mean"),
-    "max": call_method("max"),
-    "argmax": call_method("argmax"),
+    "max": _reduce("max", values=True),
+    "min": _reduce("min", values=True),
+    "argmax": _reduce("argmax"),
+    "argmin": _reduce("argmin"),
     "transpose": call_method("t"),
     "reshape": lambda a, shape: a.reshape(tuple(shape)),
     **{name: call_method(name) for name in ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt",
@@ -77,6 +84,27 @@ OPS.update({name: (lambda a, dim=None, correction=1, keepdim=False, _name=name:
 OPS["logsumexp"] = lambda a, dim, keepdim=False: a.logsumexp(dim, keepdim=keepdim)
 OPS.update({name: (lambda a, dim, _name=name: getattr(a, _name)(dim)) for name in ("softmax", "log_softmax", "cumsum")})
 OPS["where"] = lambda condition, a, b: a.where(condition.bool(), b)
+OPS.update({
+    "prod": _reduce("prod"), "cumprod": lambda a, dim: a.cumprod(dim),
+    "norm": lambda a, p=2, dim=None, keepdim=False: a.norm(float("inf") if p == "inf" else p, dim, keepdim),
+    "masked_fill": lambda a, mask, value: a.masked_fill(mask.bool(), value),
+    "take": lambda a, index: a.take(index),
+    "outer": lambda a, b: a.outer(b), "dot": lambda a, b: a.dot(b), "trace": call_method("trace"),
+    **{name: (lambda a, diagonal=0, _name=name: getattr(a, _name)(diagonal)) for name in ("diag", "triu", "tril")},
+})
+
+
+@cache
+def namespace_ops(namespace: Any) -> dict[str, Any]:
+    """The ops PyTorch has as functions of its namespace rather than tensor methods (cat, stack, torch.linalg)."""
+    return {
+        "cat": lambda *tensors, dim=0: namespace.cat(tensors, dim=dim),
+        "stack": lambda *tensors, dim=0: namespace.stack(tensors, dim=dim),
+        "inv": namespace.linalg.inv, "det": namespace.linalg.det, "solve": namespace.linalg.solve,
+    }
+
+
+NAMESPACE_OPS = ("cat", "stack", "inv", "det", "solve")
 # The ops PyTorch keeps in torch.nn.functional (an engine's `functional()` namespace), same signatures.
 FUNCTIONAL_OPS = ("softplus", "silu", "gelu", "leaky_relu", "elu")
 INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
@@ -92,6 +120,10 @@ class TorchLikeAdapter(Adapter):
     def grad_modes(self):
         """The namespace holding the engine's no_grad, enable_grad and set_grad_enabled (torch, for PyTorch)."""
         raise NotImplementedError
+
+    def namespace(self):
+        """The namespace holding cat, stack and linalg (torch, for PyTorch); by default the grad modes' one."""
+        return self.grad_modes()
 
     def functional(self):
         """The namespace holding softplus, silu, gelu, leaky_relu and elu (torch.nn.functional, for PyTorch)."""
@@ -109,6 +141,8 @@ class TorchLikeAdapter(Adapter):
     def apply(self, op: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         if op in FUNCTIONAL_OPS:
             return getattr(self.functional(), op)(*args, **kwargs)
+        if op in NAMESPACE_OPS:
+            return namespace_ops(self.namespace())[op](*args, **kwargs)
         return OPS[op](*args, **kwargs)
 
     def apply_inplace(self, op: str, target: Any, operand: Any) -> Any:

@@ -246,7 +246,9 @@ def _call(node: ast.Call) -> Call:
         raise ExpressionError("write indexing as a subscript, as in `x[1:3]` or `x[[0, 2]]`", node.col_offset)
     args = [_expr(operand) for operand in operands]
     entry = vocabulary[name]
-    if len(args) != entry["arity"]:
+    if entry["arity"] == "many" and not args:
+        raise ExpressionError(f"op {name!r} takes one or more operands, as in `{name}(a, b, dim=0)`", node.col_offset)
+    if entry["arity"] != "many" and len(args) != entry["arity"]:
         raise ExpressionError(f"op {name!r} takes {entry['arity']} operand(s), got {len(args)}", node.col_offset)
     kwargs = tuple(_keyword(name, entry, kw) for kw in node.keywords)
     missing = [key for key, spec in entry.get("attributes", {}).items()

@@ -25,6 +25,8 @@ def numpy_forward(op: str, operands: list, kwargs: dict) -> Any:
     if op == "getitem":
         return views.getitem(operands[0], python_index(kwargs["index"]))
     kwargs = {key: spec.get("default") for key, spec in entry.get("attributes", {}).items()} | kwargs
+    if op in ("cat", "stack"):  # the reference engine composes these; numpy has them whole
+        return (np.concatenate if op == "cat" else np.stack)(operands, axis=kwargs["dim"])
     if entry.get("outputs") == "many":
         return tuple(OPS[name].forward(operands[0], **attrs)
                      for name, attrs in views.pieces(op, np.shape(operands[0]), kwargs))

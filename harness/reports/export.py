@@ -17,10 +17,10 @@ from gradspec.language.case import Case, Step, as_list, thawed
 from gradspec.running.compare import tolerance_for
 from gradspec.language.expressions import Expr, GradOf, Num, Ref, index_text
 
-_METHODS = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach", "max",
-            "argmax", "expm1", "log1p", "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
+_METHODS = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach",
+            "expm1", "log1p", "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
             "acosh", "atanh", "erf", "erfc", "rsqrt", "reciprocal", "square", "sign", "floor", "ceil", "round",
-            "trunc"}
+            "trunc", "trace"}
 _SHAPE_CALLS = {
     "flatten": lambda a, k: f"{a}.flatten()",
     "broadcast_to": lambda a, k: f"{a}.broadcast_to({tuple(k['shape'])!r})",
@@ -29,7 +29,8 @@ _SHAPE_CALLS = {
     "repeat": lambda a, k: f"{a}.repeat({tuple(k['repeats'])!r})",
     "tile": lambda a, k: f"{a}.tile({tuple(k['reps'])!r})",
 }
-_BINARY_METHODS = {"maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign"}
+_BINARY_METHODS = {"maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign", "outer", "dot"}
+_LINALG = {"inv", "det", "solve"}
 _OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
 _INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
 
@@ -280,10 +281,26 @@ def _expr(expr: Expr) -> str:
         return f"({args[0]} {_OPERATORS[expr.op]} {args[1]})"
     if expr.op == "neg":
         return f"(-{args[0]})"
-    if expr.op in ("sum", "mean"):
+    if expr.op in ("sum", "mean", "prod", "max", "min", "argmax", "argmin"):
         if kwargs.get("dim") is None:
             return f"{args[0]}.{expr.op}()"
-        return f"{args[0]}.{expr.op}({kwargs['dim']}, keepdim={bool(kwargs.get('keepdim', False))})"
+        picked = ".values" if expr.op in ("max", "min") else ""  # along a dim max and min give (values, indices)
+        return f"{args[0]}.{expr.op}({kwargs['dim']}, keepdim={bool(kwargs.get('keepdim', False))}){picked}"
+    if expr.op == "norm":
+        p = kwargs.get("p", 2)
+        order = "float('inf')" if p == "inf" else repr(p)
+        return (f"torch.linalg.vector_norm({args[0]}, {order}, "
+                f"dim={kwargs.get('dim')!r}, keepdim={bool(kwargs.get('keepdim', False))})")
+    if expr.op in ("cat", "stack"):
+        return f"torch.{expr.op}([{', '.join(args)}], dim={kwargs.get('dim', 0)!r})"
+    if expr.op in _LINALG:
+        return f"torch.linalg.{expr.op}({', '.join(args)})"
+    if expr.op == "masked_fill":
+        return f"{args[0]}.masked_fill({args[1]} != 0, {kwargs['value']!r})"
+    if expr.op == "take":
+        return f"{args[0]}.take({args[1]})"
+    if expr.op in ("diag", "triu", "tril"):
+        return f"{args[0]}.{expr.op}({kwargs.get('diagonal', 0)!r})"
     if expr.op == "transpose":
         return f"{args[0]}.t()"
     if expr.op == "reshape":
@@ -294,7 +311,7 @@ def _expr(expr: Expr) -> str:
         return f"{args[0]}.data"
     if expr.op in _POSITIONAL:
         return _positional(expr.op, args, kwargs)
-    if expr.op in ("amax", "amin", "logsumexp", "softmax", "log_softmax", "cumsum", "var", "std"):  # keywords
+    if expr.op in ("amax", "amin", "logsumexp", "softmax", "log_softmax", "cumsum", "cumprod", "var", "std"):  # keywords
         return f"{args[0]}.{expr.op}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
     if expr.op in _SHAPE_CALLS:
         return _SHAPE_CALLS[expr.op](args[0], kwargs)
