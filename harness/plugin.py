@@ -468,6 +468,7 @@ class CaseItem(pytest.Item):
             ("gradspec_engine", engine.label), ("gradspec_device", device), ("gradspec_dtype", dtype),
             ("gradspec_rules", json.dumps(list(case.rules))),
             ("gradspec_capabilities", json.dumps(sorted(case.capabilities))),
+            ("gradspec_ops", json.dumps(sorted(case.ops))),
         ]
 
     def runtest(self) -> None:

@@ -19,6 +19,14 @@ QUICK = settings(max_examples=200, deadline=None, database=None, derandomize=Tru
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
+class SmallVocabulary(ReferenceAdapter):
+    """The reference engine with a few ops, so that a fault planted in one of them (sin) is drawn often, however
+    large the vocabulary grows."""
+
+    name = "small-vocabulary"
+    lacks_ops = frozenset(contracts.ops()) - {"sum", "mean", "add", "mul", "sub", "exp", "sin", "tanh"}
+
+
 def draw_of(steps: list[str], tensors: dict, output: str, grad_output=None) -> Draw:
     data = {"schema_version": 1, "title": "a hand-made draw", "rules": ["VJP-2"], "source": "tests/test_fuzz.py",
             "derivation": "not needed", "capabilities": ["grad"], "dtypes": ["float64"],
@@ -117,7 +125,7 @@ def test_a_wrong_second_derivative_is_caught_while_the_first_passes(sin_second_d
 
 
 def test_a_planted_failure_is_shrunk_and_written_as_a_case_that_reproduces_it(sin_derivative_off_by_1e_4, tmp_path):
-    adapter = ReferenceAdapter("cpu", "float64")
+    adapter = SmallVocabulary("cpu", "float64")
     with pytest.raises(oracle.OracleMismatch, match=r"shrunk draw written to (\S+\.yaml)") as info:
         properties.run(properties.first_order, adapter, QUICK, tmp_path, "first-order")
     path = tmp_path / "cases" / next(p.name for p in (tmp_path / "cases").glob("*.yaml"))
@@ -133,7 +141,7 @@ def test_the_written_case_passes_once_the_bug_is_gone(tmp_path, monkeypatch):
     original = ops.OPS["sin"]
     monkeypatch.setitem(ops.OPS, "sin", planted)
     with pytest.raises(oracle.OracleMismatch):
-        properties.run(properties.first_order, ReferenceAdapter("cpu", "float64"), QUICK, tmp_path, "first-order")
+        properties.run(properties.first_order, SmallVocabulary("cpu", "float64"), QUICK, tmp_path, "first-order")
     monkeypatch.setitem(ops.OPS, "sin", original)
     (path,) = (tmp_path / "cases").glob("*.yaml")
     assert run_case(load_case(path), ReferenceAdapter("cpu", "float64")).status == PASSED
@@ -210,7 +218,7 @@ def _sin_with_second_derivative_off(g, a, b, o, t):
 
 
 def test_a_second_order_failure_is_written_as_a_second_order_case_that_reproduces_it(tmp_path, monkeypatch):
-    adapter = ReferenceAdapter("cpu", "float64")
+    adapter = SmallVocabulary("cpu", "float64")
     original = ops.OPS["sin"]
     monkeypatch.setitem(ops.OPS, "sin", ops.Op(np.sin, (_sin_with_second_derivative_off,), ("a",)))
     with pytest.raises(oracle.OracleMismatch, match=r"second derivative.*\n.*shrunk draw written to"):
@@ -223,7 +231,7 @@ def test_a_second_order_failure_is_written_as_a_second_order_case_that_reproduce
     assert run_case(case, adapter).status == PASSED  # ... and passes once the bug is gone
 
 
-class WithoutAllowUnused(ReferenceAdapter):
+class WithoutAllowUnused(SmallVocabulary):
     name = "without-allow-unused"
     capabilities = ReferenceAdapter.capabilities - {"allow_unused"}
 
@@ -344,6 +352,16 @@ def test_the_kink_property_finds_a_planted_tie_convention(tmp_path):
 
     with planted(_planted(_ties_to_the_first)), pytest.raises(kinks.KinkMismatch):
         properties.run_kinks(ReferenceAdapter("cpu", "float64"), QUICK, tmp_path)
+
+
+@pytest.mark.parametrize("rule", ["KINK-7", "KINK-8"])
+def test_the_kink_property_finds_the_planted_faults_of_the_reduction_conventions(rule, tmp_path):
+    """max along a dim splitting its ties, and the 2-norm's 0 / 0 at the zero vector (gradspec.faults)."""
+    from gradspec.faults import FAULTS, planted
+    from gradspec.fuzz import kinks
+
+    with planted(FAULTS[rule]), pytest.raises(kinks.KinkMismatch):
+        properties.run_kinks(ReferenceAdapter("cpu", "float64"), settings(QUICK, max_examples=300), tmp_path)
 
 
 def test_operands_that_do_not_broadcast_are_skipped_before_their_values_are_compared():

@@ -4,7 +4,8 @@ Finite differences cannot judge a kink, so this property does not use them: it d
 tensors whose elements sit at a kink with high probability (zeros for relu, ties for max,
 values on a clamp bound), differentiates `sum(op(x) * w)` on the engine, and compares with
 the gradient the convention gives, computed here in numpy from the rule book's sentences
-(KINK-1, KINK-3, KINK-5, KINK-6). Only engines that declare `torch_kink_conventions` are held
+(KINK-1, KINK-3, KINK-5 to KINK-8). Reductions along the last dim keep it, so that
+`op(x) * w` broadcasts and each row's reduction carries the weight sum(w) of its row. Only engines that declare `torch_kink_conventions` are held
 to it, since the conventions are PyTorch's.
 """
 
@@ -38,6 +39,27 @@ def _max_ties(x, y, w):
     return (ties / ties.sum() * float(np.sum(w)),)
 
 
+def _first_extreme(extreme):
+    """KINK-7: along the last dim, each row's weight goes wholly to its first tied extreme."""
+    def gradient(x, y, w):
+        first = np.zeros_like(x)
+        np.put_along_axis(first, extreme(x, axis=-1, keepdims=True), 1.0, axis=-1)
+        return (first * np.sum(w, axis=-1, keepdims=True),)
+    return gradient
+
+
+def _norm_two(x, y, w):
+    """KINK-8: x / norm along the last dim, 0 for a row that is all zeros."""
+    norm = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
+    return (np.divide(x, norm, out=np.zeros_like(x), where=norm != 0) * np.sum(w, axis=-1, keepdims=True),)
+
+
+def _norm_inf(x, y, w):
+    """KINK-8: sign(x) shared evenly among a row's elements of largest magnitude."""
+    ties = np.abs(x) == np.max(np.abs(x), axis=-1, keepdims=True)
+    return (np.sign(x) * ties / ties.sum(axis=-1, keepdims=True) * np.sum(w, axis=-1, keepdims=True),)
+
+
 KINKS = {
     "max": Kink("max(x)", 1, (1.0, 0.0, -1.0), _max_ties, "KINK-3"),
     "relu": Kink("relu(x)", 1, (0.0, -1.0, 1.0), lambda x, y, w: (w * (x > 0),), "KINK-1"),
@@ -55,7 +77,16 @@ KINKS = {
                     lambda x, y, w: _split_ties(x, y, w, np.greater), "KINK-6"),
     "minimum": Kink("minimum(x, y)", 2, (0.0, 1.0, -1.0),
                     lambda x, y, w: _split_ties(x, y, w, np.less), "KINK-6"),
+    "amax": Kink("amax(x, dim=-1, keepdim=True)", 1, (1.0, 0.0, -1.0),
+                 lambda x, y, w: ((x == x.max(axis=-1, keepdims=True)) / (x == x.max(axis=-1, keepdims=True)).sum(
+                     axis=-1, keepdims=True) * np.sum(w, axis=-1, keepdims=True),), "KINK-3"),
+    "max_dim": Kink("max(x, dim=-1, keepdim=True)", 1, (1.0, 0.0, -1.0), _first_extreme(np.argmax), "KINK-7"),
+    "min_dim": Kink("min(x, dim=-1, keepdim=True)", 1, (1.0, 0.0, -1.0), _first_extreme(np.argmin), "KINK-7"),
+    "norm": Kink("norm(x, dim=-1, keepdim=True)", 1, (0.0, 0.0, 0.0, 1.0, -2.0), _norm_two, "KINK-8"),
+    "norm_inf": Kink('norm(x, p="inf", dim=-1, keepdim=True)', 1, (1.0, -1.0, 0.5, 0.0), _norm_inf, "KINK-8"),
 }
+# The vocabulary op each kink entry calls, where the entry's name is not the op's.
+OPS_OF = {"max_dim": "max", "min_dim": "min", "norm_inf": "norm"}
 
 
 @dataclass(frozen=True)
@@ -69,7 +100,7 @@ class KinkDraw:
 @st.composite
 def kink_draws(draw, exclude: frozenset = frozenset()) -> KinkDraw:
     """An op with kinks (not one the engine lacks) and operands whose elements sit on its kinks often."""
-    op = draw(st.sampled_from(sorted(name for name in KINKS if name not in exclude)), label="op")
+    op = draw(st.sampled_from(sorted(name for name in KINKS if OPS_OF.get(name, name) not in exclude)), label="op")
     kink = KINKS[op]
     shape = draw(st.sampled_from([(3,), (2, 3)]), label="shape")
     elements = st.sampled_from(kink.values)

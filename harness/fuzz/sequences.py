@@ -86,15 +86,25 @@ def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str]
 
 
 def _ran_and_freed_everything(earlier, step) -> bool:
-    """Whether an earlier plain backward of the same output ran every node and freed what each had saved.
+    """Whether an earlier pass over the same output, retaining nothing, freed what its nodes had saved.
 
-    If so, and the reference engine can still run the graph, every node it needs saved nothing
-    there: whether such a node may run again is engine-specific (LIFE-5), not a disagreement.
+    If so, and the reference engine can still run the nodes this pass needs, those saved nothing
+    there: whether such a node may run again is engine-specific (LIFE-5), not a disagreement. (A
+    node may save in one engine what is an attribute in the other: PyTorch's indexing saves its
+    index tensor, found by the view-sequence property.)
     """
-    output = step.args.get("backward") or step.args.get("grad", {}).get("outputs")
-    return any(s.kind == "backward" and s.args["backward"] == output and s.args.get("inputs") is None
-               and not s.args.get("retain_graph") and not (s.args.get("create_graph") and s.args.get("retain_graph") is None)
+    output = _output_of(step)
+    return any(s.kind in ("backward", "grad") and _output_of(s) == output and not _options(s).get("retain_graph")
+               and not (_options(s).get("create_graph") and _options(s).get("retain_graph") is None)
                for s in earlier)
+
+
+def _options(step) -> dict:
+    return step.args if step.kind == "backward" else step.args.get("grad", {})
+
+
+def _output_of(step):
+    return step.args.get("backward") or step.args.get("grad", {}).get("outputs")
 
 
 class Disagreement(AssertionError):

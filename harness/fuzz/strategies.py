@@ -34,6 +34,8 @@ CONSTRAINTS = {
     "distinct": lambda v: v.size == 1 or float(np.min(np.diff(np.sort(v, axis=None)))) > MARGIN,
     "unit": lambda v: bool(np.all(np.abs(v) < 0.75)),
     "above_one": lambda v: bool(np.all(v > 1 + MARGIN)),
+    "distinct_magnitudes": lambda v: bool(np.all(np.abs(v) > MARGIN)) and (
+        v.size == 1 or float(np.min(np.diff(np.sort(np.abs(v), axis=None)))) > MARGIN),
     "untied": lambda v: v.size == 1 or float(np.sort(v, axis=None)[-1] - np.sort(v, axis=None)[-2]) > MARGIN,
 }
 # Full broadcast shapes, and the leaf shapes that broadcast to each.
@@ -124,11 +126,15 @@ def graphs(draw, max_leaves: int = 3, max_ops: int = 6, indexing: bool = False, 
         entry = ops[name]
         picks = [draw(_index(len(nodes)), label=f"operand {slot} of op {index}") for slot in "ab"[:entry["arity"]]]
         attrs = _attributes(draw, entry, nodes[picks[0]][1], index)
-        value = None if attrs is None else _apply(name, entry, [nodes[p][1] for p in picks], attrs)
+        operands = [nodes[p] for p in picks]
+        if name == "pow" and draw(st.booleans(), label=f"integer exponent of op {index}"):
+            operands[1] = _integer_exponent(draw, index)  # any base then, a nonzero one for a negative exponent
+            entry = {**entry, "constraints": {"a": "nonzero"} if operands[1][1] < 0 else {}}
+        value = None if attrs is None else _apply(name, entry, [operand[1] for operand in operands], attrs)
         if value is None:
             continue  # outside the op's domain or too large: the op is not used
         target = f"v{index}"
-        arguments = [nodes[p][0] for p in picks] + [f"{key}={val!r}" for key, val in attrs.items()]
+        arguments = [operand[0] for operand in operands] + [f"{key}={val!r}" for key, val in attrs.items()]
         steps.append(f"{target} = {name}({', '.join(arguments)})")
         nodes.append((target, value))
     output, value = nodes[-1]
@@ -191,10 +197,20 @@ def _indexing_step(draw, name: str, value: np.ndarray, index: int) -> tuple[str,
     return step, np.asarray(numpy_forward(expr.op, [value], dict(expr.kwargs)), dtype=np.float64)
 
 
+def _integer_exponent(draw, index: int) -> tuple[str, np.ndarray]:
+    """A constant integer exponent for pow, written as a number in the step: x ** 2, x ** -1."""
+    exponent = draw(_choice((2, 3, -1, -2)), label=f"exponent of op {index}")
+    return str(exponent), np.asarray(float(exponent))
+
+
 def _attributes(draw, entry: dict, operand: np.ndarray, index: int) -> dict[str, Any] | None:
-    """A dim for ops that take one (None, the whole tensor, only where the op allows it), or None where the op
-    needs a dim and the operand has none."""
+    """A dim for ops that take one (None, the whole tensor, only where the op allows it) and, with a dim, keepdim;
+    a value for each choice attribute (norm's p, gelu's approximate); None where the op needs a dim and the operand
+    has none."""
     attrs = {}
+    for key, spec in entry["attributes"].items():
+        if spec["type"] == "choice":
+            attrs[key] = draw(_choice(tuple(spec["choices"])), label=f"{key} of op {index}")
     spec = entry["attributes"].get("dim")
     if spec is not None:
         if not operand.ndim:
@@ -203,12 +219,18 @@ def _attributes(draw, entry: dict, operand: np.ndarray, index: int) -> dict[str,
         dim = draw(_choice(dims), label=f"dim of op {index}")
         if dim is not None:
             attrs["dim"] = dim
+            if "keepdim" in entry["attributes"] and draw(st.booleans(), label=f"keepdim of op {index}"):
+                attrs["keepdim"] = True
     return attrs
 
 
 def _apply(name: str, entry: dict, operands: list[np.ndarray], attrs: dict) -> np.ndarray | None:
     """The op's value on the operands, or None if an operand breaks a constraint or the value is unusable."""
-    if len(operands) == 2:  # first: the constraints below may compare the operands elementwise
+    if name == "matmul":  # a's last dim against b's first: no broadcasting of the two
+        a, b = operands
+        if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            return None
+    elif len(operands) == 2:  # first: the constraints below may compare the operands elementwise
         try:
             np.broadcast_shapes(operands[0].shape, operands[1].shape)
         except ValueError:

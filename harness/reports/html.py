@@ -10,6 +10,7 @@ from gradspec.reports.tables import (
     coverage_table,
     disagreements,
     engine_matrix,
+    op_matrix,
     failure_links,
     failures,
     outcomes_table,
@@ -71,6 +72,7 @@ def _matrix(report: dict) -> list[str]:
     rows = [[e["engine"], e["case"], "known" if e["known"] else "new", ", ".join(e["runs"]), " ".join(e["why"])]
             for e in disagreements(report)]
     return ["<h2>Engines by area</h2>", _table(*engine_matrix(report)),
+            "<h2>Engines by op</h2>", _table(*op_matrix(report)),
             "<h3>Where engines differ from the rule book</h3>",
             _table(["engine", "case", "known?", "runs", "why"], rows) if rows else "<p>Nowhere.</p>"]
 

@@ -9,6 +9,7 @@ from gradspec.reports.tables import (
     coverage_table,
     disagreements,
     engine_matrix,
+    op_matrix,
     failure_links,
     failures,
     outcomes_table,
@@ -48,6 +49,7 @@ def render(report: dict) -> str:
 def _matrix(report: dict) -> list[str]:
     """The cross-engine matrix and one line per engine and case that differs from the rule book."""
     lines = _table("Engines by area", *engine_matrix(report))
+    lines += _table("Engines by op", *op_matrix(report))
     lines += ["### Where engines differ from the rule book", ""]
     found = disagreements(report)
     if not found:

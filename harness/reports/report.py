@@ -50,6 +50,7 @@ class ReportBuilder:
             "device": properties["gradspec_device"], "dtype": properties["gradspec_dtype"],
             "outcome": outcome, "rules": json.loads(properties["gradspec_rules"]),
             "capabilities": json.loads(properties["gradspec_capabilities"]), "message": message,
+            "ops": json.loads(properties.get("gradspec_ops", "[]")),
             "nodeid": report.nodeid, "duration": round(report.duration, 6),
         }
         if outcome in ("failed", "error") and "gradspec_graph" in properties:

@@ -118,6 +118,30 @@ def engine_matrix(report: dict) -> tuple[list[str], list[list[str]]]:
     return ["area (passed / differs / not applicable)", *engines], rows
 
 
+def op_matrix(report: dict) -> tuple[list[str], list[list[str]]]:
+    """Engines by vocabulary op, over the cases that call it: passed / differs / not applicable, or `lacks` where
+    the engine declares the op absent (its cases calling it are not applicable for that reason)."""
+    engines = sorted({r["engine"] for r in report["results"]})
+    cells: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    for result in report["results"]:
+        outcome = result["outcome"]
+        column = "passed" if outcome in ("passed", "unexpected_pass") else "differs" if outcome in DIFFERS else outcome
+        for op in result.get("ops", ()):
+            cells[op][result["engine"]][column] += 1
+            if outcome == "not_applicable" and f"op:{op}" in result["message"]:
+                cells[op][result["engine"]]["lacks"] += 1
+    order = list(contracts.ops())
+    rows = [[op, *(_op_cell(cells[op][engine]) for engine in engines)]
+            for op in sorted(cells, key=lambda op: (order.index(op) if op in order else len(order), op))]
+    return ["op (passed / differs / not applicable)", *engines], rows
+
+
+def _op_cell(counts: Counter) -> str:
+    if counts["lacks"] and counts["lacks"] == counts["not_applicable"] and not counts["passed"] + counts["differs"]:
+        return "lacks"
+    return _matrix_cell(Counter({key: n for key, n in counts.items() if key != "lacks"}))
+
+
 def disagreements(report: dict) -> list[dict]:
     """Per engine and case, every result that differs from the rule book: the runs, whether known, and why."""
     grouped: dict[tuple[str, str], dict] = {}
