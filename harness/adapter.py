@@ -106,6 +106,18 @@ class Adapter(ABC):
         """tensor.detach_() (capability detach_inplace)."""
         raise NotImplementedError(f"the {self.name} adapter declares no detach_inplace")
 
+    def custom_function(self, program: Any) -> Callable[..., Any]:
+        """The engine's own custom-derivative function (autograd.Function, custom_vjp, ...) made from a case's
+        `functions:` entry (capability custom_function): called with input tensors, it returns the output, or a
+        tuple for several. `program` (gradspec.running.custom.FunctionProgram) runs the case's forward and backward
+        steps with this adapter's ops: `program.forward(*inputs)` gives (outputs, values to save),
+        `program.backward(saved, grads)` what the backward returns; `program.definition` holds the options."""
+        raise NotImplementedError(f"the {self.name} adapter declares no custom_function")
+
+    def grad_enabled(self) -> bool | None:
+        """Whether grad mode is on now, for the log of custom backward calls; None for an engine without one."""
+        return None
+
     # -- autograd ----------------------------------------------------------------
 
     @abstractmethod

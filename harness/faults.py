@@ -37,6 +37,7 @@ from gradspec.language.case import Case
 from gradspec.running.interpreter import ERROR, FAILED, NOT_APPLICABLE, run_case
 
 T = sys.modules["gradspec.reference_engine.tensor"]  # the package's `tensor` attribute is the factory function
+F = sys.modules["gradspec.reference_engine.function"]
 
 
 @dataclass(frozen=True)
@@ -914,6 +915,62 @@ def _tanh_second_derivative_halved(patch):
     patch.op("tanh", rules=(lambda g, a, b, o, t: g * (1 - o * O.constant(O.data_of(o), o)),))
 
 
+
+# -- custom functions (CUSTOM) ---------------------------------------------------------------------
+
+
+def _custom_run_fault(change):
+    """Replace CustomNode.run by change(original, node, slots, create_graph, release, needed)."""
+    def plant(patch):
+        patch(F.CustomNode, "run", lambda run: lambda self, slots, create_graph, release, needed: change(
+            run, self, slots, create_graph, release, needed))
+    return plant
+
+
+def _returned_changed(change):
+    """A CustomNode.run fault that passes what the backward returns (a tuple) through change(returned, node)."""
+    def fault(run, node, slots, create_graph, release, needed):
+        backward = node.function.backward
+
+        def changed(ctx, *grads):
+            returned = backward(ctx, *grads)
+            return change(returned if isinstance(returned, tuple) else (returned,), node)
+        original, node.function = node.function, type(node.name, (node.function,), {"backward": staticmethod(changed)})
+        try:
+            return run(node, slots, create_graph, release, needed)
+        finally:
+            node.function = original
+    return _custom_run_fault(fault)
+
+
+def _none_as_zeros(returned, node):
+    return tuple(T.Tensor(np.zeros(meta[0])) if value is None and meta is not None else value
+                 for value, meta in zip(returned, node.inputs, strict=False))
+
+
+def _padded_or_cut(returned, node):
+    return (tuple(returned) + (None,) * len(node.inputs))[:len(node.inputs)]
+
+
+def _resized(returned, node):
+    return tuple(value if value is None or meta is None else T.Tensor(np.resize(value.data, meta[0]))
+                 for value, meta in zip(returned, node.inputs, strict=False))
+
+
+def _never_released(run, node, slots, create_graph, release, needed):
+    return run(node, slots, create_graph, False, needed)
+
+
+def _backward_without_grad_mode(run, node, slots, create_graph, release, needed):
+    with M._Mode(False):
+        return run(node, slots, create_graph, release, needed)
+
+
+def _no_hooks_on_custom_outputs(run, self, node, gradient):
+    if node.next_nodes and type(node.next_nodes[0]) is F.CustomNode:
+        return gradient
+    return run(self, node, gradient)
+
 FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("LIFE-1", "a pass frees nothing, so running a node again never raises", _never_free),
     Fault("LIFE-2", "retain_graph defaults to false even with create_graph", _retain_defaults_false),
@@ -1012,6 +1069,25 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("DERIV-1", "sin's derivative is computed in float32, even in a float64 backward", _sin_in_float32),
     Fault("DERIV-2", "tanh's derivative rule records only half its dependence on the output",
           _tanh_second_derivative_halved),
+    Fault("CUSTOM-1", "a custom function's outputs require grad whenever grad mode is on",
+          lambda patch: patch(F, "_records", lambda records: lambda args: M.is_grad_enabled())),
+    Fault("CUSTOM-2", "a custom backward receives only the first path's gradient of an output",
+          lambda patch: patch(F.Slots, "__add__", lambda add: lambda self, other: self)),
+    Fault("CUSTOM-3", "a custom backward may return too many or too few gradients", _returned_changed(_padded_or_cut)),
+    Fault("CUSTOM-4", "a custom backward's gradient of the wrong shape is resized to fit", _returned_changed(_resized)),
+    Fault("CUSTOM-6", "a custom backward's None is taken as zeros", _returned_changed(_none_as_zeros)),
+    Fault("CUSTOM-7", "outputs marked non-differentiable still require grad",
+          lambda patch: patch(F.FunctionCtx, "mark_non_differentiable", lambda mark: lambda self, *tensors: None)),
+    Fault("CUSTOM-8", "set_materialize_grads(False) is ignored",
+          lambda patch: patch(F.FunctionCtx, "set_materialize_grads", lambda setter: lambda self, value: None)),
+    Fault("CUSTOM-9", "a custom function's saved values are never freed", _custom_run_fault(_never_released)),
+    Fault("CUSTOM-10", "a custom backward runs with grad mode off even under create_graph",
+          _custom_run_fault(_backward_without_grad_mode)),
+    Fault("CUSTOM-11", "once_differentiable changes nothing",
+          lambda patch: patch(reference_engine, "once_differentiable", lambda decorator: lambda backward: backward)),
+    Fault("CUSTOM-13", "mark_dirty is ignored: the modified input keeps its old history",
+          lambda patch: patch(F.FunctionCtx, "mark_dirty", lambda mark: lambda self, *tensors: None)),
+    Fault("CUSTOM-14", "hooks on a custom function's outputs never run", _hooks_fault(_no_hooks_on_custom_outputs)),
     # conventions (ENGINE-SPECIFIC), planted all the same so that their kink cases are shown to bite
     Fault("KINK-7", "max along a dim splits a tied maximum's gradient, as a full max does",
           lambda patch: patch.op("max", rules=(O._extreme_grad,))),

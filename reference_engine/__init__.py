@@ -9,6 +9,8 @@ from . import functional, linalg
 from .engine import backward, grad
 from .errors import (
                      AutogradError,
+                     CustomGradCountError,
+                     CustomGradShapeError,
                      FreedGraphError,
                      GradCountMismatchError,
                      GradShapeMismatchError,
@@ -24,15 +26,19 @@ from .errors import (
                      NonLeafRequiresGradError,
                      NonScalarImplicitError,
                      NotRequiresGradError,
+                     OnceDifferentiableError,
                      PostAccumulateNonLeafError,
                      UnusedInputError,
 )
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .function import Function, FunctionCtx, once_differentiable
 from .joining import cat, stack
 from .tensor import Tensor, tensor
 
 __all__ = [
-    "Tensor", "tensor", "cat", "stack", "linalg", "backward", "grad", "functional", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "Tensor", "tensor", "cat", "stack", "linalg", "backward", "grad", "functional",
+    "Function", "FunctionCtx", "once_differentiable", "CustomGradCountError", "CustomGradShapeError",
+    "OnceDifferentiableError", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "AutogradError", "FreedGraphError", "GradCountMismatchError", "GradShapeMismatchError", "HookShapeError",
     "InplaceModifiedError", "IntegerRequiresGradError", "InvalidArgumentError", "LeafInplaceError", "MultiOutputViewInplaceError", "NoGradFnError", "NoGradViewInplaceError",
     "NonLeafRequiresGradError", "NonScalarImplicitError", "NotRequiresGradError", "PostAccumulateNonLeafError",

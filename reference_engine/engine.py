@@ -29,6 +29,7 @@ from .errors import (
     NotRequiresGradError,
     UnusedInputError,
 )
+from .function import CustomNode
 from .graph import AccumulateGrad, Node
 from .tensor import Tensor
 
@@ -244,6 +245,8 @@ class _Pass:
 
     def apply_rules(self, node, gradient, needed: set | None) -> list:
         """The node's rules, only for inputs that lead to a wanted one; its saved values go unless retained."""
+        if type(node) is CustomNode:  # a custom function's call: its backward, on every output's gradient
+            return node.run(gradient, self.create_graph, not self.retain_graph, needed)
         if self.create_graph:
             gradient = _as_tensor(gradient)
         a, b, out = node.take_saved(self.create_graph, not self.retain_graph)

@@ -71,3 +71,15 @@ class MultiOutputViewInplaceError(AutogradError):
 
 class NoGradViewInplaceError(AutogradError):
     """VIEW-8: an in-place update, with grad mode on, of a view made under no_grad."""
+
+
+class CustomGradCountError(AutogradError):
+    """CUSTOM-3: a custom function's backward returned another number of gradients than it has inputs."""
+
+
+class CustomGradShapeError(AutogradError):
+    """CUSTOM-4: a custom function's backward returned a gradient that does not sum to its input's shape."""
+
+
+class OnceDifferentiableError(AutogradError):
+    """CUSTOM-11: a pass reached a gradient made by a backward marked once-differentiable."""

@@ -101,6 +101,11 @@ class Node:
         return f"<{self.name.capitalize()}Backward>"
 
 
+def _versions_of(tensors: tuple) -> tuple:
+    """The version of each of any number of tensors (a custom function's saved values)."""
+    return tuple(t._version.value if t is not None and t._version is not None else 0 for t in tensors)
+
+
 def _versions(saved: tuple) -> tuple:
     """The version of each saved tensor (0 for one never updated in place, which has no counter yet).
 

@@ -27,6 +27,9 @@ ERRORS = [
     (engine.PostAccumulateNonLeafError, "", "post_accumulate_nonleaf"),
     (engine.MultiOutputViewInplaceError, "", "multi_output_view_inplace"),
     (engine.NoGradViewInplaceError, "", "no_grad_view_inplace"),
+    (engine.CustomGradCountError, "", "custom_grad_count"),
+    (engine.CustomGradShapeError, "", "custom_grad_shape"),
+    (engine.OnceDifferentiableError, "", "once_differentiable"),
 ]
 WARNINGS = [(engine.NonLeafGradAccessWarning, "", "nonleaf_grad_access")]
 
@@ -69,3 +72,6 @@ class ReferenceAdapter(TorchLikeAdapter):
 
     def functional(self):
         return engine.functional
+
+    def autograd_function(self):
+        return engine.Function, engine.once_differentiable

@@ -34,7 +34,7 @@ ERRORS = [
     (RuntimeError, r"got \d+ tensors and \d+ gradients", "grad_count_mismatch"),
     (ValueError, r"Expected allow_unused to be True", "invalid_argument"),
     (RuntimeError, r"modified by an inplace operation", "inplace_modified"),
-    (RuntimeError, r"leaf Variable that requires grad is being used in an in-place operation", "leaf_inplace"),
+    (RuntimeError, r"leaf Variable that requires grad (is being|has been) used in an in-place operation", "leaf_inplace"),
     # detach_() on a saved tensor: an in-place change of a saved value (MODE-7)
     (RuntimeError, r"saved tensor that has been detached in-place", "inplace_modified"),
     (RuntimeError, r"output of a function that returns multiple views", "multi_output_view_inplace"),
@@ -43,6 +43,10 @@ ERRORS = [
     (RuntimeError, r"(?i)only Tensors of floating point", "integer_requires_grad"),
     (RuntimeError, r"has changed the size of value", "hook_shape"),
     (RuntimeError, r"post accumulate grad hooks cannot be registered on non-leaf tensors", "post_accumulate_nonleaf"),
+    (RuntimeError, r"returned an incorrect number of gradients", "custom_grad_count"),
+    (RuntimeError, r"returned an invalid gradient at index \d+ - got", "custom_grad_shape"),
+    (RuntimeError, r"trying to differentiate twice a function that was marked with @once_differentiable",
+     "once_differentiable"),
 ]
 WARNINGS = [
     (UserWarning, r"\.grad attribute of a Tensor that is not a leaf Tensor is being accessed", "nonleaf_grad_access"),
@@ -114,3 +118,7 @@ class TorchAdapter(TorchLikeAdapter):
 
     def functional(self):
         return torch.nn.functional
+
+    def autograd_function(self):
+        from torch.autograd.function import once_differentiable
+        return torch.autograd.Function, once_differentiable

@@ -125,6 +125,40 @@ class TorchLikeAdapter(Adapter):
         """The namespace holding cat, stack and linalg (torch, for PyTorch); by default the grad modes' one."""
         return self.grad_modes()
 
+    def autograd_function(self) -> tuple[type, Any]:
+        """The engine's autograd.Function base class and its once_differentiable decorator."""
+        raise NotImplementedError
+
+    def custom_function(self, program):
+        """An autograd.Function subclass running the case's forward and backward (ctx options as the case sets)."""
+        base, once_differentiable = self.autograd_function()
+        definition = program.definition
+
+        def forward(ctx, *inputs):
+            outputs, saved = program.forward(*inputs)
+            ctx.save_for_backward(*saved)
+            by_name = dict(zip(definition.outputs, outputs, strict=True)) | dict(zip(definition.inputs, inputs,
+                                                                                     strict=True))
+            if definition.non_differentiable:
+                ctx.mark_non_differentiable(*(by_name[name] for name in definition.non_differentiable))
+            if definition.dirty:
+                ctx.mark_dirty(*(by_name[name] for name in definition.dirty))
+            if not definition.materialize_grads:
+                ctx.set_materialize_grads(False)
+            return outputs[0] if len(outputs) == 1 else outputs
+
+        def backward(ctx, *grads):
+            returned = program.backward(ctx.saved_tensors, grads)
+            return returned[0] if len(returned) == 1 else returned
+
+        if definition.once_differentiable:
+            backward = once_differentiable(backward)
+        function = type(definition.name, (base,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+        return function.apply
+
+    def grad_enabled(self) -> bool:
+        return self.grad_modes().is_grad_enabled()
+
     def functional(self):
         """The namespace holding softplus, silu, gelu, leaky_relu and elu (torch.nn.functional, for PyTorch)."""
         raise NotImplementedError

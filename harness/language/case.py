@@ -46,6 +46,30 @@ class Step:
 
 
 @dataclass(frozen=True)
+class FunctionDef:
+    """A function with a derivative of the case's own: forward and backward as compute statements (`functions:`).
+
+    Engines build their own custom-derivative function from it (PyTorch's autograd.Function,
+    JAX's custom_vjp, ...); the backward's names are the saved values and `grad_<output>`.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    forward: tuple[Statement, ...]
+    outputs: tuple[str, ...]
+    save: tuple[str, ...]
+    backward: tuple[Statement, ...]
+    returns: tuple[str | None, ...]
+    non_differentiable: tuple[str, ...] = ()
+    dirty: tuple[str, ...] = ()
+    materialize_grads: bool = True
+    once_differentiable: bool = False
+
+    def grad_name(self, output: str) -> str:
+        return f"grad_{output}"
+
+
+@dataclass(frozen=True)
 class Case:
     id: str  # the path under cases/, e.g. accumulation/grad-plus-backward-sums.yaml
     path: str
@@ -58,6 +82,7 @@ class Case:
     steps: tuple[Step, ...]
     dtypes: tuple[str, ...] | None = None  # None: every dtype the engine supports
     ops: frozenset[str] = frozenset()  # the vocabulary ops its compute steps call (an engine may lack some)
+    functions: Mapping[str, FunctionDef] = field(default_factory=lambda: MappingProxyType({}))
     tolerance: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     advice: tuple[str, ...] = ()  # what `gradspec validate` warns about: odd, but not wrong
 

@@ -41,7 +41,15 @@ class Call:
     kwargs: tuple[tuple[str, object], ...] = ()
 
 
-Expr = Num | Ref | GradOf | Call
+@dataclass(frozen=True)
+class Apply:
+    """A call of a function the case defines under `functions:` (a custom derivative), `Cube(x)`."""
+
+    function: str
+    args: tuple[Expr, ...]
+
+
+Expr = Num | Ref | GradOf | Call | Apply
 
 
 # A subscript, hashable: per position an int, None, "..." (Ellipsis), ("slice", start, stop, step)
@@ -130,8 +138,11 @@ def _operator_table() -> tuple[dict[type, str], dict[type, str]]:
 
 
 @lru_cache(maxsize=4096)
-def parse_statement(text: str) -> Statement:
-    """Parse one compute statement, or raise ExpressionError saying what is allowed (cached: Statements are immutable)."""
+def parse_statement(text: str, functions: frozenset[str] = frozenset()) -> Statement:
+    """Parse one compute statement, or raise ExpressionError saying what is allowed (cached: Statements are immutable).
+
+    `functions` are the names of the case's own functions (`functions:`), callable like ops.
+    """
     try:
         module = ast.parse(text, mode="exec")
     except SyntaxError as exc:
@@ -145,13 +156,13 @@ def parse_statement(text: str) -> Statement:
             raise ExpressionError("assign to a single name, as in `y = x * 2`", node.col_offset)
         target = node.targets[0]
         if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
-            return Statement(target.value.id, _expr(node.value), inplace_op="setitem", index=_index(target.slice))
+            return Statement(target.value.id, _expr(node.value, functions), inplace_op="setitem", index=_index(target.slice))
         if isinstance(target, ast.Tuple) and target.elts and all(isinstance(t, ast.Name) for t in target.elts):
-            return _unpacking(node, [t.id for t in target.elts])
+            return _unpacking(node, [t.id for t in target.elts], functions)
         if not isinstance(target, ast.Name):
             raise ExpressionError("assign to a single name (`y = x * 2`), a subscript of a name (`x[0] = v`), or "
                                   "several names from an op with several outputs (`a, b = unbind(x)`)", node.col_offset)
-        expr = _expr(node.value)
+        expr = _expr(node.value, functions)
         if isinstance(expr, Call) and contracts.ops()[expr.op].get("outputs") == "many":
             raise ExpressionError(f"op {expr.op!r} has several outputs: unpack them, as in `a, b = {expr.op}(...)`",
                                   node.value.col_offset)
@@ -162,15 +173,16 @@ def parse_statement(text: str) -> Statement:
         op = binary.get(type(node.op))
         if op not in ("add", "sub", "mul", "div"):
             raise ExpressionError("in-place updates are +=, -=, *= and /=", node.col_offset)
-        return Statement(node.target.id, _expr(node.value), inplace_op=op)
+        return Statement(node.target.id, _expr(node.value, functions), inplace_op=op)
     raise ExpressionError(f"expected `name = expression` or `name += expression`; allowed in expressions: {ALLOWED}")
 
 
-def _unpacking(node: ast.Assign, names: list[str]) -> Statement:
-    expr = _expr(node.value)
-    if not (isinstance(expr, Call) and contracts.ops()[expr.op].get("outputs") == "many"):
-        raise ExpressionError("only an op with several outputs (unbind, split, chunk) is unpacked into several names",
-                              node.value.col_offset)
+def _unpacking(node: ast.Assign, names: list[str], functions: frozenset[str]) -> Statement:
+    expr = _expr(node.value, functions)
+    several = isinstance(expr, Apply) or (isinstance(expr, Call) and contracts.ops()[expr.op].get("outputs") == "many")
+    if not several:
+        raise ExpressionError("only an op with several outputs (unbind, split, chunk) or a function of the case is "
+                              "unpacked into several names", node.value.col_offset)
     if len(set(names)) != len(names):
         raise ExpressionError("each name is bound once", node.col_offset)
     return Statement(names[0], expr, targets=tuple(names))
@@ -205,25 +217,25 @@ def _int(node: ast.AST) -> int:
     return -inner.value if negative else inner.value
 
 
-def _expr(node: ast.AST) -> Expr:
+def _expr(node: ast.AST, functions: frozenset[str]) -> Expr:
     binary, unary = _operator_table()
     if isinstance(node, ast.Name):
         return Ref(node.id)
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         return Num(float(node.value))
     if isinstance(node, ast.BinOp) and type(node.op) in binary:
-        return Call(binary[type(node.op)], (_expr(node.left), _expr(node.right)))
+        return Call(binary[type(node.op)], (_expr(node.left, functions), _expr(node.right, functions)))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd):
-        return _expr(node.operand)
+        return _expr(node.operand, functions)
     if isinstance(node, ast.UnaryOp) and type(node.op) in unary:
-        operand = _expr(node.operand)
+        operand = _expr(node.operand, functions)
         if isinstance(operand, Num):  # -2 is a number, not a graph node
             return Num(-operand.value)
         return Call(unary[type(node.op)], (operand,))
     if isinstance(node, ast.Call):
-        return _call(node)
+        return _call(node, functions)
     if isinstance(node, ast.Subscript):
-        return Call("getitem", (_expr(node.value),), (("index", _index(node.slice)),))
+        return Call("getitem", (_expr(node.value, functions),), (("index", _index(node.slice)),))
     if isinstance(node, ast.Attribute) and node.attr == "grad" and isinstance(node.value, ast.Name):
         return GradOf(node.value.id)
     shown = type(node).__name__
@@ -232,7 +244,12 @@ def _expr(node: ast.AST) -> Expr:
     raise ExpressionError(f"{shown} is not allowed here; allowed: {ALLOWED}", getattr(node, "col_offset", 0))
 
 
-def _call(node: ast.Call) -> Call:
+def _call(node: ast.Call, functions: frozenset[str]) -> Call | Apply:
+    if isinstance(node.func, ast.Name) and node.func.id in functions:
+        if node.keywords:
+            raise ExpressionError(f"function {node.func.id!r} of the case takes tensors only, no keywords",
+                                  node.keywords[0].value.col_offset)
+        return Apply(node.func.id, tuple(_expr(operand, functions) for operand in node.args))
     if isinstance(node.func, ast.Name):
         name, operands = node.func.id, list(node.args)
     elif isinstance(node.func, ast.Attribute):  # x.sum() is sum(x)
@@ -244,7 +261,7 @@ def _call(node: ast.Call) -> Call:
         raise ExpressionError(f"unknown op {name!r}{did_you_mean(name, vocabulary)}", node.col_offset)
     if name == "getitem":
         raise ExpressionError("write indexing as a subscript, as in `x[1:3]` or `x[[0, 2]]`", node.col_offset)
-    args = [_expr(operand) for operand in operands]
+    args = [_expr(operand, functions) for operand in operands]
     entry = vocabulary[name]
     if entry["arity"] == "many" and not args:
         raise ExpressionError(f"op {name!r} takes one or more operands, as in `{name}(a, b, dim=0)`", node.col_offset)
@@ -294,7 +311,7 @@ def names_used(expr: Expr) -> list[str]:
     """Every tensor name an expression reads, in order of appearance."""
     if isinstance(expr, (Ref, GradOf)):
         return [expr.name]
-    if isinstance(expr, Call):
+    if isinstance(expr, (Call, Apply)):
         return [name for arg in expr.args for name in names_used(arg)]
     return []
 
@@ -303,11 +320,22 @@ def reads_grad(expr: Expr) -> bool:
     """Whether the expression reads some tensor's .grad."""
     if isinstance(expr, GradOf):
         return True
-    return isinstance(expr, Call) and any(reads_grad(arg) for arg in expr.args)
+    return isinstance(expr, (Call, Apply)) and any(reads_grad(arg) for arg in expr.args)
 
 
 def ops_used(expr: Expr) -> list[str]:
     """Every op an expression calls."""
     if isinstance(expr, Call):
         return [expr.op] + [op for arg in expr.args for op in ops_used(arg)]
+    if isinstance(expr, Apply):
+        return [op for arg in expr.args for op in ops_used(arg)]
+    return []
+
+
+def functions_used(expr: Expr) -> list[str]:
+    """Every function of the case an expression calls."""
+    if isinstance(expr, Apply):
+        return [expr.function] + [f for arg in expr.args for f in functions_used(arg)]
+    if isinstance(expr, Call):
+        return [f for arg in expr.args for f in functions_used(arg)]
     return []

@@ -14,19 +14,35 @@ import re
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import jsonschema
 import numpy as np
 from gradspec import contracts
-from gradspec.language.case import Case, ErrorExpectation, Step, TensorDecl, as_list, frozen
+from gradspec.language.case import Case, ErrorExpectation, FunctionDef, Step, TensorDecl, as_list, frozen
 from gradspec.language.errors import CaseFileError, CaseFileErrors, did_you_mean
-from gradspec.language.expressions import ExpressionError, Num, Statement, names_used, ops_used, parse_statement, reads_grad
+from gradspec.language.expressions import (
+    Apply,
+    Call,
+    ExpressionError,
+    Num,
+    Statement,
+    functions_used,
+    names_used,
+    ops_used,
+    parse_statement,
+    reads_grad,
+)
 from gradspec.language.limits import limit
 from gradspec.language.static_checks import advice, shape_problems
 from gradspec.language.yaml_positions import YamlError, load_with_positions, position_of
 
 BLOCK_STEPS = ("no_grad", "enable_grad", "set_grad_enabled")
+# What a `functions:` entry implies (capabilities.yaml's implied_by): each option an engine may lack.
+FUNCTION_OPTIONS = {"non_differentiable": "custom_non_differentiable", "dirty": "custom_dirty",
+                    "materialize_grads": "custom_materialize_grads", "once_differentiable": "custom_once_differentiable"}
+FUNCTION_TOKENS = frozenset({"custom_function", "custom_multiple_outputs", *FUNCTION_OPTIONS.values()})
 
 
 def case_id(path: Path, root: Path | None = None) -> str:
@@ -155,6 +171,8 @@ class _Builder:
         self.implied: set[str] = set()
         self.problems: list[CaseFileError] = []  # every problem, so that an author sees them all at once
         self.mentioned: set[str] = set()
+        self.functions: dict[str, FunctionDef] = {}
+        self.function_names: frozenset[str] = frozenset()  # callable in steps once every function is read
 
     # -- reporting ---------------------------------------------------------
 
@@ -181,6 +199,9 @@ class _Builder:
         self.check_schema(_validator(None), data, ())  # without the file's shape, nothing else can be checked
         self.collect(self.check_rules, data["rules"])
         tensors = tuple(t for name, decl in data["tensors"].items() if (t := self.collect(self.tensor, name, decl)))
+        self.functions = {name: f for name, raw in data.get("functions", {}).items()
+                          if (f := self.collect(self.function, name, raw))}
+        self.function_names = frozenset(data.get("functions", {}))  # a broken one is still a name, not an unknown op
         steps = tuple(self.steps(data["steps"], ("steps",)))
         self.collect(self.check_capabilities, data["capabilities"])
         if self.problems:
@@ -192,6 +213,7 @@ class _Builder:
             capabilities=frozenset(data["capabilities"]), tensors=tensors, steps=steps,
             dtypes=tuple(data["dtypes"]) if "dtypes" in data else None, tolerance=frozen(tolerance),
             ops=frozenset(token[3:] for token in self.implied if token.startswith("op:")),
+            functions=MappingProxyType(self.functions),
         )
         if not self.schema:  # the fuzzer's draws: consistent by construction, and built by the thousand
             return case
@@ -199,6 +221,46 @@ class _Builder:
         if problems:
             raise problems[0] if len(problems) == 1 else CaseFileErrors(problems)
         return dataclasses.replace(case, advice=tuple(advice(case, self.implied | self.mentioned)))
+
+    def function(self, name: str, raw: dict) -> FunctionDef:
+        """A case function: its forward over its inputs, its backward over what it saved and grad_<output>."""
+        base = ("functions", name)
+        if name in contracts.ops():
+            self.fail(base, f"function {name!r} has the name of a vocabulary op")
+        inputs, outputs = list(raw["inputs"]), list(raw["outputs"])
+        for key, names in (("inputs", inputs), ("outputs", outputs)):
+            if len(set(names)) != len(names):
+                self.fail(base + (key,), f"each of the function's {key} is named once")
+        outer, self.defined = self.defined, set(inputs)  # the forward sees its inputs only
+        try:
+            forward = tuple(self.statement(text, base + ("forward", i)) for i, text in enumerate(raw["forward"]))
+            for key in ("outputs", "save"):
+                for index, value in enumerate(raw.get(key, [])):
+                    self.require_defined(value, base + (key, index), f"the function's {key}")
+            grads = {f"grad_{output}" for output in outputs}
+            self.defined = set(raw.get("save", [])) | grads  # the backward sees what was saved and the gradients
+            backward = tuple(self.statement(text, base + ("backward", i)) for i, text in enumerate(raw["backward"]))
+            for index, value in enumerate(raw["returns"]):
+                if value is not None:
+                    self.require_defined(value, base + ("returns", index), "what backward returns")
+        finally:
+            self.defined = outer
+        for key, among, what in (("non_differentiable", outputs, "outputs"), ("dirty", inputs, "inputs")):
+            for index, value in enumerate(raw.get(key, [])):
+                if value not in among:
+                    self.fail(base + (key, index), f"{value!r} is not one of the function's {what} {among}")
+        for index, value in enumerate(raw.get("dirty", [])):
+            if value not in outputs:
+                self.fail(base + ("dirty", index), f"a dirty input is returned among the outputs: add {value!r} there")
+        self.implied.add("custom_function")
+        for key, token in FUNCTION_OPTIONS.items():
+            if raw.get(key) not in (None, False, []) and not (key == "materialize_grads" and raw[key] is True):
+                self.implied.add(token)  # materialized gradients are the default: only false needs the option
+        if len(outputs) > 1:
+            self.implied.add("custom_multiple_outputs")
+        return FunctionDef(name, tuple(inputs), forward, tuple(outputs), tuple(raw.get("save", [])), backward,
+                           tuple(raw["returns"]), tuple(raw.get("non_differentiable", [])), tuple(raw.get("dirty", [])),
+                           raw.get("materialize_grads", True), raw.get("once_differentiable", False))
 
     def check_rules(self, cited: list[str]) -> None:
         known = contracts.rules()
@@ -302,7 +364,7 @@ class _Builder:
 
     def statement(self, text: str, where: tuple) -> Statement:
         try:
-            statement = parse_statement(text)
+            statement = parse_statement(text, self.function_names)
         except ExpressionError as exc:
             self.fail(where, f"in {text!r}: {exc.message}", exc.column)
         if isinstance(statement.expr, Num) and not statement.inplace_op:
@@ -312,10 +374,30 @@ class _Builder:
             self.require_defined(name, where, text)
         for op in ops_used(statement.expr):
             self.implied.add(f"op:{op}")
+        self.check_function_calls(statement, where, text)
         if reads_grad(statement.expr):
             self.implied.add("read_grad")
         self.defined.update(statement.names_bound)
         return statement
+
+    def check_function_calls(self, statement, where: tuple, text: str) -> None:
+        """A call of a case function gives it one tensor per input; several outputs are unpacked, each once."""
+        for name in functions_used(statement.expr):
+            if name not in self.functions:
+                self.fail(where, f"in {text!r}: function {name!r} could not be defined (see its own error)")
+        expr = statement.expr
+        for call in _applies(expr):
+            function = self.functions[call.function]
+            if len(call.args) != len(function.inputs):
+                self.fail(where, f"in {text!r}: {call.function} takes {len(function.inputs)} input(s) "
+                                 f"({', '.join(function.inputs)}), got {len(call.args)}")
+            if call is not expr and len(function.outputs) > 1:
+                self.fail(where, f"in {text!r}: {call.function} has {len(function.outputs)} outputs: unpack them in a "
+                                 "step of their own, as in `a, b = ...`")
+        if isinstance(expr, Apply):
+            count, wanted = len(self.functions[expr.function].outputs), len(statement.targets) or 1
+            if count != wanted:
+                self.fail(where, f"in {text!r}: {expr.function} has {count} output(s); the step binds {wanted}")
 
     def require_defined(self, name: str, where: tuple, context: str = "") -> None:
         if name not in self.defined:
@@ -414,6 +496,8 @@ class _Builder:
             self.mentioned.update(f"{kind}.{key}" for key, value in options.items() if value is False)
         if kind == "expect":
             self.implied.update(f"expect.{key}" for key in raw["expect"])
+            if any("grad_mode" in call for call in raw["expect"].get("backward_calls", ()) if isinstance(call, dict)):
+                self.implied.add("expect.backward_calls.grad_mode")
 
     def check_capabilities(self, declared: list[str]) -> None:
         known = contracts.capabilities()
@@ -426,6 +510,15 @@ class _Builder:
         missing = sorted(needed - set(declared))
         if missing:
             self.fail(("capabilities",), f"the steps need capabilities {missing} that `capabilities` does not list")
+
+
+def _applies(expr) -> list[Apply]:
+    """Every call of a case function in an expression, outermost first."""
+    if isinstance(expr, Apply):
+        return [expr] + [inner for arg in expr.args for inner in _applies(arg)]
+    if isinstance(expr, Call):
+        return [inner for arg in expr.args for inner in _applies(arg)]
+    return []
 
 
 def _describe(error: jsonschema.ValidationError) -> tuple[tuple, str]:

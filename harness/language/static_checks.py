@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from gradspec import contracts
 from gradspec.language.case import Case, Step, as_list, thawed
-from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref, python_index
+from gradspec.language.expressions import Apply, Call, Expr, GradOf, Num, Ref, python_index
 from gradspec.language.forwards import numpy_forward
 from gradspec.language.limits import limit
 from gradspec.reference_engine import views
@@ -29,9 +29,17 @@ class ShapeProblem(Exception):
         self.line, self.message = line, message
 
 
+class _Values(dict):
+    """The values known so far, by name, and the case's functions, whose forwards compute more of them."""
+
+    def __init__(self, items, functions):
+        super().__init__(items)
+        self.functions = functions
+
+
 def shape_problems(case: Case) -> list[ShapeProblem]:
     """Every step whose shapes cannot work, in order; an empty list for a consistent case."""
-    values: dict[str, Any] = {t.name: t.value for t in case.tensors}
+    values: dict[str, Any] = _Values({t.name: t.value for t in case.tensors}, case.functions)
     problems: list[ShapeProblem] = []
     _walk(case.steps, values, problems)
     return problems
@@ -126,6 +134,8 @@ def _evaluate(expr: Expr, values: dict[str, Any], step: Step) -> Any:
     if isinstance(expr, GradOf):
         value = values.get(expr.name)
         return UNKNOWN if value is UNKNOWN else np.zeros(np.shape(value))  # a .grad has its tensor's shape
+    if isinstance(expr, Apply):
+        return _apply(expr, values, step)
     assert isinstance(expr, Call)
     if all(isinstance(arg, Num) for arg in expr.args):  # e.g. (1).exp(): a number, not a tensor of any engine
         raise ShapeProblem(step.line, f"{expr.op} of numbers alone makes no tensor; declare the value under `tensors:`")
@@ -144,6 +154,27 @@ def _evaluate(expr: Expr, values: dict[str, Any], step: Step) -> Any:
         shapes = ", ".join(str(list(np.shape(o))) for o in operands)
         raise ShapeProblem(step.line, f"{expr.op} cannot take operands of shape {shapes}"
                                       f"{_kwargs_text(expr)}: {exc}") from None
+
+
+def _apply(expr: Apply, values: dict[str, Any], step: Step) -> Any:
+    """A case function's outputs: its forward steps evaluated on the operands (a tuple for several outputs)."""
+    function = values.functions[expr.function]
+    operands = [_evaluate(arg, values, step) for arg in expr.args]
+    if any(operand is UNKNOWN for operand in operands):
+        return UNKNOWN
+    inner = _Values(zip(function.inputs, operands, strict=True), values.functions)
+    for statement in function.forward:
+        value = _evaluate(statement.expr, inner, step)
+        if value is UNKNOWN:
+            return UNKNOWN
+        if statement.inplace_op:
+            if np.broadcast_shapes(np.shape(inner[statement.target]), np.shape(value)) != np.shape(inner[statement.target]):
+                raise ShapeProblem(step.line, f"{expr.function}'s forward updates {statement.target} in place with "
+                                              f"a value of shape {list(np.shape(value))} that does not fit it")
+            value = inner[statement.target]
+        inner[statement.target] = value
+    outputs = tuple(np.asarray(inner[name]) for name in function.outputs)
+    return outputs[0] if len(outputs) == 1 else outputs
 
 
 def _result_size(expr: Call, operands: list) -> int:

@@ -13,9 +13,9 @@ import pprint
 from gradspec import contracts
 from gradspec.adapters import torch_adapter
 from gradspec.adapters.torch_like import FUNCTIONAL_OPS
-from gradspec.language.case import Case, Step, as_list, thawed
+from gradspec.language.case import Case, FunctionDef, Step, as_list, thawed
 from gradspec.running.compare import tolerance_for
-from gradspec.language.expressions import Expr, GradOf, Num, Ref, index_text
+from gradspec.language.expressions import Apply, Expr, GradOf, Num, Ref, index_text
 
 _METHODS = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "clone", "detach",
             "expm1", "log1p", "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
@@ -45,6 +45,7 @@ WARNINGS = {warnings!r}
 RTOL, ATOL = {rtol!r}, {atol!r}
 DTYPE, DEVICE = torch.{dtype}, {device!r}
 hook_log = []
+backward_log = []  # calls of the case's functions' backwards: (name, gradients, grad mode)
 handles = {{}}
 inf, nan = float("inf"), float("nan")  # as expected values are written
 
@@ -116,6 +117,22 @@ def check_hook_calls(where, expected):
     hook_log.clear()
 
 
+def logged(name, grads):
+    backward_log.append((name, [None if g is None else g.detach().cpu().clone() for g in grads],
+                         torch.is_grad_enabled()))
+
+
+def check_backward_calls(where, expected):
+    got = [name for name, _, _ in backward_log]
+    assert got == [call["function"] for call in expected], f"{{where}}: backward calls {{got}}, expected {{expected}}"
+    for (name, grads, mode), call in zip(backward_log, expected):
+        assert len(grads) == len(call["grads"]), f"{{where}}: {{name}} got {{len(grads)}} gradients"
+        for grad, want in zip(grads, call["grads"]):
+            check_close(f"{{where}}: gradient into {{name}}", grad, want)
+        assert call.get("grad_mode", mode) == mode, f"{{where}}: grad mode in {{name}}'s backward was {{mode}}"
+    backward_log.clear()
+
+
 def check_hook_grads(where, expected):
     seen = {{}}
     for label, gradient in hook_log:
@@ -147,6 +164,8 @@ def to_torch_script(case: Case, device: str = "cpu", dtype: str = "float64") -> 
     lines.append(_PRELUDE.format(errors=[(t.__name__, p, k) for t, p, k in torch_adapter.ERRORS],
                                  warnings=[(t.__name__, p, k) for t, p, k in torch_adapter.WARNINGS],
                                  rtol=tolerance["rtol"], atol=tolerance["atol"], dtype=dtype, device=device))
+    for function in case.functions.values():
+        lines += _function_class(function)
     for tensor in case.tensors:
         tensor_dtype = f"torch.{tensor.dtype}" if tensor.dtype else "DTYPE"
         lines.append(f"{tensor.name} = torch.tensor({tensor.value.tolist()!r}, dtype={tensor_dtype}, device=DEVICE"
@@ -154,6 +173,32 @@ def to_torch_script(case: Case, device: str = "cpu", dtype: str = "float64") -> 
     _steps(lines, case.steps, "", "")
     lines.append('print("conforms:", CASE["id"])')
     return "\n".join(lines) + "\n"
+
+
+def _function_class(function: FunctionDef) -> list[str]:
+    """A case function as a torch.autograd.Function subclass; its backward logs what it receives."""
+    def assigned(statement) -> str:
+        if statement.inplace_op:
+            return f"        {statement.target}.{_INPLACE[statement.inplace_op]}({_expr(statement.expr)})"
+        return f"        {statement.target} = {_expr(statement.expr)}"
+
+    grads = [function.grad_name(output) for output in function.outputs]
+    lines = ["", "", f"class {function.name}(torch.autograd.Function):", "    @staticmethod",
+             f"    def forward(ctx, {', '.join(function.inputs)}):", *map(assigned, function.forward),
+             f"        ctx.save_for_backward({', '.join(function.save)})"]
+    for option, call in (("non_differentiable", "mark_non_differentiable"), ("dirty", "mark_dirty")):
+        if getattr(function, option):
+            lines.append(f"        ctx.{call}({', '.join(getattr(function, option))})")
+    if not function.materialize_grads:
+        lines.append("        ctx.set_materialize_grads(False)")
+    lines += [f"        return {', '.join(function.outputs)}", "", "    @staticmethod"]
+    if function.once_differentiable:
+        lines.append("    @torch.autograd.function.once_differentiable")
+    lines += [f"    def backward(ctx, {', '.join(grads)}):",
+              f"        ({''.join(name + ', ' for name in function.save)}) = ctx.saved_tensors",
+              f"        logged({function.name!r}, [{', '.join(grads)}])", *map(assigned, function.backward),
+              f"        return {', '.join('None' if name is None else name for name in function.returns) or '()'}", ""]
+    return lines
 
 
 def _steps(lines: list[str], steps: tuple[Step, ...], indent: str, prefix: str) -> None:
@@ -265,6 +310,8 @@ def _expectations(expect, where: str, quiet: bool) -> list[str]:
         lines.append(f"check_hook_calls({where!r}, {thawed(expect['hook_calls'])!r})")
     if "hook_grads" in expect:
         lines.append(f"check_hook_grads({where!r}, {thawed(expect['hook_grads'])!r})")
+    if "backward_calls" in expect:
+        lines.append(f"check_backward_calls({where!r}, {thawed(expect['backward_calls'])!r})")
     return lines
 
 
@@ -275,6 +322,8 @@ def _expr(expr: Expr) -> str:
         return expr.name
     if isinstance(expr, GradOf):
         return f"{expr.name}.grad"
+    if isinstance(expr, Apply):
+        return f"{expr.function}.apply({', '.join(_expr(a) for a in expr.args)})"
     args = [_expr(a) for a in expr.args]
     kwargs = dict(expr.kwargs)
     if expr.op in _OPERATORS:

@@ -20,8 +20,9 @@ import numpy as np
 from gradspec import contracts
 from gradspec.adapter import Adapter
 from gradspec.language.case import Case, Step, as_list, thawed
-from gradspec.language.expressions import Call, Expr, GradOf, Num, Ref, call_kwargs, python_index
+from gradspec.language.expressions import Apply, Call, Expr, GradOf, Num, Ref, call_kwargs, python_index
 from gradspec.running.compare import array_mismatch
+from gradspec.running.custom import FunctionProgram
 
 # failed: the engine did not behave as the case says; error: the adapter or gradspec itself broke,
 # so nothing was learnt about the engine (a conformance report must not blame the engine for it).
@@ -136,6 +137,8 @@ class _Run:
         self.handles: dict[str, Any] = {}
         self.hook_log: list[tuple[str, np.ndarray | None]] = []
         self.hook_errors: list[HookRaised] = []  # every exception a hook raised, to recognise it unchanged
+        self.backward_log: list[dict] = []  # every call of a case function's backward (custom.py)
+        self.functions: dict[str, Callable] = {}  # the engine's function for each case function, made on first use
 
     def raised_by_hook(self, exc: BaseException) -> bool:
         return any(exc is raised for raised in self.hook_errors)
@@ -231,11 +234,22 @@ class _Run:
             return self.tensor(expr.name)
         if isinstance(expr, GradOf):
             return self.adapter.read_grad(self.tensor(expr.name))
+        if isinstance(expr, Apply):
+            return self.function(expr.function)(*(self.evaluate(a) for a in expr.args))
         assert isinstance(expr, Call)
         args = [self.evaluate(a) for a in expr.args]
         if any(arg is None for arg in args):
             raise _StepFailed(f"an operand of {expr.op!r} is None (a .grad the engine did not produce)")
         return self.adapter.apply(expr.op, args, call_kwargs(expr))
+
+    def function(self, name: str) -> Callable:
+        """The engine's custom function for case function `name`, made once per run."""
+        if name not in self.functions:
+            adapter = self.adapter
+            program = FunctionProgram(self.case.functions[name], adapter.apply, adapter.apply_inplace,
+                                      adapter.to_numpy, adapter.grad_enabled, self.backward_log)
+            self.functions[name] = adapter.custom_function(program)
+        return self.functions[name]
 
     def literal_or_name(self, value: Any, reference: Any) -> Any:
         """A gradient given as a tensor name or as a literal array (made like `reference`)."""
@@ -391,6 +405,8 @@ class _Run:
             self.check_hook_calls(problems, expect["hook_calls"])
         if "hook_grads" in expect:
             self.check_hook_grads(problems, expect["hook_grads"])
+        if "backward_calls" in expect:
+            self.check_backward_calls(problems, expect["backward_calls"])
         if problems:
             raise _StepFailed(problems[0] if len(problems) == 1 else f"{len(problems)} expectations failed",
                               tuple(problems) if len(problems) > 1 else ())
@@ -438,6 +454,27 @@ class _Run:
                 mismatch = array_mismatch(thawed(call["grad"]), grad, self.log_dtype(grad), self.case.tolerance)
                 if mismatch:
                     problems.append(f"hook call {index} ({label}): {mismatch}")
+
+
+    def check_backward_calls(self, problems: list[str], expected: Any) -> None:
+        """The calls of case functions' backwards since the last check, in order: which, what arrived, grad mode."""
+        log, self.backward_log = self.backward_log, []
+        got, want = [call["function"] for call in log], [call["function"] for call in expected]
+        if got != want:
+            problems.append(f"backward calls: expected {want}, got {got}")
+            return
+        for number, (call, seen) in enumerate(zip(expected, log, strict=True), start=1):
+            if len(call["grads"]) != len(seen["grads"]):
+                problems.append(f"backward call {number} ({seen['function']}): expected {len(call['grads'])} "
+                                f"gradient(s), got {len(seen['grads'])}")
+                continue
+            for slot, (want_grad, grad) in enumerate(zip(call["grads"], seen["grads"], strict=True)):
+                mismatch = array_mismatch(thawed(want_grad), grad, self.log_dtype(grad), self.case.tolerance)
+                if mismatch:
+                    problems.append(f"backward call {number} ({seen['function']}), gradient {slot}: {mismatch}")
+            if "grad_mode" in call and seen["grad_mode"] != call["grad_mode"]:
+                problems.append(f"backward call {number} ({seen['function']}): grad mode inside was "
+                                f"{seen['grad_mode']}, expected {call['grad_mode']}")
 
 
 def _by_label(log: list[tuple[str, Any]]) -> dict[str, list]:
