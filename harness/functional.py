@@ -34,6 +34,7 @@ from gradspec import contracts
 from gradspec.absent import Absent
 from gradspec.adapter import OPERATOR_OPS, Adapter
 from gradspec.reference_engine import views
+from gradspec.running.custom import FunctionProgram
 
 Array = Any  # an engine's array
 
@@ -92,6 +93,11 @@ class FunctionalAdapter(Absent, Adapter):
         `materialize` is grad's materialize_grads, for engines that tell unused inputs apart (None there).
         """
 
+    def custom_vjp(self, program) -> Callable[..., Array]:
+        """The engine's custom-derivative function on engine arrays (capability custom_function): called with
+        arrays, it gives the output (a tuple for several); `program` runs on arrays (custom_function below)."""
+        raise NotImplementedError(f"the {self.name} adapter declares no custom_function")
+
     def add(self, a: Array, b: Array) -> Array:
         return self.ops["add"](a, b)
 
@@ -122,6 +128,29 @@ class FunctionalAdapter(Absent, Adapter):
         if contracts.ops()[op].get("outputs") == "many":  # unbind, split, chunk: one Recorded per output
             return [Recorded(value, "_item", (recorded, index)) for index, value in enumerate(recorded.value)]
         return recorded
+
+    def custom_function(self, program) -> Callable[..., Recorded]:
+        """A case function as one recorded op, "custom:<name>", whose value is the engine's custom_vjp function:
+        replays differentiate it as they do every op, through the engine's own custom-derivative rule."""
+        on_arrays = FunctionProgram(program.definition, lambda op, args, kwargs: self.ops[op](*args, **kwargs), None,
+                                    self._logged_value, lambda: None, program.log)
+        native, key = self.custom_vjp(on_arrays), f"custom:{program.name}"
+        self.ops = {**self.ops, key: native}
+        several = len(program.definition.outputs) > 1
+
+        def call(*args: Recorded) -> Recorded | list[Recorded]:
+            recorded = Recorded(native(*(a.value for a in args)), key, tuple(args))
+            if several:
+                return [Recorded(value, "_item", (recorded, index)) for index, value in enumerate(recorded.value)]
+            return recorded
+        return call
+
+    def _logged_value(self, array: Array) -> np.ndarray | None:
+        """A gradient a custom backward received, for the log: None where the engine passes a traced value."""
+        try:
+            return np.array(self.numpy(array), copy=True)
+        except Exception:  # noqa: BLE001 - a tracer (JAX) or symbolic tensor has no values to log
+            return None
 
     # -- autograd ----------------------------------------------------------------
 

@@ -20,6 +20,7 @@ try:
     from autograd.builtins import list as traced_list
     from autograd.scipy import special
     from autograd.builtins import tuple as traced_tuple
+    from autograd.extend import defvjp_argnums, primitive
     from autograd.tracer import getval
 except ImportError:  # pragma: no cover - exercised only where autograd is absent
     autograd = None
@@ -38,7 +39,8 @@ class AutogradAdapter(FunctionalAdapter):
     name = "autograd"
     devices = ("cpu",)
     dtypes = ("float64", "float32")
-    capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads"})
+    # primitive + defvjp_argnums: one output, one VJP per argument (so another count is not expressible)
+    capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads", "custom_function"})
     lacks_ops = frozenset({"softplus", "silu", "gelu", "leaky_relu", "elu", "rsqrt",  # no nn functions in autograd
                            "lerp", "softmax", "log_softmax"})
 
@@ -71,3 +73,14 @@ class AutogradAdapter(FunctionalAdapter):
     def vjp(self, function, primals, cotangents, materialize):
         pullback, _ = autograd.make_vjp(lambda xs: traced_list(function(*xs)))(traced_tuple(primals))
         return list(pullback(list(cotangents)))
+
+    def custom_vjp(self, program):
+        """A primitive with defvjp_argnums: one VJP maker for every argument at once, so the case's backward runs
+        once per pass; the forward runs again in the VJP maker for the values it saves."""
+        function = primitive(lambda *inputs: program.forward(*inputs)[0][0])
+
+        def vjp_maker(argnums, answer, inputs, kwargs):
+            saved = program.forward(*inputs)[1]
+            return lambda gradient: tuple(program.backward(saved, (gradient,))[i] for i in argnums)
+        defvjp_argnums(function, vjp_maker)
+        return function

@@ -29,6 +29,10 @@ else:
 ERRORS = [
     (ValueError, r"unexpected tree structure", "grad_count_mismatch"),
     (ValueError, r"unexpected JAX type \(e\.g\. shape/dtype\) for argument to VJP function", "grad_shape_mismatch"),
+    (TypeError, r"Custom VJP bwd rule must produce .* a tuple of length equal to the number of arguments",
+     "custom_grad_count"),
+    (ValueError, r"Custom VJP bwd rule must produce an output with the same type .* shapes do not match",
+     "custom_grad_shape"),
 ]
 
 
@@ -36,8 +40,9 @@ class JaxAdapter(FunctionalAdapter):
     name = "jax"
     devices = ("cpu",)
     dtypes = ("float64", "float32")
+    # custom_vjp: several outputs, and higher order through a backward of jnp steps; nothing of ctx's options
     capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads", "view_ops", "index_ops",
-                              "integer_tensors"})
+                              "integer_tensors", "custom_function", "custom_multiple_outputs"})
     lacks_ops = frozenset({"lerp"})  # jax.numpy has no lerp
     errors = ERRORS
 
@@ -68,6 +73,19 @@ class JaxAdapter(FunctionalAdapter):
     def vjp(self, function, primals, cotangents, materialize):
         _, pullback = jax.vjp(lambda *xs: list(function(*xs)), *primals)
         return list(pullback(list(cotangents)))
+
+    def custom_vjp(self, program):
+        """jax.custom_vjp: the forward's saved values are the residuals; None in what backward returns is a zero."""
+        single = len(program.definition.outputs) == 1
+
+        def forward(*inputs):
+            outputs, saved = program.forward(*inputs)
+            return (outputs[0] if single else tuple(outputs)), saved
+
+        function = jax.custom_vjp(lambda *inputs: forward(*inputs)[0])
+        function.defvjp(forward, lambda saved, cotangents: tuple(
+            program.backward(saved, (cotangents,) if single else tuple(cotangents))))
+        return function
 
 
 def _scatters() -> dict:

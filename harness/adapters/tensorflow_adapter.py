@@ -101,6 +101,7 @@ def _matmul(a, b):
 
 
 ERRORS = [
+    (ValueError, r"custom_gradient function expected to return \d+ gradients", "custom_grad_count"),
     (ValueError, r"(?i)incompatible shapes|must have the same shape|shapes must be equal", "grad_shape_mismatch"),
 ]
 
@@ -113,7 +114,8 @@ class TensorFlowAdapter(FunctionalAdapter):
     name = "tensorflow"
     devices = ("cpu",)
     dtypes = ("float64", "float32")
-    capabilities = frozenset({"grad", "create_graph", "detach", "allow_unused", "materialize_grads"})
+    capabilities = frozenset({"grad", "create_graph", "detach", "allow_unused", "materialize_grads", "custom_function",
+                              "custom_multiple_outputs"})
     # tf.math has none of these; tf.nn.elu has no alpha
     lacks_ops = frozenset({"log2", "log10", "trunc", "elu", "hypot", "copysign", "lerp",
                            "var", "std"})  # reduce_variance and reduce_std have no correction
@@ -150,3 +152,17 @@ class TensorFlowAdapter(FunctionalAdapter):
                                        "does not check this and crashed the process, so the adapter does not call it")
         unconnected = tf.UnconnectedGradients.ZERO if materialize else tf.UnconnectedGradients.NONE
         return tape.gradient(targets, primals, output_gradients=cotangents, unconnected_gradients=unconnected)
+
+    def custom_vjp(self, program):
+        """tf.custom_gradient: the gradient function closes over the forward's saved values."""
+        single = len(program.definition.outputs) == 1
+
+        @tf.custom_gradient
+        def function(*inputs):
+            outputs, saved = program.forward(*inputs)
+
+            def gradient(*upstream):
+                returned = program.backward(saved, upstream)
+                return returned[0] if len(returned) == 1 else list(returned)
+            return (outputs[0] if single else list(outputs)), gradient
+        return function

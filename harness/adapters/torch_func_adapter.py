@@ -29,7 +29,7 @@ class TorchFuncAdapter(FunctionalAdapter):
     devices = ("cpu", "cuda")
     dtypes = ("float64", "float32")
     capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads", "view_ops", "index_ops",
-                              "integer_tensors"})
+                              "integer_tensors", "custom_function", "custom_multiple_outputs"})
     errors = ERRORS
     # the torch adapter's table: plain tensor methods and torch.nn.functional, which torch.func transforms
     ops = {**OPS, **{name: (lambda *args, _name=name, **kwargs: getattr(torch.nn.functional, _name)(*args, **kwargs))
@@ -51,3 +51,34 @@ class TorchFuncAdapter(FunctionalAdapter):
     def vjp(self, function, primals, cotangents, materialize):
         _, pullback = torch.func.vjp(lambda *xs: list(function(*xs)), *primals)
         return list(pullback(list(cotangents)))
+
+    def custom_vjp(self, program):
+        """An autograd.Function in the form torch.func transforms: forward without ctx and setup_context. Saved
+        inputs are saved as inputs; other saved values are returned as extra outputs, marked non-differentiable,
+        as torch.func asks of intermediates; the function the case calls returns only its own outputs."""
+        definition = program.definition
+        count = len(definition.outputs)
+        kept = [i for i, name in enumerate(definition.save) if name not in definition.inputs]  # computed ones
+
+        def forward(*inputs):
+            outputs, saved = program.forward(*inputs)
+            return (*outputs, *(saved[i] for i in kept))
+
+        def setup_context(ctx, inputs, output):
+            extra = iter(output[count:])
+            by_input = dict(zip(definition.inputs, inputs, strict=True))
+            ctx.save_for_backward(*(by_input[name] if name in by_input else next(extra) for name in definition.save))
+            ctx.mark_non_differentiable(*output[count:])
+
+        def backward(ctx, *grads):
+            returned = program.backward(ctx.saved_tensors, grads[:count])
+            return returned[0] if len(returned) == 1 else returned
+
+        function = type(program.name, (torch.autograd.Function,), {
+            "forward": staticmethod(forward), "setup_context": staticmethod(setup_context),
+            "backward": staticmethod(backward)})
+
+        def call(*inputs):
+            outputs = function.apply(*inputs)[:count]
+            return outputs[0] if count == 1 else tuple(outputs)
+        return call
