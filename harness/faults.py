@@ -916,6 +916,45 @@ def _tanh_second_derivative_halved(patch):
 
 
 
+# -- the backward pass (PASS) ----------------------------------------------------------------------
+
+
+def _hooks_without_grad_mode(run, self, node, gradient):
+    with M._Mode(False):
+        return run(self, node, gradient)
+
+
+def _post_hooks_reversed(patch):
+    def make(accumulate):
+        def accumulate_leaf(self, node, gradient):
+            hooks = node.post_hooks
+            node.post_hooks = None if hooks is None else dict(reversed(list(hooks.items())))
+            try:
+                return accumulate(self, node, gradient)
+            finally:
+                node.post_hooks = hooks
+        return accumulate_leaf
+    patch(E._Pass, "accumulate_leaf", make)
+
+
+def _empty_inputs_mean_all(original, output, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    return original(output, gradient, retain_graph, create_graph, None if inputs is not None and not list(inputs)
+                    else inputs)
+
+
+def _frees_every_reachable_node(patch):
+    def make(run):
+        def run_and_free(self):
+            captured = run(self)
+            if not self.retain_graph:
+                for node in self.discover():
+                    if type(node) is G.Node and node.saved is not G.NOTHING_SAVED:
+                        node.saved = G.FREED
+            return captured
+        return run_and_free
+    patch(E._Pass, "run", make)
+
+
 # -- custom functions (CUSTOM) ---------------------------------------------------------------------
 
 
@@ -1069,6 +1108,11 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("DERIV-1", "sin's derivative is computed in float32, even in a float64 backward", _sin_in_float32),
     Fault("DERIV-2", "tanh's derivative rule records only half its dependence on the output",
           _tanh_second_derivative_halved),
+    Fault("PASS-1", "hooks run with grad mode off even under create_graph", _hooks_fault(_hooks_without_grad_mode)),
+    Fault("PASS-2", "post-accumulate-grad hooks run in reverse registration order", _post_hooks_reversed),
+    Fault("PASS-3", "backward with an empty inputs list accumulates into every leaf",
+          lambda patch: _wrap_backward(patch, _empty_inputs_mean_all)),
+    Fault("PASS-4", "a pass frees what every reachable node saved, run or not", _frees_every_reachable_node),
     Fault("CUSTOM-1", "a custom function's outputs require grad whenever grad mode is on",
           lambda patch: patch(F, "_records", lambda records: lambda args: M.is_grad_enabled())),
     Fault("CUSTOM-2", "a custom backward receives only the first path's gradient of an output",

@@ -496,8 +496,9 @@ class _Builder:
             self.mentioned.update(f"{kind}.{key}" for key, value in options.items() if value is False)
         if kind == "expect":
             self.implied.update(f"expect.{key}" for key in raw["expect"])
-            if any("grad_mode" in call for call in raw["expect"].get("backward_calls", ()) if isinstance(call, dict)):
-                self.implied.add("expect.backward_calls.grad_mode")
+            for key in ("backward_calls", "hook_calls"):
+                if any("grad_mode" in call for call in raw["expect"].get(key, ()) if isinstance(call, dict)):
+                    self.implied.add(f"expect.{key}.grad_mode")
 
     def check_capabilities(self, declared: list[str]) -> None:
         known = contracts.capabilities()

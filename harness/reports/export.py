@@ -91,7 +91,7 @@ def check_close(where, got, expected):
 
 def make_hook(label, returns):
     def hook(gradient):
-        hook_log.append((label, gradient.detach().cpu().clone()))
+        hook_log.append((label, gradient.detach().cpu().clone(), torch.is_grad_enabled()))
         if returns == "raise":
             raise HookRaised(label)
         if returns is None:
@@ -104,16 +104,18 @@ def make_hook(label, returns):
 
 def make_post_hook(label):
     def hook(tensor):
-        hook_log.append((label, None if tensor.grad is None else tensor.grad.detach().cpu().clone()))
+        hook_log.append((label, None if tensor.grad is None else tensor.grad.detach().cpu().clone(),
+                         torch.is_grad_enabled()))
     return hook
 
 
 def check_hook_calls(where, expected):
-    got = [label for label, _ in hook_log]
+    got = [label for label, _, _ in hook_log]
     assert got == [call["hook"] for call in expected], f"{{where}}: hook calls {{got}}, expected {{expected}}"
-    for (label, gradient), call in zip(hook_log, expected):
+    for (label, gradient, mode), call in zip(hook_log, expected):
         if "grad" in call:
             check_close(f"{{where}}: hook {{label}}", gradient, call["grad"])
+        assert call.get("grad_mode", mode) == mode, f"{{where}}: grad mode in hook {{label}} was {{mode}}"
     hook_log.clear()
 
 
@@ -135,7 +137,7 @@ def check_backward_calls(where, expected):
 
 def check_hook_grads(where, expected):
     seen = {{}}
-    for label, gradient in hook_log:
+    for label, gradient, _ in hook_log:
         seen.setdefault(label, []).append(gradient)
     assert sorted(seen) == sorted(expected), f"{{where}}: hooks called {{sorted(seen)}}, expected {{sorted(expected)}}"
     for label, grads in expected.items():

@@ -100,6 +100,7 @@ class Session:
     def __init__(self, case: Case, adapter: Adapter):
         self.adapter = adapter
         self.last_error: BaseException | None = None  # what the last step that raised raised, for messages
+        self.last_hook_modes: dict[str, list[bool | None]] = {}  # per hook, the grad mode of each call hook_calls saw
         self._run = _Run(case, adapter)
         self._run.make_tensors()
 
@@ -127,7 +128,9 @@ class Session:
 
     def hook_calls(self) -> dict[str, list[np.ndarray | None]]:
         """Per hook label, the gradients it received since the last call (the order across hooks is free)."""
-        return _by_label(self._run.take_hook_log())
+        log = self._run.take_hook_log()
+        self.last_hook_modes = _by_label([(label, mode) for label, _, mode in log])
+        return _by_label([(label, grad) for label, grad, _ in log])
 
 
 class _Run:
@@ -135,7 +138,7 @@ class _Run:
         self.case, self.adapter, self.tracebacks = case, adapter, tracebacks
         self.env: dict[str, Any] = {}
         self.handles: dict[str, Any] = {}
-        self.hook_log: list[tuple[str, np.ndarray | None]] = []
+        self.hook_log: list[tuple[str, np.ndarray | None, bool | None]] = []  # label, gradient, grad mode inside
         self.hook_errors: list[HookRaised] = []  # every exception a hook raised, to recognise it unchanged
         self.backward_log: list[dict] = []  # every call of a case function's backward (custom.py)
         self.functions: dict[str, Callable] = {}  # the engine's function for each case function, made on first use
@@ -343,7 +346,7 @@ class _Run:
         label, returns = step.args["as"], step.args.get("returns")
 
         def hook(gradient):
-            self.hook_log.append((label, self.adapter.to_numpy(gradient)))
+            self.hook_log.append((label, self.adapter.to_numpy(gradient), self.adapter.grad_enabled()))
             if returns == "raise":
                 self.hook_errors.append(HookRaised(f"hook {label!r} raised as the case asks"))
                 raise self.hook_errors[-1]
@@ -360,7 +363,8 @@ class _Run:
 
         def hook(tensor):
             grad = self.adapter.read_grad(tensor)
-            self.hook_log.append((label, None if grad is None else self.adapter.to_numpy(grad)))
+            self.hook_log.append((label, None if grad is None else self.adapter.to_numpy(grad),
+                                  self.adapter.grad_enabled()))
 
         tensor = self.tensor(step.args["register_post_accumulate_grad_hook"])
         self.handles[label] = self.adapter.register_post_accumulate_grad_hook(tensor, hook)
@@ -418,7 +422,7 @@ class _Run:
         if mismatch:
             problems.append(f"{what}: {mismatch}")
 
-    def take_hook_log(self) -> list[tuple[str, np.ndarray | None]]:
+    def take_hook_log(self) -> list[tuple[str, np.ndarray | None, bool | None]]:
         """Every hook call since the last time the log was taken, in order; the log starts afresh."""
         log, self.hook_log = self.hook_log, []
         return log
@@ -429,7 +433,7 @@ class _Run:
 
     def check_hook_grads(self, problems: list[str], expected: Any) -> None:
         """Per hook, the gradients it saw in order; the order across hooks is not checked."""
-        calls = _by_label(self.take_hook_log())
+        calls = _by_label([(label, grad) for label, grad, _ in self.take_hook_log()])
         if sorted(calls) != sorted(expected):
             problems.append(f"hooks called: expected {sorted(expected)}, got {sorted(calls)}")
             return
@@ -445,16 +449,17 @@ class _Run:
 
     def check_hook_calls(self, problems: list[str], expected: Any) -> None:
         log = self.take_hook_log()
-        got_labels, want_labels = [label for label, _ in log], [call["hook"] for call in expected]
+        got_labels, want_labels = [label for label, _, _ in log], [call["hook"] for call in expected]
         if got_labels != want_labels:
             problems.append(f"hook calls: expected {want_labels}, got {got_labels}")
             return
-        for index, (call, (label, grad)) in enumerate(zip(expected, log, strict=True), start=1):
+        for index, (call, (label, grad, mode)) in enumerate(zip(expected, log, strict=True), start=1):
             if "grad" in call:
                 mismatch = array_mismatch(thawed(call["grad"]), grad, self.log_dtype(grad), self.case.tolerance)
                 if mismatch:
                     problems.append(f"hook call {index} ({label}): {mismatch}")
-
+            if "grad_mode" in call and mode != call["grad_mode"]:
+                problems.append(f"hook call {index} ({label}): grad mode inside was {mode}, expected {call['grad_mode']}")
 
     def check_backward_calls(self, problems: list[str], expected: Any) -> None:
         """The calls of case functions' backwards since the last check, in order: which, what arrived, grad mode."""
