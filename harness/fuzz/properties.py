@@ -77,7 +77,8 @@ def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Pat
         data = sequences.as_case(sequence, observed, adapter.name)
         return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}")
 
-    _run_and_stage("sequence", sequences.sequences(exclude=adapter.lacks_ops) if strategy is None else strategy,
+    default = sequences.sequences(exclude=adapter.lacks_ops, extras=adapter.capabilities & sequences.OPTIONAL)
+    _run_and_stage("sequence", default if strategy is None else strategy,
                    lambda sequence: sequences.compare(sequence, adapter, reference),
                    sequences.Disagreement, write, adapter, fuzz_settings, engine)
 

@@ -15,16 +15,34 @@ from dataclasses import dataclass
 import numpy as np
 from gradspec.fuzz.staging import plain
 from gradspec.fuzz.strategies import graphs
+from gradspec.language.errors import CaseFileError
 from gradspec.language.loader import build_case
 from gradspec.running.interpreter import Session
+from hypothesis import reject
 from hypothesis import strategies as st
 
 RTOL, ATOL = 1e-9, 1e-12
-EITHER_ERROR = {"freed_graph", "inplace_modified"}
+EITHER_ERROR = {"freed_graph", "inplace_modified", "custom_grad_count", "custom_grad_shape"}  # LIFE-7
 
 # What a drawn sequence may call: an engine lacking any of these cannot be compared so.
 CAPABILITIES = frozenset({"grad", "backward", "allow_unused", "create_graph", "graph_lifetime", "retain_grad",
                           "tensor_hooks", "grad_assignment"})
+# What it calls besides, where the engine has them: post-accumulate hooks, backward over some inputs, the grad
+# mode inside hooks and custom backwards (compared), and calls of custom functions (FUNCTIONS).
+OPTIONAL = frozenset({"post_accumulate_grad_hooks", "backward_inputs", "grad_mode", "custom_function",
+                      "custom_multiple_outputs"})
+# Custom functions a sequence may call; Flattened's backward returns a 0-d gradient, which only a 0-d input takes
+# (CUSTOM-4), so that both engines must raise custom_grad_shape for the others.
+FUNCTIONS = {
+    "Cube": {"inputs": ["x"], "forward": ["y = x * x * x"], "outputs": ["y"], "save": ["x"],
+             "backward": ["gx = grad_y * 3 * x * x"], "returns": ["gx"]},
+    "Product": {"inputs": ["a", "b"], "forward": ["p = a * b"], "outputs": ["p"], "save": ["a", "b"],
+                "backward": ["ga = grad_p * b", "gb = grad_p * a"], "returns": ["ga", "gb"]},
+    "Flattened": {"inputs": ["x"], "forward": ["y = x * 2"], "outputs": ["y"],
+                  "backward": ["gx = sum(grad_y) * 2"], "returns": ["gx"]},
+    "Pair": {"inputs": ["x"], "forward": ["u = x * 2", "v = x * x"], "outputs": ["u", "v"], "save": ["x"],
+             "backward": ["gx = grad_u * 2 + grad_v * 2 * x"], "returns": ["gx"]},
+}
 
 
 @dataclass(frozen=True)
@@ -37,36 +55,89 @@ class Sequence:
 
 
 @st.composite
-def sequences(draw, max_calls: int = 5, exclude: frozenset = frozenset()) -> Sequence:
+def sequences(draw, max_calls: int = 5, exclude: frozenset = frozenset(), extras: frozenset = frozenset()) -> Sequence:
+    """A graph, `loss` over it (and over calls of custom functions, with `custom_function` in `extras`), then
+    autograd calls; `extras` are the OPTIONAL capabilities the engine under test has."""
     graph = draw(graphs(max_ops=4, exclude=exclude))
     data = copy.deepcopy(graph.data)
     steps = list(data["steps"])
+    intermediates = [step.split(" = ")[0] for step in graph.data["steps"]]
     if graph.grad_output is None:
-        steps.append(f"loss = sum({graph.output})")
+        loss = f"sum({graph.output})"
     else:
         data["tensors"]["weights"] = {"value": [list(r) if isinstance(r, tuple) else r for r in graph.grad_output]}
-        steps.append(f"loss = sum(mul({graph.output}, weights))")
+        loss = f"sum(mul({graph.output}, weights))"
+    used = set()
+    if "custom_function" in extras:
+        custom_steps, outputs, used = draw(custom_calls(list(graph.leaves) + intermediates, extras))
+        steps += custom_steps
+        loss = " + ".join([loss, *(f"sum({name})" for name in outputs)])
+        if used:
+            data["functions"] = {name: FUNCTIONS[name] for name in sorted(used)}
+    steps.append(f"loss = {loss}")
     first_call = len(steps)
-    intermediates = [step.split(" = ")[0] for step in graph.data["steps"]]
-    steps += draw(calls(list(graph.leaves), intermediates, intermediates, max_calls))
-    data.update(steps=steps, capabilities=sorted(CAPABILITIES))
+    steps += draw(calls(list(graph.leaves), intermediates, intermediates, max_calls, extras))
+    needed = used and {"custom_function"} | ({"custom_multiple_outputs"} if "Pair" in used else set())
+    data.update(steps=steps, capabilities=sorted(CAPABILITIES | (extras & (_called(steps) | set(needed or ())))))
+    if used:  # a custom call's operands may not broadcast together (Product): such a draw is not a case
+        try:
+            build_case(data, "<fuzz sequence>", "fuzz/sequence.yaml")
+        except CaseFileError:
+            reject()
     return Sequence(data, tuple(graph.leaves), first_call)
 
 
 @st.composite
-def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str], max_calls: int = 5) -> list:
-    """Autograd calls on `loss`: backward, grad, retain_grad (on intermediates), hooks (on leaves and `hookable`),
-    and resetting a leaf's .grad."""
+def custom_calls(draw, names: list[str], extras: frozenset) -> tuple[list[str], list[str], set[str]]:
+    """Up to two calls of custom functions on values of the graph: the steps, the outputs, the functions used."""
+    steps, outputs, used = [], [], set()
+    choices = sorted(name for name in FUNCTIONS if name != "Pair" or "custom_multiple_outputs" in extras)
+    for index in range(draw(st.integers(0, 2), label="custom calls")):
+        name = draw(st.sampled_from(choices), label=f"custom function {index}")
+        operands = [draw(st.sampled_from(names), label=f"operand {slot} of custom call {index}")
+                    for slot in FUNCTIONS[name]["inputs"]]
+        results = [f"c{index}_{output}" for output in FUNCTIONS[name]["outputs"]]
+        steps.append(f"{', '.join(results)} = {name}({', '.join(operands)})")
+        outputs += results
+        used.add(name)
+    return steps, outputs, used
+
+
+def _called(steps: list) -> set[str]:
+    """The optional capabilities the drawn calls use."""
+    found = set()
+    for step in steps:
+        if isinstance(step, dict):
+            if "register_post_accumulate_grad_hook" in step:
+                found.add("post_accumulate_grad_hooks")
+            if "inputs" in step and "backward" in step:
+                found.add("backward_inputs")
+            if "register_hook" in step or "register_post_accumulate_grad_hook" in step:
+                found.add("grad_mode")  # the grad mode inside hooks is compared (PASS-1)
+    return found
+
+
+@st.composite
+def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str], max_calls: int = 5,
+          extras: frozenset = frozenset()) -> list:
+    """Autograd calls on `loss`: backward (over some inputs, with backward_inputs), grad, retain_grad (on
+    intermediates), hooks (on leaves and `hookable`; returning nothing or a scaled gradient, so that their order
+    shows), post-accumulate hooks on leaves, and resetting a leaf's .grad."""
     steps: list = []
     hooks = 0
+    kinds = ["backward", "grad", "retain_grad", "register_hook", "set_grad"]
+    if "post_accumulate_grad_hooks" in extras:
+        kinds.append("register_post_accumulate_grad_hook")
     for index in range(draw(st.integers(1, max_calls), label="calls")):
-        kind = draw(st.sampled_from(["backward", "grad", "retain_grad", "register_hook", "set_grad"]),
-                    label=f"call {index}")
+        kind = draw(st.sampled_from(kinds), label=f"call {index}")
         if kind in ("backward", "grad"):
             options = {key: draw(st.sampled_from([None, False, True]), label=f"{key} of call {index}")
                        for key in ("retain_graph", "create_graph")}
             options = {key: value for key, value in options.items() if value is not None}
             if kind == "backward":
+                if "backward_inputs" in extras and draw(st.booleans(), label=f"inputs of call {index}"):
+                    options["inputs"] = draw(st.lists(st.sampled_from(leaves + intermediates), min_size=1,
+                                                      max_size=2, unique=True), label=f"listed inputs of {index}")
                 steps.append({"backward": "loss", **options})
             else:
                 inputs = draw(st.lists(st.sampled_from(leaves + intermediates), min_size=1, max_size=3, unique=True),
@@ -78,7 +149,17 @@ def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str]
             steps.append({"retain_grad": draw(st.sampled_from(intermediates), label=f"tensor of call {index}")})
         elif kind == "register_hook":
             tensor = draw(st.sampled_from(leaves + hookable), label=f"tensor of call {index}")
-            steps.append({"register_hook": tensor, "as": f"h{hooks}"})
+            for _ in range(draw(st.integers(1, 2), label=f"hooks of call {index}")):  # two: their order shows
+                # Hooks on leaves may return a scaled gradient. On a non-leaf, what grad returns for it when it is
+                # requested and also on the way to another requested input is engine-specific (HOOK-14).
+                returns = draw(st.sampled_from([None, 2.0, -0.5]), label=f"hook result of call {index}") \
+                    if tensor in leaves else None
+                steps.append({"register_hook": tensor, "as": f"h{hooks}", **({} if returns is None else
+                                                                            {"returns": {"scale": returns}})})
+                hooks += 1
+        elif kind == "register_post_accumulate_grad_hook":
+            tensor = draw(st.sampled_from(leaves), label=f"leaf of call {index}")
+            steps.append({"register_post_accumulate_grad_hook": tensor, "as": f"h{hooks}"})
             hooks += 1
         elif kind == "set_grad":
             steps.append({"set_grad": {draw(st.sampled_from(leaves), label=f"leaf of call {index}"): None}})
@@ -123,7 +204,7 @@ def compare(sequence: Sequence, engine, reference) -> list[dict]:
                                f"error, a bug in gradspec's reference engine or its adapter: {theirs.last_error!r}")
         if kind == "freed_graph" and expected_kind is None and _ran_and_freed_everything(case.steps[:index], step):
             break  # LIFE-5: the nodes left to run saved nothing in the reference engine, and may run again or not
-        if {kind, expected_kind} == EITHER_ERROR:
+        if kind != expected_kind and {kind, expected_kind} <= EITHER_ERROR:
             break  # LIFE-7: a pass that meets both may raise either, by the order it runs independent nodes
         if kind != expected_kind:
             raise Disagreement(f"step {index + 1} ({step.kind}): the engine raised {kind or 'nothing'}, "
@@ -149,6 +230,9 @@ def compare(sequence: Sequence, engine, reference) -> list[dict]:
         if sorted(mine) != sorted(seen["hooks"]):
             raise Disagreement(f"step {index + 1} ({step.kind}): hooks called {sorted(mine)}, "
                                f"the reference engine called {sorted(seen['hooks'])}")
+        if "grad_mode" in case.capabilities and ours.last_hook_modes != theirs.last_hook_modes:
+            raise Disagreement(f"step {index + 1} ({step.kind}): grad mode inside the hooks was "
+                               f"{ours.last_hook_modes}, in the reference engine {theirs.last_hook_modes} (PASS-1)")
         for label, grads in seen["hooks"].items():
             if len(grads) != len(mine[label]):
                 raise Disagreement(f"step {index + 1}: hook {label} called {len(mine[label])} times, "
