@@ -123,7 +123,8 @@ class Adapter(ABC):
     @abstractmethod
     def backward(self, output: Tensor, gradient: Tensor | None, retain_graph: bool | None,
                  create_graph: bool | None, inputs: Sequence[Tensor] | None) -> None:
-        """output.backward(...)."""
+        """output.backward(...); with capability several_roots, `output` may be a list, and `gradient` then a list
+        of one gradient (or None) per output: autograd.backward(outputs, gradients, ...)."""
 
     @abstractmethod
     def grad(self, outputs: Sequence[Tensor], inputs: Sequence[Tensor], grad_outputs: Sequence[Tensor] | None,

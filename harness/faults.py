@@ -942,6 +942,35 @@ def _empty_inputs_mean_all(original, output, gradient=None, retain_graph=None, c
                     else inputs)
 
 
+def _one_pass_per_output(original, output, gradient=None, retain_graph=None, create_graph=False, inputs=None, *,
+                         grad_tensors=None):
+    """Several outputs run as one pass each (retaining the graph between them), not as one pass."""
+    if not isinstance(output, (list, tuple)):
+        return original(output, gradient, retain_graph, create_graph, inputs)
+    gradients = grad_tensors if grad_tensors is not None else [None] * len(output)
+    for index, (root, given) in enumerate(zip(output, gradients, strict=True)):
+        original(root, given, True if index < len(output) - 1 else retain_graph, create_graph, inputs)
+
+
+def _counted_recursively(patch):
+    """The dependency count of a pass found by recursion, one Python frame per node along a chain."""
+    def count_all(self):
+        dependencies = dict.fromkeys(self.roots, 0)
+
+        def visit(node):
+            for child in node.next_nodes:
+                if child is None:
+                    continue
+                first = child not in dependencies
+                dependencies[child] = dependencies.get(child, 0) + 1
+                if first:
+                    visit(child)
+        for root in self.roots:
+            visit(root)
+        return dependencies
+    patch(E._Pass, "count_all", lambda original: count_all)
+
+
 def _frees_every_reachable_node(patch):
     def make(run):
         def run_and_free(self):
@@ -1113,6 +1142,10 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("PASS-3", "backward with an empty inputs list accumulates into every leaf",
           lambda patch: _wrap_backward(patch, _empty_inputs_mean_all)),
     Fault("PASS-4", "a pass frees what every reachable node saved, run or not", _frees_every_reachable_node),
+    Fault("PASS-5", "a pass counts its nodes by recursion, a Python frame per node", _counted_recursively),
+    Fault("PASS-6", "several outputs are differentiated in one pass each", lambda patch: patch(
+        reference_engine, "backward", lambda original: lambda *args, **kwargs: _one_pass_per_output(
+            original, *args, **kwargs))),
     Fault("CUSTOM-1", "a custom function's outputs require grad whenever grad mode is on",
           lambda patch: patch(F, "_records", lambda records: lambda args: M.is_grad_enabled())),
     Fault("CUSTOM-2", "a custom backward receives only the first path's gradient of an output",

@@ -34,12 +34,24 @@ from .graph import AccumulateGrad, Node
 from .tensor import Tensor
 
 
-def backward(output: Tensor, gradient: Tensor | None = None, retain_graph: bool | None = None,
-             create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
-    """output.backward(): accumulate into the .grad of leaves (or only of `inputs`, GRAD-9)."""
-    if not output.requires_grad:
-        raise NoGradFnError("element 0 of tensors does not require grad and does not have a grad_fn")
-    root_grad = _root_gradient(output, gradient, 0)
+def backward(output: Tensor | Sequence[Tensor], gradient: Any = None, retain_graph: bool | None = None,
+             create_graph: bool = False, inputs: Sequence[Tensor] | None = None, *,
+             grad_tensors: Sequence[Tensor | None] | None = None) -> None:
+    """output.backward(), or autograd.backward(outputs, grad_tensors): accumulate into the .grad of leaves (or only
+    of `inputs`, GRAD-9), from one output or several in one pass."""
+    several = isinstance(output, (list, tuple))
+    outputs = list(output) if several else [output]
+    given = grad_tensors if grad_tensors is not None else gradient
+    if not several:
+        gradients = [given]
+    else:
+        gradients = [None] * len(outputs) if given is None else list(given)
+    if len(gradients) != len(outputs):
+        raise GradCountMismatchError(f"got {len(outputs)} tensors and {len(gradients)} gradients")
+    for index, root in enumerate(outputs):
+        if not root.requires_grad:
+            raise NoGradFnError(f"element {index} of tensors does not require grad and does not have a grad_fn")
+    root_grads = [_root_gradient(o, g, i) for i, (o, g) in enumerate(zip(outputs, gradients, strict=True))]
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         if not inputs:
@@ -49,7 +61,7 @@ def backward(output: Tensor, gradient: Tensor | None = None, retain_graph: bool 
                 raise NotRequiresGradError("can't retain_grad on Tensor that has requires_grad=False")
         for tensor in inputs:
             tensor.retain_grad()  # a listed non-leaf retains its gradient for good (GRAD-10); no-op on leaves
-    _Pass([output], [root_grad], retain_graph, create_graph, inputs, accumulate=True).run()
+    _Pass(outputs, root_grads, retain_graph, create_graph, inputs, accumulate=True).run()
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],

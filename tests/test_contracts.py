@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from gradspec import contracts
 from gradspec.adapters import reference_adapter, torch_adapter, torch_like
-from gradspec.language.loader import FUNCTION_TOKENS, load_case, step_kinds
+from gradspec.language.loader import EXTRA_TOKENS, load_case, step_kinds
 
 from .conftest import CASES
 
@@ -101,7 +101,7 @@ def test_capabilities_are_implied_only_by_real_step_kinds_options_and_ops():
                 options = properties[step].get("properties", {}) if step == "grad" else properties
                 assert option in options, f"{name}: step {step} has no option {option}"
             else:
-                assert source in kinds | {"warns", "read_grad"} | FUNCTION_TOKENS, f"{name}: unknown step kind {source}"
+                assert source in kinds | {"warns", "read_grad"} | EXTRA_TOKENS, f"{name}: unknown step kind {source}"
 
 
 def test_case_schema_is_a_valid_json_schema():

@@ -73,5 +73,8 @@ class ReferenceAdapter(TorchLikeAdapter):
     def functional(self):
         return engine.functional
 
+    def backward_function(self):
+        return engine.backward
+
     def autograd_function(self):
         return engine.Function, engine.once_differentiable

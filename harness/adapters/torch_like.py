@@ -189,8 +189,16 @@ class TorchLikeAdapter(Adapter):
         tensor.detach_()
 
     def backward(self, output, gradient, retain_graph, create_graph, inputs) -> None:
+        if isinstance(output, list):  # several outputs in one pass
+            self.backward_function()(output, **_given(grad_tensors=gradient, retain_graph=retain_graph,
+                                                      create_graph=create_graph, inputs=inputs))
+            return
         output.backward(**_given(gradient=gradient, retain_graph=retain_graph, create_graph=create_graph,
                                  inputs=inputs))
+
+    def backward_function(self):
+        """The engine's autograd.backward(tensors, grad_tensors, ...), for several outputs at once."""
+        return self.grad_modes().autograd.backward
 
     def grad(self, outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads):
         kwargs = _given(grad_outputs=grad_outputs, retain_graph=retain_graph, create_graph=create_graph,

@@ -35,7 +35,7 @@ class Step:
     args: Mapping[str, Any]  # the step's mapping as written, read-only
     line: int | None = None
     statement: Statement | None = None  # for compute and inplace steps
-    body: tuple[Step, ...] = ()  # for no_grad, enable_grad, set_grad_enabled
+    body: tuple[Step, ...] = ()  # for no_grad, enable_grad, set_grad_enabled, repeat
     raises: ErrorExpectation | None = None
     warns: tuple[str, ...] = ()
 

@@ -38,11 +38,13 @@ from gradspec.language.limits import limit
 from gradspec.language.static_checks import advice, shape_problems
 from gradspec.language.yaml_positions import YamlError, load_with_positions, position_of
 
-BLOCK_STEPS = ("no_grad", "enable_grad", "set_grad_enabled")
+BLOCK_STEPS = ("no_grad", "enable_grad", "set_grad_enabled", "repeat")
 # What a `functions:` entry implies (capabilities.yaml's implied_by): each option an engine may lack.
 FUNCTION_OPTIONS = {"non_differentiable": "custom_non_differentiable", "dirty": "custom_dirty",
                     "materialize_grads": "custom_materialize_grads", "once_differentiable": "custom_once_differentiable"}
 FUNCTION_TOKENS = frozenset({"custom_function", "custom_multiple_outputs", *FUNCTION_OPTIONS.values()})
+# Other implied tokens that are neither a step kind nor an option: a backward of several outputs at once.
+EXTRA_TOKENS = FUNCTION_TOKENS | {"several_roots"}
 
 
 def case_id(path: Path, root: Path | None = None) -> str:
@@ -341,9 +343,11 @@ class _Builder:
             statement = self.statement(raw["compute"], where_text)
             kind = {None: "compute", "setitem": "setitem"}.get(statement.inplace_op, "inplace")
         elif kind in BLOCK_STEPS:
-            nested = raw["steps"] if kind == "set_grad_enabled" else raw[kind]
-            nested_where = where + (("steps",) if kind == "set_grad_enabled" else (kind,))
+            nested = raw["steps"] if kind in ("set_grad_enabled", "repeat") else raw[kind]
+            nested_where = where + (("steps",) if kind in ("set_grad_enabled", "repeat") else (kind,))
             body = tuple(self.steps(nested, nested_where))
+            if kind == "repeat" and any(inner.raises or inner.warns for inner in body):
+                self.fail(nested_where, "the steps of a repeat expect no error or warning: expect those outside it")
         else:
             self.check_names(kind, raw, where)
         self.note_capabilities(kind, raw)
@@ -407,7 +411,16 @@ class _Builder:
     def check_names(self, kind: str, raw: dict, where: tuple) -> None:
         """Tensor names must be defined before use; hook labels must be registered before removal."""
         value = raw[kind]
-        if kind in ("backward", "retain_grad", "register_hook", "register_post_accumulate_grad_hook", "detach_"):
+        if kind == "backward" and isinstance(value, list):
+            for index, name in enumerate(value):
+                self.require_defined(name, where + (kind, index))
+            if "gradient" in raw:
+                self.fail(where + ("gradient",), "several outputs take `gradients`, one per output")
+            if "gradients" in raw and len(raw["gradients"]) != len(value):
+                self.fail(where + ("gradients",), f"{len(value)} outputs take {len(value)} gradients, one each")
+        elif kind == "backward" and "gradients" in raw:
+            self.fail(where + ("gradients",), "one output takes `gradient`; `gradients` is for a list of outputs")
+        elif kind in ("backward", "retain_grad", "register_hook", "register_post_accumulate_grad_hook", "detach_"):
             self.require_defined(value, where + (kind,))
         elif kind in ("set_grad", "requires_grad_"):
             for name in value:
@@ -489,6 +502,8 @@ class _Builder:
 
     def note_capabilities(self, kind: str, raw: dict) -> None:
         self.implied.add(kind)
+        if kind == "backward" and isinstance(raw["backward"], list):
+            self.implied.add("several_roots")
         options = raw.get(kind) if kind == "grad" else raw
         if isinstance(options, dict):
             self.implied.update(f"{kind}.{key}" for key, value in options.items() if value not in (False, None))

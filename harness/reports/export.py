@@ -244,6 +244,12 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
             options.insert(0, f"gradient={_gradient(args['gradient'], args['backward'])}")
         if "inputs" in args:
             options.append(f"inputs=[{', '.join(as_list(args['inputs']))}]")
+        if isinstance(args["backward"], tuple):  # several outputs in one pass
+            outputs = list(args["backward"])
+            gradients = args.get("gradients") or [None] * len(outputs)
+            given = ", ".join("None" if g is None else _gradient(g, o) for g, o in zip(gradients, outputs, strict=True))
+            return [f"{indent}torch.autograd.backward([{', '.join(outputs)}], grad_tensors=[{given}]"
+                    f"{''.join(', ' + o for o in options)})"]
         return [f"{indent}{args['backward']}.backward({', '.join(options)})"]
     if kind == "grad":
         call = args["grad"]
@@ -278,6 +284,10 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
     if kind == "requires_grad_":
         return [f"{indent}{name}.requires_grad_({'' if flag is None else flag})"
                 for name, flag in args["requires_grad_"].items()]
+    if kind == "repeat":
+        nested: list[str] = []
+        _steps(nested, step.body, indent + "    ", prefix)
+        return [f"{indent}for _ in range({int(args['repeat'])}):", *nested]
     if kind in ("no_grad", "enable_grad", "set_grad_enabled"):
         context = {"no_grad": "torch.no_grad()", "enable_grad": "torch.enable_grad()"}.get(
             kind, f"torch.set_grad_enabled({args.get('set_grad_enabled')})")

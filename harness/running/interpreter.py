@@ -207,6 +207,11 @@ class _Run:
 
     def dispatch(self, step: Step, label: str) -> None:
         handler: Callable[[Step], None] | None = getattr(self, f"do_{step.kind}", None)
+        if step.kind == "repeat":
+            for _ in range(step.args["repeat"]):
+                for inner in step.body:  # the body's steps, without a label or warning capture each time
+                    self.dispatch(inner, label)
+            return
         if step.kind in ("no_grad", "enable_grad", "set_grad_enabled"):
             with self.grad_mode_block(step):
                 self.run_steps(step.body, prefix=f"{label}.")
@@ -288,12 +293,18 @@ class _Run:
         self.env[statement.target] = self.adapter.apply_inplace(statement.inplace_op, self.tensor(statement.target), operand)
 
     def do_backward(self, step: Step) -> None:
-        output = self.tensor(step.args["backward"])
-        gradient = step.args.get("gradient")
-        inputs = step.args.get("inputs")
+        named, gradient, inputs = step.args["backward"], step.args.get("gradient"), step.args.get("inputs")
+        if isinstance(named, tuple):  # several outputs at once: a list of outputs and one of gradients
+            output = [self.tensor(n) for n in named]
+            gradients = step.args.get("gradients")
+            gradient = None if gradients is None else [None if g is None else self.literal_or_name(g, o)
+                                                       for g, o in zip(gradients, output, strict=True)]
+        else:
+            output = self.tensor(named)
+            gradient = None if gradient is None else self.literal_or_name(gradient, output)
         self.adapter.backward(
             output,
-            None if gradient is None else self.literal_or_name(gradient, output),
+            gradient,
             step.args.get("retain_graph"),
             step.args.get("create_graph"),
             None if inputs is None else [self.tensor(n) for n in as_list(inputs)],
