@@ -169,6 +169,14 @@ class Adapter(ABC):
     def register_post_accumulate_grad_hook(self, tensor: Tensor, hook: Callable[[Tensor], None]) -> Handle:
         """tensor.register_post_accumulate_grad_hook(hook); the hook gets the tensor."""
 
+    def register_node_prehook(self, tensor: Tensor, hook: Callable[[tuple], tuple | None]) -> Handle:
+        """tensor.grad_fn.register_prehook(hook): hook(grad_outputs) before the node (capability node_hooks)."""
+        raise NotImplementedError(f"the {self.name} adapter declares no node_hooks")
+
+    def register_node_hook(self, tensor: Tensor, hook: Callable[[tuple, tuple], tuple | None]) -> Handle:
+        """tensor.grad_fn.register_hook(hook): hook(grad_inputs, grad_outputs) after the node (node_hooks)."""
+        raise NotImplementedError(f"the {self.name} adapter declares no node_hooks")
+
     @abstractmethod
     def remove_hook(self, handle: Handle) -> None:
         """handle.remove()."""

@@ -952,6 +952,22 @@ def _one_pass_per_output(original, output, gradient=None, retain_graph=None, cre
         original(root, given, True if index < len(output) - 1 else retain_graph, create_graph, inputs)
 
 
+def _node_prehooks_first(patch):
+    """A node's pre-hooks run before the tensor's own hooks and its retained .grad."""
+    def make(visit):
+        def visit_prehooks_first(self, node, gradient, needed):
+            if type(node) is G.Node and node.hooks_before:
+                hooks, node.hooks_before = node.hooks_before, None
+                try:
+                    gradient = self.run_node_hooks(hooks, gradient, (E._as_tensor(gradient),))
+                    return visit(self, node, gradient, needed)
+                finally:
+                    node.hooks_before = hooks
+            return visit(self, node, gradient, needed)
+        return visit_prehooks_first
+    patch(E._Pass, "visit", make)
+
+
 def _counted_recursively(patch):
     """The dependency count of a pass found by recursion, one Python frame per node along a chain."""
     def count_all(self):
@@ -1143,6 +1159,7 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
           lambda patch: _wrap_backward(patch, _empty_inputs_mean_all)),
     Fault("PASS-4", "a pass frees what every reachable node saved, run or not", _frees_every_reachable_node),
     Fault("PASS-5", "a pass counts its nodes by recursion, a Python frame per node", _counted_recursively),
+    Fault("PASS-7", "a node's pre-hooks run before the tensor's hooks and retain_grad", _node_prehooks_first),
     Fault("PASS-6", "several outputs are differentiated in one pass each", lambda patch: patch(
         reference_engine, "backward", lambda original: lambda *args, **kwargs: _one_pass_per_output(
             original, *args, **kwargs))),

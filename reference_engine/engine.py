@@ -128,7 +128,8 @@ class _Pass:
                 rules = input_grads = None
                 if gradient is None:
                     pass  # nothing arrived along any path: the nodes it feeds only stop waiting for it
-                elif needed is None and type(node) is Node and not node.tensor_hooks and node.retained is None:
+                elif (needed is None and type(node) is Node and not node.tensor_hooks and node.retained is None
+                      and node.hooks_before is None and node.hooks_after is None):
                     # The common case, kept lean: each rule runs below, when its input's turn comes.
                     rules, attrs = node.rules, node.attrs
                     a, b, out = node.take_saved(create_graph, release)
@@ -259,11 +260,28 @@ class _Pass:
         """The node's rules, only for inputs that lead to a wanted one; its saved values go unless retained."""
         if type(node) is CustomNode:  # a custom function's call: its backward, on every output's gradient
             return node.run(gradient, self.create_graph, not self.retain_graph, needed)
+        if node.hooks_before:  # after the tensor's hooks and retain_grad, before the node (PASS-7)
+            gradient = self.run_node_hooks(node.hooks_before, gradient, (_as_tensor(gradient),))
         if self.create_graph:
             gradient = _as_tensor(gradient)
         a, b, out = node.take_saved(self.create_graph, not self.retain_graph)
-        return [rule(gradient, a, b, out, node.attrs) if rule is not None and (needed is None or child in needed)
-                else None for rule, child in zip(node.rules, node.next_nodes, strict=True)]
+        results = [rule(gradient, a, b, out, node.attrs) if rule is not None and (needed is None or child in needed)
+                   else None for rule, child in zip(node.rules, node.next_nodes, strict=True)]
+        if node.hooks_after:
+            for hook in list(node.hooks_after.values()):
+                replaced = hook(tuple(None if r is None else _as_tensor(r) for r in results), (_as_tensor(gradient),))
+                if replaced is not None:
+                    results = [r if self.create_graph or r is None else r.data for r in replaced]
+        return results
+
+    def run_node_hooks(self, hooks: dict, gradient, arguments: tuple):
+        """A node's pre-hooks, each seeing the previous one's result; a returned tuple replaces the gradient."""
+        for hook in list(hooks.values()):
+            replaced = hook(arguments)
+            if replaced is not None:
+                gradient = replaced[0] if self.create_graph else replaced[0].data
+                arguments = (_as_tensor(gradient),)
+        return gradient
 
 
 def _conform(gradient: Any, node) -> Any:

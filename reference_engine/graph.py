@@ -47,7 +47,7 @@ class Node:
     """One recorded operation, with the shape and dtype its output's gradient must have."""
 
     __slots__ = ("name", "rules", "next_nodes", "shape", "dtype", "saved", "saved_versions", "attrs",
-                 "tensor_hooks", "retained", "__weakref__")
+                 "tensor_hooks", "retained", "hooks_before", "hooks_after", "__weakref__")
 
     def __init__(self, name: str, rules: tuple, next_nodes: tuple, out: Any, saved: tuple, attrs: dict):
         self.name = name
@@ -60,6 +60,16 @@ class Node:
         self.attrs = attrs
         self.tensor_hooks: dict[int, Callable] | None = None  # hooks on the tensor this node produced
         self.retained = None  # the tensor whose .grad this node fills (retain_grad), if any
+        self.hooks_before: dict[int, Callable] | None = None  # the node's own hooks, before and after it runs
+        self.hooks_after: dict[int, Callable] | None = None
+
+    def register_prehook(self, hook: Callable) -> RemovableHandle:
+        """hook(grad_outputs) before the node runs; a returned tuple replaces the gradient it receives."""
+        return RemovableHandle.attach(self, "hooks_before", hook)
+
+    def register_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(grad_inputs, grad_outputs) after the node ran; a returned tuple replaces what it passes on."""
+        return RemovableHandle.attach(self, "hooks_after", hook)
 
     def take_saved(self, as_tensors: bool, release: bool) -> tuple:
         """The saved values (a, b, out) for the rules, as Tensors or arrays, after checking they still

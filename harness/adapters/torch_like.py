@@ -205,6 +205,12 @@ class TorchLikeAdapter(Adapter):
                         allow_unused=allow_unused, materialize_grads=materialize_grads)
         return self.grad_function()(list(outputs), list(inputs), **kwargs)
 
+    def register_node_prehook(self, tensor, hook):
+        return tensor.grad_fn.register_prehook(hook)
+
+    def register_node_hook(self, tensor, hook):
+        return tensor.grad_fn.register_hook(hook)
+
     def read_grad(self, tensor):
         return tensor.grad
 

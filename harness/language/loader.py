@@ -420,7 +420,8 @@ class _Builder:
                 self.fail(where + ("gradients",), f"{len(value)} outputs take {len(value)} gradients, one each")
         elif kind == "backward" and "gradients" in raw:
             self.fail(where + ("gradients",), "one output takes `gradient`; `gradients` is for a list of outputs")
-        elif kind in ("backward", "retain_grad", "register_hook", "register_post_accumulate_grad_hook", "detach_"):
+        elif kind in ("backward", "retain_grad", "register_hook", "register_post_accumulate_grad_hook", "detach_",
+                      "register_node_prehook", "register_node_hook"):
             self.require_defined(value, where + (kind,))
         elif kind in ("set_grad", "requires_grad_"):
             for name in value:
@@ -442,7 +443,7 @@ class _Builder:
                 self.require_defined(name, where + ("inputs",))
             if isinstance(raw.get("gradient"), str):
                 self.require_defined(raw["gradient"], where + ("gradient",))
-        if kind in ("register_hook", "register_post_accumulate_grad_hook"):
+        if kind in ("register_hook", "register_post_accumulate_grad_hook", "register_node_prehook", "register_node_hook"):
             self.hooks.add(raw["as"])
 
     def check_grad_call(self, call: dict, where: tuple) -> None:

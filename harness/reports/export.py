@@ -102,6 +102,19 @@ def make_hook(label, returns):
     return hook
 
 
+def make_node_prehook(label, scale):
+    def hook(grad_outputs):
+        hook_log.append((label, grad_outputs[0].detach().cpu().clone(), torch.is_grad_enabled()))
+        return None if scale is None else (grad_outputs[0] * scale, *grad_outputs[1:])
+    return hook
+
+
+def make_node_hook(label):
+    def hook(grad_inputs, grad_outputs):
+        hook_log.append((label, grad_outputs[0].detach().cpu().clone(), torch.is_grad_enabled()))
+    return hook
+
+
 def make_post_hook(label):
     def hook(tensor):
         hook_log.append((label, None if tensor.grad is None else tensor.grad.detach().cpu().clone(),
@@ -274,6 +287,13 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
     if kind == "register_post_accumulate_grad_hook":
         return [f"{indent}handles[{args['as']!r}] = {args['register_post_accumulate_grad_hook']}"
                 f".register_post_accumulate_grad_hook(make_post_hook({args['as']!r}))"]
+    if kind == "register_node_prehook":
+        scale = (thawed(args.get("returns")) or {}).get("scale")
+        return [f"{indent}handles[{args['as']!r}] = {args['register_node_prehook']}.grad_fn.register_prehook("
+                f"make_node_prehook({args['as']!r}, {scale!r}))"]
+    if kind == "register_node_hook":
+        return [f"{indent}handles[{args['as']!r}] = {args['register_node_hook']}.grad_fn.register_hook("
+                f"make_node_hook({args['as']!r}))"]
     if kind == "remove_hook":
         return [f"{indent}handles[{args['remove_hook']!r}].remove()"]
     if kind == "set_grad":

@@ -380,6 +380,25 @@ class _Run:
         tensor = self.tensor(step.args["register_post_accumulate_grad_hook"])
         self.handles[label] = self.adapter.register_post_accumulate_grad_hook(tensor, hook)
 
+    def do_register_node_prehook(self, step: Step) -> None:
+        label, scale = step.args["as"], (step.args.get("returns") or {}).get("scale")
+
+        def hook(grad_outputs):
+            self.hook_log.append((label, self.adapter.to_numpy(grad_outputs[0]), self.adapter.grad_enabled()))
+            if scale is None:
+                return None
+            return (self.adapter.apply("mul", [grad_outputs[0], float(scale)], {}), *grad_outputs[1:])
+
+        self.handles[label] = self.adapter.register_node_prehook(self.tensor(step.args["register_node_prehook"]), hook)
+
+    def do_register_node_hook(self, step: Step) -> None:
+        label = step.args["as"]
+
+        def hook(grad_inputs, grad_outputs):
+            self.hook_log.append((label, self.adapter.to_numpy(grad_outputs[0]), self.adapter.grad_enabled()))
+
+        self.handles[label] = self.adapter.register_node_hook(self.tensor(step.args["register_node_hook"]), hook)
+
     def do_remove_hook(self, step: Step) -> None:
         self.adapter.remove_hook(self.handles[step.args["remove_hook"]])
 
