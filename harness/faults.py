@@ -968,6 +968,23 @@ def _node_prehooks_first(patch):
     patch(E._Pass, "visit", make)
 
 
+def _inner_passes_skipped(patch):
+    """A pass started while another runs does nothing."""
+    running = []
+
+    def make(run):
+        def run_unless_nested(self):
+            if running:
+                return {}
+            running.append(self)
+            try:
+                return run(self)
+            finally:
+                running.pop()
+        return run_unless_nested
+    patch(E._Pass, "run", make)
+
+
 def _counted_recursively(patch):
     """The dependency count of a pass found by recursion, one Python frame per node along a chain."""
     def count_all(self):
@@ -1160,6 +1177,7 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("PASS-4", "a pass frees what every reachable node saved, run or not", _frees_every_reachable_node),
     Fault("PASS-5", "a pass counts its nodes by recursion, a Python frame per node", _counted_recursively),
     Fault("PASS-7", "a node's pre-hooks run before the tensor's hooks and retain_grad", _node_prehooks_first),
+    Fault("PASS-8", "a pass started inside another does nothing", _inner_passes_skipped),
     Fault("PASS-6", "several outputs are differentiated in one pass each", lambda patch: patch(
         reference_engine, "backward", lambda original: lambda *args, **kwargs: _one_pass_per_output(
             original, *args, **kwargs))),

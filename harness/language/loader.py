@@ -44,7 +44,7 @@ FUNCTION_OPTIONS = {"non_differentiable": "custom_non_differentiable", "dirty": 
                     "materialize_grads": "custom_materialize_grads", "once_differentiable": "custom_once_differentiable"}
 FUNCTION_TOKENS = frozenset({"custom_function", "custom_multiple_outputs", *FUNCTION_OPTIONS.values()})
 # Other implied tokens that are neither a step kind nor an option: a backward of several outputs at once.
-EXTRA_TOKENS = FUNCTION_TOKENS | {"several_roots"}
+EXTRA_TOKENS = FUNCTION_TOKENS | {"several_roots", "reentrant_backward"}
 
 
 def case_id(path: Path, root: Path | None = None) -> str:
@@ -423,6 +423,10 @@ class _Builder:
         elif kind in ("backward", "retain_grad", "register_hook", "register_post_accumulate_grad_hook", "detach_",
                       "register_node_prehook", "register_node_hook"):
             self.require_defined(value, where + (kind,))
+            returns = raw.get("returns")
+            if kind == "register_hook" and isinstance(returns, dict) and "backward" in returns:
+                self.require_defined(returns["backward"], where + ("returns", "backward"))
+                self.implied.add("reentrant_backward")
         elif kind in ("set_grad", "requires_grad_"):
             for name in value:
                 self.require_defined(name, where + (kind, name))

@@ -96,6 +96,9 @@ def make_hook(label, returns):
             raise HookRaised(label)
         if returns is None:
             return None
+        if "backward" in returns:
+            globals()[returns["backward"]].backward()
+            return None
         if "scale" in returns:
             return gradient * returns["scale"]
         return torch.as_tensor(returns["value"], dtype=gradient.dtype, device=gradient.device)
