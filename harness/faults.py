@@ -29,7 +29,6 @@ import gradspec.reference_engine.engine as E
 import gradspec.reference_engine.grad_mode as M
 import gradspec.reference_engine.graph as G
 import gradspec.reference_engine.ops as O
-import gradspec.reference_engine.views as V
 import numpy as np
 from gradspec import contracts, reference_engine
 from gradspec.adapters.reference_adapter import ReferenceAdapter

@@ -246,6 +246,9 @@ def numpy_style_elementwise(np_like: Any) -> dict[str, Callable[..., Array]]:
     table["amin"] = lambda a, dim=None, keepdim=False: np_like.min(a, axis=dim, keepdims=keepdim)
     table["cumsum"] = lambda a, dim: np_like.cumsum(a, axis=dim)
     table["cumprod"] = lambda a, dim: np_like.cumprod(a, axis=dim)
+    table.update({name: getattr(np_like, numpy_name) for name, numpy_name in (
+        ("gt", "greater"), ("lt", "less"), ("ge", "greater_equal"), ("le", "less_equal"), ("eq", "equal"),
+        ("ne", "not_equal"))})
     table["prod"] = axis_reduction(np_like.prod)
     table["masked_fill"] = lambda a, mask, value: np_like.where(mask != 0, value, a)
     table.update({name: getattr(np_like, name) for name in ("outer", "dot", "trace")})

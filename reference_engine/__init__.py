@@ -20,8 +20,8 @@ from .errors import (
                      InvalidArgumentError,
                      LeafInplaceError,
                      MultiOutputViewInplaceError,
-                     NoGradViewInplaceError,
                      NoGradFnError,
+                     NoGradViewInplaceError,
                      NonLeafGradAccessWarning,
                      NonLeafRequiresGradError,
                      NonScalarImplicitError,
@@ -30,8 +30,8 @@ from .errors import (
                      PostAccumulateNonLeafError,
                      UnusedInputError,
 )
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .function import Function, FunctionCtx, once_differentiable
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .joining import cat, stack
 from .tensor import Tensor, tensor
 
@@ -40,7 +40,8 @@ __all__ = [
     "Function", "FunctionCtx", "once_differentiable", "CustomGradCountError", "CustomGradShapeError",
     "OnceDifferentiableError", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "AutogradError", "FreedGraphError", "GradCountMismatchError", "GradShapeMismatchError", "HookShapeError",
-    "InplaceModifiedError", "IntegerRequiresGradError", "InvalidArgumentError", "LeafInplaceError", "MultiOutputViewInplaceError", "NoGradFnError", "NoGradViewInplaceError",
+    "InplaceModifiedError", "IntegerRequiresGradError", "InvalidArgumentError", "LeafInplaceError",
+    "MultiOutputViewInplaceError", "NoGradFnError", "NoGradViewInplaceError",
     "NonLeafRequiresGradError", "NonScalarImplicitError", "NotRequiresGradError", "PostAccumulateNonLeafError",
     "UnusedInputError", "NonLeafGradAccessWarning",
 ]

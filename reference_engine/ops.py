@@ -655,6 +655,10 @@ OPS: dict[str, Op] = {
                  ("",), attrs={"dim": None}),
     "_flip": Op(lambda a, dim: np.flip(a, axis=dim).copy(), (lambda g, a, b, o, t: _flip(g, t["dim"]),), ("",),
                 attrs={"dim": None}),
+    # comparisons: boolean results, never recorded (LEAF-2)
+    **{name: Op(function, (None, None), ("", ""), differentiable=False) for name, function in (
+        ("gt", np.greater), ("lt", np.less), ("ge", np.greater_equal), ("le", np.less_equal), ("eq", np.equal),
+        ("ne", np.not_equal))},
     "argmax": Op(_extreme_forward(np.argmax), (None,), ("",), attrs={"dim": None, "keepdim": False},
                  differentiable=False),
     "argmin": Op(_extreme_forward(np.argmin), (None,), ("",), attrs={"dim": None, "keepdim": False},
@@ -748,7 +752,7 @@ def binary(name: str, a: Any, b: Any, attrs: dict | None = None) -> Tensor:
         for operand in (a, b):
             if operand._view is not None:
                 operand._sync_view()
-    if grad_mode._enabled and (a._requires_grad or b._requires_grad):
+    if grad_mode._enabled and (a._requires_grad or b._requires_grad) and op.differentiable:
         record(name, op, a, b, out, attrs or _NO_ATTRS)
     return out
 

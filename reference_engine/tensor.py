@@ -219,6 +219,12 @@ class Tensor:
     def __matmul__(self, other): return ops.binary("matmul", self, other)
     def __rmatmul__(self, other): return ops.binary("matmul", other, self)
     def __neg__(self): return ops.unary("neg", self)
+    def __gt__(self, other): return ops.binary("gt", self, other)
+    def __lt__(self, other): return ops.binary("lt", self, other)
+    def __ge__(self, other): return ops.binary("ge", self, other)
+    def __le__(self, other): return ops.binary("le", self, other)
+    def eq(self, other): return ops.binary("eq", self, other)
+    def ne(self, other): return ops.binary("ne", self, other)
 
     def exp(self): return ops.unary("exp", self)
     def log(self): return ops.unary("log", self)

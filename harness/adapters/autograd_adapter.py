@@ -18,9 +18,9 @@ try:
     import autograd
     import autograd.numpy as anp
     from autograd.builtins import list as traced_list
-    from autograd.scipy import special
     from autograd.builtins import tuple as traced_tuple
     from autograd.extend import defvjp_argnums, primitive
+    from autograd.scipy import special
     from autograd.tracer import getval
 except ImportError:  # pragma: no cover - exercised only where autograd is absent
     autograd = None

@@ -48,7 +48,7 @@ def _ops() -> dict:
         "gelu": lambda a, approximate="none": tf.nn.gelu(a, approximate=approximate == "tanh"),
         "leaky_relu": lambda a, negative_slope=0.01: tf.nn.leaky_relu(a, alpha=negative_slope),
         "maximum": tf.maximum, "minimum": tf.minimum, "atan2": tf.math.atan2, "fmod": tf.truncatemod,
-        "remainder": tf.math.floormod, "where": lambda condition, a, b: tf.where(condition != 0, a, b),
+        "remainder": tf.math.floormod, "where": lambda condition, a, b: tf.where(tf.cast(condition, tf.bool), a, b),
         "amax": lambda a, dim=None, keepdim=False: tf.reduce_max(a, axis=dim, keepdims=keepdim),
         "amin": lambda a, dim=None, keepdim=False: tf.reduce_min(a, axis=dim, keepdims=keepdim),
         "logsumexp": lambda a, dim, keepdim=False: tf.reduce_logsumexp(a, axis=dim, keepdims=keepdim),
@@ -57,7 +57,7 @@ def _ops() -> dict:
         "cumprod": lambda a, dim: tf.math.cumprod(a, axis=dim), "prod": axis_reduction(tf.reduce_prod),
         "norm": lambda a, p=2, dim=None, keepdim=False: tf.norm(a, ord={2: "euclidean", "inf": np.inf}.get(p, p),
                                                               axis=dim, keepdims=keepdim),
-        "masked_fill": lambda a, mask, value: tf.where(mask != 0, tf.cast(value, a.dtype), a),
+        "masked_fill": lambda a, mask, value: tf.where(tf.cast(mask, tf.bool), tf.cast(value, a.dtype), a),
         "take": lambda a, index: tf.gather(tf.reshape(a, [-1]), index),
         "outer": lambda a, b: tf.tensordot(a, b, axes=0), "dot": lambda a, b: tf.tensordot(a, b, axes=1),
         "trace": tf.linalg.trace,
@@ -67,6 +67,8 @@ def _ops() -> dict:
         "cat": lambda *arrays, dim=0: tf.concat(arrays, axis=dim),
         "stack": lambda *arrays, dim=0: tf.stack(arrays, axis=dim),
         "inv": tf.linalg.inv, "det": tf.linalg.det, "solve": _solve,
+        "gt": tf.greater, "lt": tf.less, "ge": tf.greater_equal, "le": tf.less_equal, "eq": tf.equal,
+        "ne": tf.not_equal,
         "clamp": lambda a, min=None, max=None: tf.clip_by_value(
             a, -float("inf") if min is None else min, float("inf") if max is None else max),
     }

@@ -74,6 +74,8 @@ OPS = {
     "cumsum": lambda a, dim: a.cumsum(axis=dim), "cumprod": lambda a, dim: a.cumprod(axis=dim),
     "masked_fill": lambda a, mask, value: a.masked_fill(mask != 0, value),
     "dot": lambda a, b: a.dot(b),
+    "gt": lambda a, b: a > b, "lt": lambda a, b: a < b, "ge": lambda a, b: a >= b, "le": lambda a, b: a <= b,
+    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
     "triu": lambda a, diagonal=0: a.triu(diagonal), "tril": lambda a, diagonal=0: a.tril(diagonal),
     "cat": lambda first, *rest, dim=0: first.cat(*rest, dim=dim),
     "stack": lambda first, *rest, dim=0: first.stack(*rest, dim=dim),

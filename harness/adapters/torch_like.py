@@ -8,6 +8,7 @@ maps its exceptions to error kinds with a table of (type, message pattern, kind)
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -84,6 +85,8 @@ OPS.update({name: (lambda a, dim=None, correction=1, keepdim=False, _name=name:
 OPS["logsumexp"] = lambda a, dim, keepdim=False: a.logsumexp(dim, keepdim=keepdim)
 OPS.update({name: (lambda a, dim, _name=name: getattr(a, _name)(dim)) for name in ("softmax", "log_softmax", "cumsum")})
 OPS["where"] = lambda condition, a, b: a.where(condition.bool(), b)
+OPS.update({"gt": operator.gt, "lt": operator.lt, "ge": operator.ge, "le": operator.le,
+            "eq": lambda a, b: a.eq(b), "ne": lambda a, b: a.ne(b)})
 OPS.update({
     "prod": _reduce("prod"), "cumprod": lambda a, dim: a.cumprod(dim),
     "norm": lambda a, p=2, dim=None, keepdim=False: a.norm(float("inf") if p == "inf" else p, dim, keepdim),

@@ -5,8 +5,8 @@ tensors whose elements sit at a kink with high probability (zeros for relu, ties
 values on a clamp bound), differentiates `sum(op(x) * w)` on the engine, and compares with
 the gradient the convention gives, computed here in numpy from the rule book's sentences
 (KINK-1, KINK-3, KINK-5 to KINK-8). Reductions along the last dim keep it, so that
-`op(x) * w` broadcasts and each row's reduction carries the weight sum(w) of its row. Only engines that declare `torch_kink_conventions` are held
-to it, since the conventions are PyTorch's.
+`op(x) * w` broadcasts and each row's reduction carries the weight sum(w) of its row. Only
+engines that declare `torch_kink_conventions` are held to it, since the conventions are PyTorch's.
 """
 
 from __future__ import annotations

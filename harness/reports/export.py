@@ -29,7 +29,8 @@ _SHAPE_CALLS = {
     "repeat": lambda a, k: f"{a}.repeat({tuple(k['repeats'])!r})",
     "tile": lambda a, k: f"{a}.tile({tuple(k['reps'])!r})",
 }
-_BINARY_METHODS = {"maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign", "outer", "dot"}
+_BINARY_METHODS = {"maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign", "outer", "dot",
+                   "gt", "lt", "ge", "le", "eq", "ne"}
 _LINALG = {"inv", "det", "solve"}
 _OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
 _INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
