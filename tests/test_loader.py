@@ -168,3 +168,51 @@ def test_views_and_assignments_are_checked_before_any_engine_runs(write_case, st
     with pytest.raises(CaseFileError) as info:
         load_case(write_case(text))
     assert re.search(rf":{where}:(\d+:)? .*({message})", str(info.value)), str(info.value)
+
+
+CUBE_CASE = """\
+schema_version: 1
+title: a case function
+rules: [CUSTOM-2]
+source: test
+derivation: by hand
+capabilities: [grad, custom_function]
+functions:
+  Cube:
+    inputs: [x]
+    forward: ["y = x * x * x"]
+    outputs: [y]
+    save: [x]
+    backward: ["gx = grad_y * 3 * x * x"]
+    returns: [gx]
+tensors:
+  x: {value: [1.0], requires_grad: true}
+steps:
+  - y = Cube(x)
+  - grad: {outputs: y, inputs: x, as: g}
+  - expect:
+      value: {g: [3.0]}
+"""
+
+
+@pytest.mark.parametrize(("old", "new", "where", "message"), [
+    ("save: [x]", "save: [z]", ":12:", r"'z' in the function's save is neither an input nor a value its forward"),
+    ("grad_y * 3", "grad_q * 3", ":13:", r"name 'grad_q' .* is not defined before this step \(did you mean 'grad_y'"),
+    ("- y = Cube(x)", "- y = Cube(x, x)", ":19:", r"Cube takes 1 input\(s\) \(x\), got 2"),
+    ("- y = Cube(x)", "- y, z = Cube(x)", ":19:", r"Cube has 1 output\(s\); the step binds 2"),
+    ("dirty: []", "dirty: [q]", ":", r"'q' is not one of the function's inputs"),
+    ("capabilities: [grad, custom_function]", "capabilities: [grad]", ":6:", r"custom_function"),
+], ids=["save", "backward names", "input count", "output count", "dirty", "capability"])
+def test_case_functions_are_checked_at_their_line(write_case, old, new, where, message):
+    text = CUBE_CASE.replace("    returns: [gx]", "    returns: [gx]\n    dirty: []")
+    assert old in text
+    with pytest.raises(CaseFileError, match=message) as info:
+        load_case(write_case(text.replace(old, new)))
+    assert where in str(info.value)
+
+
+def test_a_case_function_loads_with_its_options(write_case):
+    case = load_case(write_case(CUBE_CASE))
+    function = case.functions["Cube"]
+    assert (function.inputs, function.outputs, function.save, function.returns) == (("x",), ("y",), ("x",), ("gx",))
+    assert function.materialize_grads and not function.once_differentiable

@@ -238,7 +238,9 @@ class _Builder:
             forward = tuple(self.statement(text, base + ("forward", i)) for i, text in enumerate(raw["forward"]))
             for key in ("outputs", "save"):
                 for index, value in enumerate(raw.get(key, [])):
-                    self.require_defined(value, base + (key, index), f"the function's {key}")
+                    if value not in self.defined:
+                        self.fail(base + (key, index), f"{value!r} in the function's {key} is neither an input nor a "
+                                                       f"value its forward computes{did_you_mean(value, self.defined)}")
             grads = {f"grad_{output}" for output in outputs}
             self.defined = set(raw.get("save", [])) | grads  # the backward sees what was saved and the gradients
             backward = tuple(self.statement(text, base + ("backward", i)) for i, text in enumerate(raw["backward"]))
