@@ -242,8 +242,7 @@ def numpy_style_elementwise(np_like: Any) -> dict[str, Callable[..., Array]]:
     table.update({name: getattr(np_like, {"atan2": "arctan2"}.get(name, name))
                   for name in ("maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign")})
     table["where"] = lambda condition, a, b: np_like.where(condition != 0, a, b)
-    table["amax"] = lambda a, dim=None, keepdim=False: np_like.max(a, axis=dim, keepdims=keepdim)
-    table["amin"] = lambda a, dim=None, keepdim=False: np_like.min(a, axis=dim, keepdims=keepdim)
+    table["amax"], table["amin"] = axis_reduction(np_like.max), axis_reduction(np_like.min)
     table["cumsum"] = lambda a, dim: np_like.cumsum(a, axis=dim)
     table["cumprod"] = lambda a, dim: np_like.cumprod(a, axis=dim)
     table.update({name: getattr(np_like, numpy_name) for name, numpy_name in (

@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 
 from . import grad_mode
-from .errors import CustomGradCountError, CustomGradShapeError, LeafInplaceError, OnceDifferentiableError
+from .errors import (
+    CustomGradCountError,
+    CustomGradShapeError,
+    FreedGraphError,
+    InplaceModifiedError,
+    LeafInplaceError,
+    OnceDifferentiableError,
+)
 from .graph import FREED, NOTHING_SAVED, Node, _versions_of
 from .tensor import Tensor, result
 
@@ -157,12 +164,10 @@ class CustomNode:
         if self.saved is NOTHING_SAVED:
             return ()
         if self.saved is FREED:
-            from .errors import FreedGraphError
             raise FreedGraphError("Trying to backward through the graph a second time (or directly access saved "
                                   f"tensors after they have already been freed): {self.name}Backward saved values "
                                   "that were freed. Specify retain_graph=True the first time.")
         if _versions_of(self.saved) != self.saved_versions:
-            from .errors import InplaceModifiedError
             raise InplaceModifiedError("one of the variables needed for gradient computation has been modified by "
                                        f"an inplace operation: a value saved by {self.name}Backward")
         return self.saved

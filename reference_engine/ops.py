@@ -244,12 +244,6 @@ def _extreme_along(pick):
     return rule
 
 
-def _extreme_forward(reduce):
-    def forward(a, dim=None, keepdim=False):
-        return np.asarray(reduce(a, axis=dim, keepdims=keepdim))
-    return forward
-
-
 def _norm_forward(a, p=2, dim=None, keepdim=False):
     magnitude = np.abs(a)
     if p == 1:
@@ -618,9 +612,9 @@ OPS: dict[str, Op] = {
     # reductions
     "sum": Op(_reduce(np.add.reduce), (_sum_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
     "mean": Op(_reduce(np.mean), (_mean_grad,), ("",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
-    "max": Op(_extreme_forward(np.max), (_extreme_along(np.argmax),), ("a,out",), attrs={"dim": None, "keepdim": False},
+    "max": Op(_reduce(np.max), (_extreme_along(np.argmax),), ("a,out",), attrs={"dim": None, "keepdim": False},
               reads_input_meta=True),
-    "min": Op(_extreme_forward(np.min), (_extreme_along(np.argmin),), ("a,out",), attrs={"dim": None, "keepdim": False},
+    "min": Op(_reduce(np.min), (_extreme_along(np.argmin),), ("a,out",), attrs={"dim": None, "keepdim": False},
               reads_input_meta=True),
     "prod": Op(_reduce(np.prod), (lambda g, a, b, o, t: _kept(g, t) * _product_of_others(a, t),), ("a",),
                attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
@@ -628,10 +622,10 @@ OPS: dict[str, Op] = {
                   reads_input_meta=True),
     "norm": Op(_norm_forward, (_norm_grad,), ("a,out",), attrs={"p": 2, "dim": None, "keepdim": False},
                reads_input_meta=True),
-    "amax": Op(lambda a, dim=None, keepdim=False: np.asarray(np.max(a, axis=dim, keepdims=keepdim)), (_extreme_grad,),
-               ("a,out",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
-    "amin": Op(lambda a, dim=None, keepdim=False: np.asarray(np.min(a, axis=dim, keepdims=keepdim)), (_extreme_grad,),
-               ("a,out",), attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
+    "amax": Op(_reduce(np.max), (_extreme_grad,), ("a,out",), attrs={"dim": None, "keepdim": False},
+               reads_input_meta=True),
+    "amin": Op(_reduce(np.min), (_extreme_grad,), ("a,out",), attrs={"dim": None, "keepdim": False},
+               reads_input_meta=True),
     # d logsumexp = softmax; d softmax(a)_i = out_i (g_i - sum_j g_j out_j); d log_softmax = g - exp(out) sum(g)
     "logsumexp": Op(_logsumexp_forward, (lambda g, a, b, o, t: _kept(g, t) * exp(a - _kept(o, t)),), ("a,out",),
                     attrs={"dim": None, "keepdim": False}, reads_input_meta=True),
@@ -659,9 +653,9 @@ OPS: dict[str, Op] = {
     **{name: Op(function, (None, None), ("", ""), differentiable=False) for name, function in (
         ("gt", np.greater), ("lt", np.less), ("ge", np.greater_equal), ("le", np.less_equal), ("eq", np.equal),
         ("ne", np.not_equal))},
-    "argmax": Op(_extreme_forward(np.argmax), (None,), ("",), attrs={"dim": None, "keepdim": False},
+    "argmax": Op(_reduce(np.argmax), (None,), ("",), attrs={"dim": None, "keepdim": False},
                  differentiable=False),
-    "argmin": Op(_extreme_forward(np.argmin), (None,), ("",), attrs={"dim": None, "keepdim": False},
+    "argmin": Op(_reduce(np.argmin), (None,), ("",), attrs={"dim": None, "keepdim": False},
                  differentiable=False),
     # linear algebra on the last two dims
     "trace": Op(lambda a: np.asarray(np.trace(a)),

@@ -30,7 +30,7 @@ _SHAPE_CALLS = {
     "tile": lambda a, k: f"{a}.tile({tuple(k['reps'])!r})",
 }
 _BINARY_METHODS = {"maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign", "outer", "dot",
-                   "gt", "lt", "ge", "le", "eq", "ne"}
+                   "gt", "lt", "ge", "le", "eq", "ne", "take"}
 _LINALG = {"inv", "det", "solve"}
 _OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
 _INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
@@ -382,8 +382,6 @@ def _expr(expr: Expr) -> str:
         return f"torch.linalg.{expr.op}({', '.join(args)})"
     if expr.op == "masked_fill":
         return f"{args[0]}.masked_fill({args[1]} != 0, {kwargs['value']!r})"
-    if expr.op == "take":
-        return f"{args[0]}.take({args[1]})"
     if expr.op in ("diag", "triu", "tril"):
         return f"{args[0]}.{expr.op}({kwargs.get('diagonal', 0)!r})"
     if expr.op == "transpose":

@@ -353,11 +353,17 @@ class _Run:
     def do_retain_grad(self, step: Step) -> None:
         self.adapter.retain_grad(self.tensor(step.args["retain_grad"]))
 
+    def log_hook(self, label: str, gradient: Any) -> None:
+        """One hook call: its label, the gradient it saw (None for a post-accumulate hook on an empty .grad) and
+        the grad mode inside it."""
+        self.hook_log.append((label, None if gradient is None else self.adapter.to_numpy(gradient),
+                              self.adapter.grad_enabled()))
+
     def do_register_hook(self, step: Step) -> None:
         label, returns = step.args["as"], step.args.get("returns")
 
         def hook(gradient):
-            self.hook_log.append((label, self.adapter.to_numpy(gradient), self.adapter.grad_enabled()))
+            self.log_hook(label, gradient)
             if returns == "raise":
                 self.hook_errors.append(HookRaised(f"hook {label!r} raised as the case asks"))
                 raise self.hook_errors[-1]
@@ -377,8 +383,7 @@ class _Run:
 
         def hook(tensor):
             grad = self.adapter.read_grad(tensor)
-            self.hook_log.append((label, None if grad is None else self.adapter.to_numpy(grad),
-                                  self.adapter.grad_enabled()))
+            self.log_hook(label, grad)
 
         tensor = self.tensor(step.args["register_post_accumulate_grad_hook"])
         self.handles[label] = self.adapter.register_post_accumulate_grad_hook(tensor, hook)
@@ -387,7 +392,7 @@ class _Run:
         label, scale = step.args["as"], (step.args.get("returns") or {}).get("scale")
 
         def hook(grad_outputs):
-            self.hook_log.append((label, self.adapter.to_numpy(grad_outputs[0]), self.adapter.grad_enabled()))
+            self.log_hook(label, grad_outputs[0])
             if scale is None:
                 return None
             return (self.adapter.apply("mul", [grad_outputs[0], float(scale)], {}), *grad_outputs[1:])
@@ -398,7 +403,7 @@ class _Run:
         label = step.args["as"]
 
         def hook(grad_inputs, grad_outputs):
-            self.hook_log.append((label, self.adapter.to_numpy(grad_outputs[0]), self.adapter.grad_enabled()))
+            self.log_hook(label, grad_outputs[0])
 
         self.handles[label] = self.adapter.register_node_hook(self.tensor(step.args["register_node_hook"]), hook)
 
