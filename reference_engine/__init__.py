@@ -27,18 +27,21 @@ from .errors import (
                      NonScalarImplicitError,
                      NotRequiresGradError,
                      OnceDifferentiableError,
+                     PackHookInplaceError,
                      PostAccumulateNonLeafError,
                      UnusedInputError,
 )
 from .function import Function, FunctionCtx, once_differentiable
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .joining import cat, stack
+from .saved_hooks import saved_tensors_hooks
 from .tensor import Tensor, tensor
 
 __all__ = [
     "Tensor", "tensor", "cat", "stack", "linalg", "backward", "grad", "functional",
     "Function", "FunctionCtx", "once_differentiable", "CustomGradCountError", "CustomGradShapeError",
-    "OnceDifferentiableError", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "OnceDifferentiableError", "PackHookInplaceError", "saved_tensors_hooks",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "AutogradError", "FreedGraphError", "GradCountMismatchError", "GradShapeMismatchError", "HookShapeError",
     "InplaceModifiedError", "IntegerRequiresGradError", "InvalidArgumentError", "LeafInplaceError",
     "MultiOutputViewInplaceError", "NoGradFnError", "NoGradViewInplaceError",

@@ -13,6 +13,7 @@ it, they flow as Tensors under grad mode, so the derivative rules record themsel
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -293,10 +294,18 @@ def _conform(gradient: Any, node) -> Any:
     return gradient
 
 
-def _accumulate(tensor: Tensor, gradient: Any, create_graph: bool) -> None:
-    """Add a gradient into tensor.grad (ACC-1, ACC-3).
+_accumulating = threading.Lock()  # passes in other threads may add into the same .grad (PASS-9)
 
-    A .grad that is a constant always owns writable data (gradients can be read-only broadcast
+
+def _accumulate(tensor: Tensor, gradient: Any, create_graph: bool) -> None:
+    """Add a gradient into tensor.grad (ACC-1, ACC-3), one thread at a time: reading .grad and writing the sum back
+    must not interleave with another pass doing the same, or one of the two gradients is lost (PASS-9)."""
+    with _accumulating:
+        _add_into_grad(tensor, gradient, create_graph)
+
+
+def _add_into_grad(tensor: Tensor, gradient: Any, create_graph: bool) -> None:
+    """A .grad that is a constant always owns writable data (gradients can be read-only broadcast
     views), so a later backward can add into it in place; one with a graph is added to out of place.
     """
     current = tensor._grad

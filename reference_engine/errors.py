@@ -83,3 +83,7 @@ class CustomGradShapeError(AutogradError):
 
 class OnceDifferentiableError(AutogradError):
     """CUSTOM-11: a pass reached a gradient made by a backward marked once-differentiable."""
+
+
+class PackHookInplaceError(AutogradError):
+    """SAVED-5: a saved-tensor pack hook modified the tensor it was given in place."""

@@ -26,6 +26,7 @@ from .errors import (
     OnceDifferentiableError,
 )
 from .graph import FREED, NOTHING_SAVED, Node, _versions_of
+from .saved_hooks import PackedValues, pack_all, unpack_all
 from .tensor import Tensor, result
 
 SLOTS = object()  # the "shape" and "dtype" of a CustomNode's gradient: a Slots, never conformed to a tensor
@@ -149,6 +150,8 @@ class CustomNode:
         self.outputs = tuple((o.shape, o.dtype) for o in outputs)
         self.saved = tuple(ctx.to_save) if ctx.to_save else NOTHING_SAVED
         self.saved_versions = _versions_of(self.saved) if ctx.to_save else ()
+        if ctx.to_save and grad_mode._state.saved_hooks:  # SAVED-1: exactly the values the forward saved
+            self.saved = pack_all(self.saved)
         self.tensor_hooks = self.retained = None
         ctx.node = self
         excluded = {id(t) for t in ctx.non_differentiable}
@@ -160,17 +163,21 @@ class CustomNode:
             output._rebase(node) if any(output is t for t in ctx.dirty) else _give_history(output, node)
 
     def take_saved_tensors(self) -> tuple:
-        """The saved tensors, checked as a Node checks its own (LIFE-1, INPLACE-1)."""
+        """The saved tensors, checked as a Node checks its own (LIFE-1, INPLACE-1), or unpacked (SAVED-2)."""
         if self.saved is NOTHING_SAVED:
             return ()
+        self.check_saved()
+        return unpack_all(self.saved) if type(self.saved) is PackedValues else self.saved
+
+    def check_saved(self) -> None:
+        """Whether the saved values are still there and unchanged, without unpacking them."""
         if self.saved is FREED:
             raise FreedGraphError("Trying to backward through the graph a second time (or directly access saved "
                                   f"tensors after they have already been freed): {self.name}Backward saved values "
                                   "that were freed. Specify retain_graph=True the first time.")
-        if _versions_of(self.saved) != self.saved_versions:
+        if type(self.saved) is not PackedValues and _versions_of(self.saved) != self.saved_versions:
             raise InplaceModifiedError("one of the variables needed for gradient computation has been modified by "
                                        f"an inplace operation: a value saved by {self.name}Backward")
-        return self.saved
 
     def run(self, slots: Slots, create_graph: bool, release: bool, needed: set | None) -> list:
         """The backward on the outputs' gradients (zeros or None where none arrived), checked against the inputs."""
@@ -179,7 +186,8 @@ class CustomNode:
             if value is None and self.ctx.materialize_grads:
                 value = np.zeros(shape, dtype=dtype)  # CUSTOM-7, CUSTOM-8
             grads.append(None if value is None else value if isinstance(value, Tensor) else result(np.asarray(value)))
-        self.take_saved_tensors()  # fails before the backward runs, as a node's rules would
+        if self.saved is not NOTHING_SAVED:
+            self.check_saved()  # fails before the backward runs, as a node's rules would
         returned = self.function.backward(self.ctx, *grads)
         if release and self.saved is not NOTHING_SAVED:
             self.saved = FREED

@@ -1,14 +1,28 @@
-"""Grad mode: whether operations are recorded. A context manager and decorator, like PyTorch's."""
+"""Grad mode: whether operations are recorded. A context manager and decorator, like PyTorch's.
+
+The mode belongs to a thread (PASS-10): a thread starts with grad mode on, and no_grad in one
+thread never stops another from recording. The saved-tensor hooks in force (saved_hooks.py)
+are per thread for the same reason, so they live here too.
+"""
 
 from __future__ import annotations
 
 import functools
+import threading
 
-_enabled = True
+
+class _ThreadState(threading.local):
+    """What each thread sees: the class attributes until the thread sets its own."""
+
+    enabled = True
+    saved_hooks: tuple = ()  # the (pack, unpack) pairs of the enclosing saved_tensors_hooks blocks, innermost last
+
+
+_state = _ThreadState()
 
 
 def is_grad_enabled() -> bool:
-    return _enabled
+    return _state.enabled
 
 
 class _Mode:
@@ -18,13 +32,11 @@ class _Mode:
         self.mode = mode
 
     def __enter__(self):
-        global _enabled
-        self.previous, _enabled = _enabled, self.mode
+        self.previous, _state.enabled = _state.enabled, self.mode
         return self
 
     def __exit__(self, *exc_info):
-        global _enabled
-        _enabled = self.previous
+        _state.enabled = self.previous
         return False
 
     def __call__(self, function):

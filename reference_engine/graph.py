@@ -12,7 +12,9 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+from . import grad_mode
 from .errors import FreedGraphError, InplaceModifiedError, MultiOutputViewInplaceError
+from .saved_hooks import PackedValues, pack_all, unpack_all
 
 _handle_ids = itertools.count()
 NOTHING_SAVED = (None, None, None)
@@ -57,6 +59,8 @@ class Node:
         self.shape, self.dtype = data.shape, data.dtype
         self.saved = saved  # (a, b, out): the Tensors the active rules read, None elsewhere; FREED once released
         self.saved_versions = _NO_VERSIONS if saved is NOTHING_SAVED else _versions(saved)
+        if saved is not NOTHING_SAVED and grad_mode._state.saved_hooks:  # inside saved_tensors_hooks (SAVED-1)
+            self.saved = pack_all(saved)
         self.attrs = attrs
         self.tensor_hooks: dict[int, Callable] | None = None  # hooks on the tensor this node produced
         self.retained = None  # the tensor whose .grad this node fills (retain_grad), if any
@@ -73,7 +77,7 @@ class Node:
 
     def take_saved(self, as_tensors: bool, release: bool) -> tuple:
         """The saved values (a, b, out) for the rules, as Tensors or arrays, after checking they still
-        exist and were not modified in place (LIFE-1, INPLACE-1).
+        exist and were not modified in place (LIFE-1, INPLACE-1), or unpacked (SAVED-2).
 
         With `release` they are freed; edges stay, and a node that saved nothing can run again (LIFE-5).
         """
@@ -85,7 +89,9 @@ class Node:
                 "Trying to backward through the graph a second time (or directly access saved tensors after they "
                 f"have already been freed); {self!r} needs values that were freed. Specify retain_graph=True "
                 "when calling backward() or grad() the first time.")
-        if _versions(saved) != self.saved_versions:
+        if type(saved) is PackedValues:
+            saved = unpack_all(saved)  # every use unpacks (SAVED-2); the hooks keep the values, unversioned
+        elif _versions(saved) != self.saved_versions:
             raise self._modified_error()
         if release:
             self.saved = FREED

@@ -742,11 +742,11 @@ def binary(name: str, a: Any, b: Any, attrs: dict | None = None) -> Tensor:
     if type(b) is not Tensor:
         b = Tensor(np.asarray(b, dtype=a.data.dtype))
     out = _result(op.forward(a.data, b.data, **attrs) if attrs else op.forward(a.data, b.data))
-    if grad_mode._enabled and (a._view is not None or b._view is not None):  # a stale view: history first
+    if grad_mode._state.enabled and (a._view is not None or b._view is not None):  # a stale view: history first
         for operand in (a, b):
             if operand._view is not None:
                 operand._sync_view()
-    if grad_mode._enabled and (a._requires_grad or b._requires_grad) and op.differentiable:
+    if grad_mode._state.enabled and (a._requires_grad or b._requires_grad) and op.differentiable:
         record(name, op, a, b, out, attrs or _NO_ATTRS)
     return out
 
@@ -756,9 +756,9 @@ def unary(name: str, a: Tensor, **attrs: Any) -> Tensor:
     out = _result(op.forward(a.data, **attrs) if attrs else op.forward(a.data))
     if op.view:
         _make_view(out, a, name, attrs)
-    if grad_mode._enabled and a._view is not None:
+    if grad_mode._state.enabled and a._view is not None:
         a._sync_view()  # a stale view makes its history again first (views.py)
-    if grad_mode._enabled and a._requires_grad and op.differentiable:
+    if grad_mode._state.enabled and a._requires_grad and op.differentiable:
         record(name, op, a, None, out, attrs)
     return out
 
@@ -771,7 +771,7 @@ def _make_view(out: Tensor, a: Tensor, name: str, attrs: dict) -> None:
     out._version = base._shared_version()
     out._view = views.ViewInfo(base, steps, out._version.value,
                                multi_output=source is not None and source.multi_output,
-                               no_grad=not grad_mode._enabled or (source is not None and source.no_grad))
+                               no_grad=not grad_mode._state.enabled or (source is not None and source.no_grad))
 
 
 def _result(data: Any) -> Tensor:

@@ -352,7 +352,7 @@ class Tensor:
         The tensor keeps its identity and version counter and takes the new node as its history;
         for a view, its base takes a CopySlices node instead, and the view follows (views.py).
         """
-        recording = grad_mode._enabled
+        recording = grad_mode._state.enabled
         operand_requires_grad = isinstance(operand, Tensor) and operand.requires_grad
         if recording:
             self._check_inplace(operand_requires_grad)
