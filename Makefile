@@ -10,7 +10,7 @@ ARGS   ?=
 .PHONY: conformance test validate engines matrix versions clean
 
 conformance: $(STAMP)  ## run every case on the default engines; writes reports/ (JSON, Markdown, JUnit XML)
-	$(BIN)/pytest cases --gradspec-report=reports/conformance.json --gradspec-markdown=reports/summary.md \
+	$(BIN)/pytest cases --expectations expectations/torch.txt --gradspec-report=reports/conformance.json --gradspec-markdown=reports/summary.md \
 		--gradspec-html=reports/conformance.html --junitxml=reports/conformance.xml $(ARGS)
 
 test: $(STAMP)  ## run gradspec's own tests

@@ -177,6 +177,11 @@ class Adapter(ABC):
         """tensor.grad_fn.register_hook(hook): hook(grad_inputs, grad_outputs) after the node (node_hooks)."""
         raise NotImplementedError(f"the {self.name} adapter declares no node_hooks")
 
+    def saved_tensor_hooks(self, pack: Callable[[Tensor], Any], unpack: Callable[[Any], Tensor]) -> AbstractContextManager:
+        """A block in which values saved for backward go through pack, and come back through unpack
+        (PyTorch's torch.autograd.graph.saved_tensors_hooks; capability saved_tensor_hooks)."""
+        raise NotImplementedError(f"the {self.name} adapter declares no saved_tensor_hooks")
+
     @abstractmethod
     def remove_hook(self, handle: Handle) -> None:
         """handle.remove()."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +38,7 @@ from gradspec.running.interpreter import ERROR, FAILED, NOT_APPLICABLE, run_case
 
 T = sys.modules["gradspec.reference_engine.tensor"]  # the package's `tensor` attribute is the factory function
 F = sys.modules["gradspec.reference_engine.function"]
+S = sys.modules["gradspec.reference_engine.saved_hooks"]
 
 
 @dataclass(frozen=True)
@@ -723,7 +725,7 @@ def _no_grad_records(patch):
 def _exit_enables(patch):
     def make(exit_):
         def __exit__(self, *exc_info):
-            M._enabled = True
+            M._state.enabled = True
             return False
         return __exit__
     patch(M._Mode, "__exit__", make)
@@ -738,7 +740,7 @@ def _set_grad_enabled_ignored(patch):
 
 
 def _backward_needs_grad_mode(patch):
-    _wrap_backward(patch, lambda backward, *args, **kwargs: backward(*args, **kwargs) if M._enabled else None)
+    _wrap_backward(patch, lambda backward, *args, **kwargs: backward(*args, **kwargs) if M._state.enabled else None)
 
 
 def _detach_keeps_graph(patch):
@@ -768,7 +770,7 @@ def _unrecorded(inplace, self, name, other):
 
 
 def _leaf_inplace_allowed(inplace, self, name, other):
-    if M._enabled and self.is_leaf and self.requires_grad:
+    if M._state.enabled and self.is_leaf and self.requires_grad:
         self.requires_grad = False
         try:
             return inplace(self, name, other)
@@ -965,6 +967,72 @@ def _node_prehooks_first(patch):
             return visit(self, node, gradient, needed)
         return visit_prehooks_first
     patch(E._Pass, "visit", make)
+
+
+def _accumulation_races(patch):
+    """.grad is read, then written back with the sum a moment later, with no lock: another thread's update in
+    between is lost."""
+    def make(accumulate):
+        def racing(tensor, gradient, create_graph):
+            before = None if tensor._grad is None else tensor._grad.data.copy()
+            time.sleep(0.0002)  # the moment another thread's pass needs
+            data = np.asarray(O.data_of(gradient), dtype=tensor.data.dtype)
+            tensor.grad = T.Tensor(data.copy() if before is None else before + data)
+        return racing
+    patch(E, "_accumulate", make)
+
+
+def _state_shared_by_threads(shared: tuple[str, ...]):
+    """The engine's per-thread state with the attributes in `shared` made one for the whole process."""
+    def plant(patch):
+        values = {name: getattr(M._ThreadState, name) for name in shared}
+
+        def shared_attribute(name):
+            return property(lambda self: values[name], lambda self, value: values.__setitem__(name, value))
+
+        state_class = type("SharedState", (M._ThreadState,), {name: shared_attribute(name) for name in shared})
+        patch(M, "_state", lambda state: state_class())
+    return plant
+
+
+def _pack_all_fault(change: Callable[[Callable, tuple], Any]):
+    """Replace pack_all where the graph and custom functions call it by change(original, saved)."""
+    def plant(patch):
+        for module in (G, F):
+            patch(module, "pack_all", lambda pack_all: lambda saved: change(pack_all, saved))
+    return plant
+
+
+def _packed_in_reverse(pack_all, saved):
+    return S.PackedValues(reversed(pack_all(tuple(reversed(saved)))))
+
+
+def _outermost_hooks(pack_all, saved):
+    hooks = M._state.saved_hooks
+    M._state.saved_hooks = hooks[:1]
+    try:
+        return pack_all(saved)
+    finally:
+        M._state.saved_hooks = hooks
+
+
+def _pack_unchecked(pack_all, saved):
+    """Each value through pack without looking at its version before and after."""
+    pack_hook, unpack_hook = M._state.saved_hooks[-1]
+    packed = []
+    with M.no_grad():
+        for tensor in saved:
+            value = None if tensor is None else pack_hook(tensor)
+            packed.append(None if tensor is None else S.Packed(value, unpack_hook, tensor._shared_version(),
+                                                               tensor._shared_version().value))
+    return S.PackedValues(packed)
+
+
+def _unpack_skipped(patch):
+    """Nodes use what pack returned, without calling unpack."""
+    for module in (G, F):
+        patch(module, "unpack_all", lambda unpack_all: lambda saved: tuple(
+            None if value is None else value.packed for value in saved))
 
 
 def _inner_passes_skipped(patch):
@@ -1177,6 +1245,13 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("PASS-5", "a pass counts its nodes by recursion, a Python frame per node", _counted_recursively),
     Fault("PASS-7", "a node's pre-hooks run before the tensor's hooks and retain_grad", _node_prehooks_first),
     Fault("PASS-8", "a pass started inside another does nothing", _inner_passes_skipped),
+    Fault("PASS-9", "passes in two threads add into one .grad without a lock, losing updates", _accumulation_races),
+    Fault("PASS-10", "grad mode is one flag for the whole process", _state_shared_by_threads(("enabled",))),
+    Fault("SAVED-1", "a custom function's saved values are packed in reverse order", _pack_all_fault(_packed_in_reverse)),
+    Fault("SAVED-2", "nodes use what pack returned, without calling unpack", _unpack_skipped),
+    Fault("SAVED-3", "the outermost block's hooks apply, not the innermost's", _pack_all_fault(_outermost_hooks)),
+    Fault("SAVED-4", "saved-tensor hooks are shared by every thread", _state_shared_by_threads(("saved_hooks",))),
+    Fault("SAVED-5", "a pack hook may modify its input in place unnoticed", _pack_all_fault(_pack_unchecked)),
     Fault("PASS-6", "several outputs are differentiated in one pass each", lambda patch: patch(
         reference_engine, "backward", lambda original: lambda *args, **kwargs: _one_pass_per_output(
             original, *args, **kwargs))),

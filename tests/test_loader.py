@@ -216,3 +216,64 @@ def test_a_case_function_loads_with_its_options(write_case):
     function = case.functions["Cube"]
     assert (function.inputs, function.outputs, function.save, function.returns) == (("x",), ("y",), ("x",), ("gx",))
     assert function.materialize_grads and not function.once_differentiable
+
+
+THREADS_CASE = """\
+schema_version: 1
+title: threads and saved-tensor hooks
+rules: [PASS-10]
+source: test
+derivation: by hand
+capabilities: [grad_mode, threads, introspection, saved_tensor_hooks]
+tensors:
+  x: {value: [1.0], requires_grad: true}
+steps:
+  - threads:
+      - - no_grad:
+            - barrier: all
+            - a = x * 3
+      - - barrier: all
+        - b = x * 2
+  - saved_tensor_hooks: log
+    steps:
+      - c = x * x
+  - expect:
+      requires_grad: {a: false, b: true}
+      saved_hook_calls:
+        - {pack: log, value: [1.0]}
+"""
+
+
+@pytest.mark.parametrize(("old", "new", "where", "message"), [
+    ("        - b = x * 2", "        - b = a * 2", ":15:", r"name 'a' .* is not defined before this step"),
+    ("      - - barrier: all\n", "      - - b0 = x * 1\n", ":10:", r"same number of barriers to meet at, got \[1, 0\]"),
+    ("  - saved_tensor_hooks: log\n    steps:\n      - c = x * x",
+     "  - barrier: all\n  - saved_tensor_hooks: log\n    steps:\n      - c = x * x",
+     ":16:", r"a barrier belongs inside a body of `threads`"),
+    ("        - b = x * 2", "        - compute: b = x * 2\n          warns: nonleaf_grad_access", ":16:",
+     r"warnings cannot be told apart between threads"),
+    ("{pack: log, value", "{pack: logs, value", ":22:", r"no saved_tensor_hooks block labelled 'logs'.*did you mean 'log'"),
+    ("{pack: log, value: [1.0]}", "{value: [1.0], hook: log}", ":22:", r"hook"),
+    ("capabilities: [grad_mode, threads, introspection, saved_tensor_hooks]",
+     "capabilities: [grad_mode, introspection]", ":6:", r"saved_tensor_hooks', 'threads'"),
+], ids=["other thread's name", "barrier counts", "barrier outside", "warns in a thread", "saved hook label",
+        "saved hook call shape", "capabilities"])
+def test_threads_and_saved_hooks_are_checked_at_their_line(write_case, old, new, where, message):
+    assert old in THREADS_CASE
+    with pytest.raises(CaseFileError, match=message) as info:
+        load_case(write_case(THREADS_CASE.replace(old, new)))
+    assert where in str(info.value)
+
+
+def test_a_barrier_inside_a_repeat_is_refused(write_case):
+    text = THREADS_CASE.replace("            - barrier: all\n", "            - repeat: 2\n              steps:\n"
+                                "                - barrier: all\n")
+    with pytest.raises(CaseFileError, match=r"barrier inside a repeat"):
+        load_case(write_case(text))
+
+
+def test_threads_load_as_one_thread_step_per_body(write_case):
+    case = load_case(write_case(THREADS_CASE))
+    threads = case.steps[0]
+    assert [step.kind for step in threads.body] == ["thread", "thread"]
+    assert [step.kind for step in threads.body[1].body] == ["barrier", "compute"]

@@ -30,6 +30,7 @@ ERRORS = [
     (engine.CustomGradCountError, "", "custom_grad_count"),
     (engine.CustomGradShapeError, "", "custom_grad_shape"),
     (engine.OnceDifferentiableError, "", "once_differentiable"),
+    (engine.PackHookInplaceError, "", "pack_hook_inplace"),
 ]
 WARNINGS = [(engine.NonLeafGradAccessWarning, "", "nonleaf_grad_access")]
 
@@ -75,6 +76,9 @@ class ReferenceAdapter(TorchLikeAdapter):
 
     def backward_function(self):
         return engine.backward
+
+    def saved_tensors_hooks_class(self):
+        return engine.saved_tensors_hooks
 
     def autograd_function(self):
         return engine.Function, engine.once_differentiable

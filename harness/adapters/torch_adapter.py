@@ -48,6 +48,7 @@ ERRORS = [
     (RuntimeError, r"returned an invalid gradient at index \d+ - got", "custom_grad_shape"),
     (RuntimeError, r"trying to differentiate twice a function that was marked with @once_differentiable",
      "once_differentiable"),
+    (RuntimeError, r"saved tensor pack hook is modifying its input in place", "pack_hook_inplace"),
 ]
 WARNINGS = [
     (UserWarning, r"\.grad attribute of a Tensor that is not a leaf Tensor is being accessed", "nonleaf_grad_access"),

@@ -211,6 +211,13 @@ class TorchLikeAdapter(Adapter):
     def register_node_prehook(self, tensor, hook):
         return tensor.grad_fn.register_prehook(hook)
 
+    def saved_tensor_hooks(self, pack, unpack):
+        return self.saved_tensors_hooks_class()(pack, unpack)
+
+    def saved_tensors_hooks_class(self):
+        """The engine's saved_tensors_hooks context manager (torch.autograd.graph's, for PyTorch)."""
+        return self.grad_modes().autograd.graph.saved_tensors_hooks
+
     def register_node_hook(self, tensor, hook):
         return tensor.grad_fn.register_hook(hook)
 

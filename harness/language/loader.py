@@ -38,7 +38,8 @@ from gradspec.language.limits import limit
 from gradspec.language.static_checks import advice, shape_problems
 from gradspec.language.yaml_positions import YamlError, load_with_positions, position_of
 
-BLOCK_STEPS = ("no_grad", "enable_grad", "set_grad_enabled", "repeat")
+BLOCK_STEPS = ("no_grad", "enable_grad", "set_grad_enabled", "repeat", "saved_tensor_hooks")
+NESTED_UNDER_STEPS = ("set_grad_enabled", "repeat", "saved_tensor_hooks")  # the others nest under their own key
 # What a `functions:` entry implies (capabilities.yaml's implied_by): each option an engine may lack.
 FUNCTION_OPTIONS = {"non_differentiable": "custom_non_differentiable", "dirty": "custom_dirty",
                     "materialize_grads": "custom_materialize_grads", "once_differentiable": "custom_once_differentiable"}
@@ -170,6 +171,8 @@ class _Builder:
         self.path, self.positions, self.schema = path, positions, schema
         self.defined: set[str] = set()
         self.hooks: set[str] = set()
+        self.saved_hook_labels: set[str] = set()
+        self.blocks: list[str] = []  # the kinds of the blocks around the step being read, outermost first
         self.implied: set[str] = set()
         self.problems: list[CaseFileError] = []  # every problem, so that an author sees them all at once
         self.mentioned: set[str] = set()
@@ -340,20 +343,54 @@ class _Builder:
             self.implied.add(f"raises:{raises.kind}")
         if warns:
             self.implied.add("warns")
+            if "threads" in self.blocks:
+                self.fail(where + ("warns",), "Python's warnings cannot be told apart between threads: expect "
+                                              "warnings outside the threads block")
         statement, body = None, ()
         if kind == "compute":
             statement = self.statement(raw["compute"], where_text)
             kind = {None: "compute", "setitem": "setitem"}.get(statement.inplace_op, "inplace")
         elif kind in BLOCK_STEPS:
-            nested = raw["steps"] if kind in ("set_grad_enabled", "repeat") else raw[kind]
-            nested_where = where + (("steps",) if kind in ("set_grad_enabled", "repeat") else (kind,))
-            body = tuple(self.steps(nested, nested_where))
+            nested_where = where + (("steps",) if kind in NESTED_UNDER_STEPS else (kind,))
+            if kind == "saved_tensor_hooks":
+                self.saved_hook_labels.add(raw[kind])
+            body = self.block(kind, raw["steps"] if kind in NESTED_UNDER_STEPS else raw[kind], nested_where)
             if kind == "repeat" and any(inner.raises or inner.warns for inner in body):
                 self.fail(nested_where, "the steps of a repeat expect no error or warning: expect those outside it")
+        elif kind == "threads":
+            body = self.threads(raw["threads"], where + ("threads",))
+        elif kind == "barrier":
+            if "threads" not in self.blocks:
+                self.fail(where, "a barrier belongs inside a body of `threads`: the threads of that block meet there")
+            if "repeat" in self.blocks[self.blocks.index("threads"):]:
+                self.fail(where, "a barrier inside a repeat cannot be matched across threads: put it outside the repeat")
         else:
             self.check_names(kind, raw, where)
         self.note_capabilities(kind, raw)
         return Step(kind, frozen(raw), line, statement, body, raises, warns)
+
+    def block(self, kind: str, nested: list, where: tuple) -> tuple[Step, ...]:
+        self.blocks.append(kind)
+        try:
+            return tuple(self.steps(nested, where))
+        finally:
+            self.blocks.pop()
+
+    def threads(self, bodies: list, where: tuple) -> tuple[Step, ...]:
+        """One `thread` step per body. Each body sees the names defined before the block and its own (another
+        thread's may not exist yet when it runs); after the block, every body's names are defined."""
+        before, after, threads = set(self.defined), set(self.defined), []
+        for index, body in enumerate(bodies):
+            self.defined = set(before)
+            steps = self.block("threads", body, where + (index,))
+            threads.append(Step("thread", frozen({"thread": index}), position_of(self.positions, where + (index,))[0],
+                                body=steps))
+            after |= self.defined
+        self.defined = after
+        counts = [_barriers(thread.body) for thread in threads]
+        if len(set(counts)) > 1:
+            self.fail(where, f"every thread needs the same number of barriers to meet at, got {counts}")
+        return tuple(threads)
 
     def step_kind(self, raw: Any, where: tuple) -> str:
         if not isinstance(raw, dict):
@@ -487,6 +524,14 @@ class _Builder:
                 self.fail(where + path, f"no hook registered as {label!r}{did_you_mean(label, self.hooks)}")
         if "hook_calls" in expect and "hook_grads" in expect:
             self.fail(where, "use either hook_calls (in order) or hook_grads (per hook), not both in one expect")
+        for index, call in enumerate(expect.get("saved_hook_calls", [])):
+            which = "pack" if "pack" in call else "unpack"
+            if which not in call:
+                self.fail(where + ("saved_hook_calls", index), "each saved-hook call names `pack: label` or "
+                                                              "`unpack: label`, and its `value`")
+            if call[which] not in self.saved_hook_labels:
+                self.fail(where + ("saved_hook_calls", index, which), f"no saved_tensor_hooks block labelled "
+                          f"{call[which]!r} before this step{did_you_mean(call[which], self.saved_hook_labels)}")
 
     def error_expectation(self, raw: Any, where: tuple) -> ErrorExpectation | None:
         if raw is None:
@@ -533,6 +578,11 @@ class _Builder:
         missing = sorted(needed - set(declared))
         if missing:
             self.fail(("capabilities",), f"the steps need capabilities {missing} that `capabilities` does not list")
+
+
+def _barriers(steps: tuple[Step, ...]) -> int:
+    """The barriers a thread's body reaches, in nested blocks too (never in a repeat: the loader refuses that)."""
+    return sum(1 if step.kind == "barrier" else _barriers(step.body) for step in steps)
 
 
 def _applies(expr) -> list[Apply]:

@@ -37,6 +37,7 @@ _INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
 
 _PRELUDE = '''
 import re
+import threading
 import warnings
 
 import torch
@@ -46,6 +47,7 @@ WARNINGS = {warnings!r}
 RTOL, ATOL = {rtol!r}, {atol!r}
 DTYPE, DEVICE = torch.{dtype}, {device!r}
 hook_log = []
+saved_log = []  # saved-tensor hook calls: (label, "pack" or "unpack", value)
 backward_log = []  # calls of the case's functions' backwards: (name, gradients, grad mode)
 handles = {{}}
 inf, nan = float("inf"), float("nan")  # as expected values are written
@@ -150,6 +152,58 @@ def check_backward_calls(where, expected):
             check_close(f"{{where}}: gradient into {{name}}", grad, want)
         assert call.get("grad_mode", mode) == mode, f"{{where}}: grad mode in {{name}}'s backward was {{mode}}"
     backward_log.clear()
+
+
+def make_pack(label, scale, in_place):
+    def pack(tensor):
+        saved_log.append((label, "pack", tensor.detach().cpu().clone()))
+        if scale is None:
+            return tensor
+        return tensor.mul_(scale) if in_place else tensor * scale
+    return pack
+
+
+def make_unpack(label, scale):
+    def unpack(packed):
+        saved_log.append((label, "unpack", packed.detach().cpu().clone()))
+        return packed if scale is None else packed * scale
+    return unpack
+
+
+def check_saved_hook_calls(where, expected):
+    for which in ("pack", "unpack"):
+        got = [(label, value) for label, call, value in saved_log if call == which]
+        want = [(call[which], call["value"]) for call in expected if which in call]
+        assert len(got) == len(want), f"{{where}}: {{len(got)}} {{which}} calls, expected {{len(want)}}"
+        for want_label, want_value in want:  # unpack calls come in no promised order
+            index = next((i for i, (label, value) in enumerate(got) if label == want_label and torch.allclose(
+                value.to(torch.float64), torch.tensor(want_value, dtype=torch.float64), rtol=RTOL, atol=ATOL)), None)
+            assert index is not None, f"{{where}}: no {{which}} call of {{want_label}} with {{want_value}}"
+            assert which == "unpack" or index == 0, f"{{where}}: pack calls out of order"
+            got.pop(index)
+    saved_log.clear()
+
+
+def run_threads(bodies):
+    """Each body in a thread of its own, meeting at BARRIER; the first failure is raised here."""
+    global BARRIER
+    BARRIER, failures = threading.Barrier(len(bodies)), []
+
+    def run(body):
+        try:
+            body()
+        except BaseException as failure:
+            failures.append(failure)
+            BARRIER.abort()
+
+    threads = [threading.Thread(target=run, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    real = [f for f in failures if not isinstance(f, threading.BrokenBarrierError)]
+    if real or failures:
+        raise (real or failures)[0]
 
 
 def check_hook_grads(where, expected):
@@ -312,6 +366,24 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
         nested: list[str] = []
         _steps(nested, step.body, indent + "    ", prefix)
         return [f"{indent}for _ in range({int(args['repeat'])}):", *nested]
+    if kind == "saved_tensor_hooks":
+        pack, unpack = args.get("pack") or {}, args.get("unpack") or {}
+        label, nested = args["saved_tensor_hooks"], []
+        _steps(nested, step.body, indent + "    ", prefix)
+        return [f"{indent}with torch.autograd.graph.saved_tensors_hooks(make_pack({label!r}, {pack.get('scale')!r}, "
+                f"{bool(pack.get('in_place'))!r}), make_unpack({label!r}, {unpack.get('scale')!r})):", *nested]
+    if kind == "threads":
+        lines, names = [], []
+        for number, thread in enumerate(step.body, start=1):
+            name = f"thread_{prefix.replace('.', '_')}{number}"
+            bound = sorted(_names_bound(thread.body))
+            nested: list[str] = [f"{indent}    global {', '.join(bound)}"] if bound else []
+            _steps(nested, thread.body, indent + "    ", f"{prefix}t{number}.")
+            lines += [f"{indent}def {name}():", *nested]
+            names.append(name)
+        return [*lines, f"{indent}run_threads([{', '.join(names)}])"]
+    if kind == "barrier":
+        return [f"{indent}BARRIER.wait()"]
     if kind in ("no_grad", "enable_grad", "set_grad_enabled"):
         context = {"no_grad": "torch.no_grad()", "enable_grad": "torch.enable_grad()"}.get(
             kind, f"torch.set_grad_enabled({args.get('set_grad_enabled')})")
@@ -348,7 +420,22 @@ def _expectations(expect, where: str, quiet: bool) -> list[str]:
         lines.append(f"check_hook_grads({where!r}, {thawed(expect['hook_grads'])!r})")
     if "backward_calls" in expect:
         lines.append(f"check_backward_calls({where!r}, {thawed(expect['backward_calls'])!r})")
+    if "saved_hook_calls" in expect:
+        lines.append(f"check_saved_hook_calls({where!r}, {thawed(expect['saved_hook_calls'])!r})")
     return lines
+
+
+def _names_bound(steps: tuple[Step, ...]) -> set[str]:
+    """The names a thread's steps bind, which the script's thread function declares global."""
+    names: set[str] = set()
+    for step in steps:
+        if step.statement is not None:
+            names.update(step.statement.names_bound)
+        for call in (step.args.get("grad"), step.args.get("derivative")):
+            if isinstance(call, dict) and "as" in call:
+                names.update(as_list(call["as"]))
+        names |= _names_bound(step.body)
+    return names
 
 
 def _expr(expr: Expr) -> str:

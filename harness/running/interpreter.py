@@ -7,8 +7,10 @@ Outcome names that step, what was expected and what happened.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from gradspec.language.case import Case, Step, as_list, thawed
 from gradspec.language.expressions import Apply, Call, Expr, GradOf, Num, Ref, call_kwargs, python_index
 from gradspec.running.compare import array_mismatch
 from gradspec.running.custom import FunctionProgram
+from gradspec.running.threads import Threads, thread_labels
 
 # failed: the engine did not behave as the case says; error: the adapter or gradspec itself broke,
 # so nothing was learnt about the engine (a conformance report must not blame the engine for it).
@@ -142,6 +145,17 @@ class _Run:
         self.hook_errors: list[HookRaised] = []  # every exception a hook raised, to recognise it unchanged
         self.backward_log: list[dict] = []  # every call of a case function's backward (custom.py)
         self.functions: dict[str, Callable] = {}  # the engine's function for each case function, made on first use
+        self.saved_log: list[tuple[str, str, np.ndarray]] = []  # saved-tensor hook calls: label, pack/unpack, value
+        self.local = threading.local()  # per thread of a `threads` step: the step running, the block's Threads
+
+    @property
+    def current(self) -> str:
+        """The step this thread is running, for the outcome if it fails."""
+        return getattr(self.local, "current", "")
+
+    @current.setter
+    def current(self, value: str) -> None:
+        self.local.current = value
 
     def raised_by_hook(self, exc: BaseException) -> bool:
         return any(exc is raised for raised in self.hook_errors)
@@ -174,8 +188,12 @@ class _Run:
             self.run_step(step, label)
 
     def run_step(self, step: Step, label: str) -> None:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        # Python's warning filters are global: only the thread that started a `threads` block captures them
+        # (the loader keeps `warns` out of thread bodies).
+        in_thread = getattr(self.local, "threads", None) is not None
+        with contextlib.nullcontext([]) if in_thread else warnings.catch_warnings(record=True) as caught:
+            if not in_thread:
+                warnings.simplefilter("always")
             try:
                 self.dispatch(step, label)
             except _StepFailed:
@@ -216,6 +234,16 @@ class _Run:
             with self.grad_mode_block(step):
                 self.run_steps(step.body, prefix=f"{label}.")
             return
+        if step.kind == "saved_tensor_hooks":
+            with self.saved_hooks_block(step):
+                self.run_steps(step.body, prefix=f"{label}.")
+            return
+        if step.kind == "threads":
+            self.run_threads(step, label)
+            return
+        if step.kind == "barrier":
+            self.local.threads.wait()
+            return
         assert handler is not None, f"no handler for step kind {step.kind!r}"
         handler(step)
 
@@ -226,6 +254,42 @@ class _Run:
         if step.kind == "enable_grad":
             return self.adapter.enable_grad()
         return self.adapter.set_grad_enabled(bool(step.args["set_grad_enabled"]))
+
+    def saved_hooks_block(self, step: Step):
+        """The engine's saved-tensor hooks, logging what each call gets (SAVED rules)."""
+        args = step.args
+        label, pack, unpack = args["saved_tensor_hooks"], args.get("pack"), args.get("unpack")
+
+        def pack_hook(tensor):
+            self.saved_log.append((label, "pack", self.adapter.to_numpy(tensor)))
+            if pack is None:
+                return tensor
+            if pack.get("in_place"):
+                return self.adapter.apply_inplace("mul", tensor, float(pack["scale"]))
+            return self.adapter.apply("mul", [tensor, float(pack["scale"])], {})
+
+        def unpack_hook(packed):
+            self.saved_log.append((label, "unpack", self.adapter.to_numpy(packed)))
+            return packed if unpack is None else self.adapter.apply("mul", [packed, float(unpack["scale"])], {})
+
+        return self.adapter.saved_tensor_hooks(pack_hook, unpack_hook)
+
+    def run_threads(self, step: Step, label: str) -> None:
+        """Each body in a thread of its own (PASS-9, PASS-10); the first thread's failure is the step's."""
+        threads, labels = Threads(len(step.body)), thread_labels(f"{label}.", len(step.body))
+
+        def run_body(index: int) -> None:
+            try:
+                self.run_steps(step.body[index].body, prefix=labels[index])
+            except (_StepFailed, _StepErrored) as failure:
+                failure.step = self.current  # this thread's step, for the outcome
+                raise
+
+        try:
+            threads.run(run_body, self.local)
+        except (_StepFailed, _StepErrored) as failure:
+            self.current = failure.step
+            raise
 
     # -- values ------------------------------------------------------------------
 
@@ -449,6 +513,8 @@ class _Run:
             self.check_hook_grads(problems, expect["hook_grads"])
         if "backward_calls" in expect:
             self.check_backward_calls(problems, expect["backward_calls"])
+        if "saved_hook_calls" in expect:
+            self.check_saved_hook_calls(problems, expect["saved_hook_calls"])
         if problems:
             raise _StepFailed(problems[0] if len(problems) == 1 else f"{len(problems)} expectations failed",
                               tuple(problems) if len(problems) > 1 else ())
@@ -518,6 +584,34 @@ class _Run:
             if "grad_mode" in call and seen["grad_mode"] != call["grad_mode"]:
                 problems.append(f"backward call {number} ({seen['function']}): grad mode inside was "
                                 f"{seen['grad_mode']}, expected {call['grad_mode']}")
+
+
+    def check_saved_hook_calls(self, problems: list[str], expected: Any) -> None:
+        """Pack calls in the order values were saved; unpack calls in any order (engines promise none, SAVED-2)."""
+        log, self.saved_log = self.saved_log, []
+        for which in ("pack", "unpack"):
+            got = [(label, value) for label, call, value in log if call == which]
+            want = [(call[which], thawed(call["value"])) for call in expected if which in call]
+            if len(got) != len(want):
+                problems.append(f"saved-tensor {which} calls: expected {len(want)}, got {len(got)} "
+                                f"({[label for label, _ in got]})")
+                continue
+            if which == "unpack":
+                got = self.match_unordered(want, got)
+            for number, ((want_label, want_value), (label, value)) in enumerate(zip(want, got, strict=True), 1):
+                mismatch = array_mismatch(want_value, value, self.log_dtype(value), self.case.tolerance)
+                if label != want_label or mismatch:
+                    problems.append(f"saved-tensor {which} call {number}: expected {want_label} with {want_value}, "
+                                    f"got {label}: {mismatch or 'the same value'}")
+
+    def match_unordered(self, want: list, got: list) -> list:
+        """`got` reordered so that each wanted call faces an equal one where there is one."""
+        left, ordered = list(got), []
+        for want_label, want_value in want:
+            index = next((i for i, (label, value) in enumerate(left) if label == want_label and not array_mismatch(
+                want_value, value, self.log_dtype(value), self.case.tolerance)), 0)
+            ordered.append(left.pop(index))
+        return ordered
 
 
 def _by_label(log: list[tuple[str, Any]]) -> dict[str, list]:

@@ -1,0 +1,61 @@
+"""Run the bodies of a `threads` step in Python threads of their own, and bring their failures home.
+
+All threads start together and meet at each `barrier: all`. The first thread that fails
+breaks the barrier, so the others stop waiting for it instead of hanging; the step then
+fails with that first failure (a thread that stopped only because the barrier broke is not
+a finding). An engine that deadlocks is the worker process's time limit's business.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+
+class BarrierBroken(BaseException):
+    """Raised in a thread whose partners failed before meeting it. A BaseException, so that the step's judging of
+    engine errors (which catches Exception) lets it through: it says nothing about the engine."""
+
+
+class Threads:
+    """One `threads` step: call run_body(index) in a thread per body, then re-raise the first real failure."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.barrier = threading.Barrier(count)
+        self.failures: list[tuple[int, BaseException]] = []
+        self.lock = threading.Lock()
+
+    def run(self, run_body: Callable[[int], None], local: threading.local) -> None:
+        threads = [threading.Thread(target=self.body, args=(run_body, local, index), name=f"gradspec-thread-{index + 1}",
+                                    daemon=True) for index in range(self.count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        real = [failure for failure in self.failures if not isinstance(failure[1], BarrierBroken)]
+        if real:
+            raise real[0][1]
+        if self.failures:  # pragma: no cover - a barrier breaks only when a thread failed
+            raise self.failures[0][1]
+
+    def body(self, run_body: Callable[[int], None], local: threading.local, index: int) -> None:
+        local.threads = self
+        try:
+            run_body(index)
+        except BaseException as failure:  # noqa: BLE001 - carried to the thread that started the block
+            with self.lock:
+                self.failures.append((index, failure))
+            self.barrier.abort()
+
+    def wait(self) -> None:
+        """A `barrier: all` step."""
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            raise BarrierBroken("another thread of this block failed before reaching the barrier") from None
+
+
+def thread_labels(prefix: str, count: int) -> Sequence[str]:
+    """Step labels inside thread i: '4.t2.' for the second thread of step 4."""
+    return [f"{prefix}t{index + 1}." for index in range(count)]
