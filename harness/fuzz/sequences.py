@@ -27,9 +27,10 @@ EITHER_ERROR = {"freed_graph", "inplace_modified", "custom_grad_count", "custom_
 # What a drawn sequence may call: an engine lacking any of these cannot be compared so.
 CAPABILITIES = frozenset({"grad", "backward", "allow_unused", "create_graph", "graph_lifetime", "retain_grad",
                           "tensor_hooks", "grad_assignment"})
-# What it calls besides, where the engine has them: post-accumulate hooks, backward over some inputs, the grad
-# mode inside hooks and custom backwards (compared), and calls of custom functions (FUNCTIONS).
-OPTIONAL = frozenset({"post_accumulate_grad_hooks", "backward_inputs", "grad_mode", "custom_function",
+# What it calls besides, where the engine has them: post-accumulate hooks, hooks on the nodes of intermediates,
+# backward over some inputs, the grad mode inside hooks and custom backwards (compared), and calls of custom
+# functions (FUNCTIONS).
+OPTIONAL = frozenset({"post_accumulate_grad_hooks", "node_hooks", "backward_inputs", "grad_mode", "custom_function",
                       "custom_multiple_outputs"})
 # Custom functions a sequence may call; Flattened's backward returns a 0-d gradient, which only a 0-d input takes
 # (CUSTOM-4), so that both engines must raise custom_grad_shape for the others.
@@ -112,7 +113,9 @@ def _called(steps: list) -> set[str]:
                 found.add("post_accumulate_grad_hooks")
             if "inputs" in step and "backward" in step:
                 found.add("backward_inputs")
-            if "register_hook" in step or "register_post_accumulate_grad_hook" in step:
+            if "register_node_prehook" in step or "register_node_hook" in step:
+                found.add("node_hooks")
+            if any(key.startswith("register_") for key in step):
                 found.add("grad_mode")  # the grad mode inside hooks is compared (PASS-1)
     return found
 
@@ -122,12 +125,18 @@ def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str]
           extras: frozenset = frozenset()) -> list:
     """Autograd calls on `loss`: backward (over some inputs, with backward_inputs), grad, retain_grad (on
     intermediates), hooks (on leaves and `hookable`; returning nothing or a scaled gradient, so that their order
-    shows), post-accumulate hooks on leaves, and resetting a leaf's .grad."""
+    shows), post-accumulate hooks on leaves, pre- and post-hooks on the nodes of intermediates (PASS-7), and
+    resetting a leaf's .grad."""
     steps: list = []
     hooks = 0
     kinds = ["backward", "grad", "retain_grad", "register_hook", "set_grad"]
     if "post_accumulate_grad_hooks" in extras:
         kinds.append("register_post_accumulate_grad_hook")
+    # Whether `backward` over a listed non-leaf runs that tensor's node (so its node hooks fire) is engine-specific
+    # (PASS-11): a draw with node hooks lists only leaves.
+    node_hooks = "node_hooks" in extras and bool(hookable) and draw(st.booleans(), label="node hooks")
+    if node_hooks:
+        kinds += ["register_node_prehook", "register_node_hook"]
     for index in range(draw(st.integers(1, max_calls), label="calls")):
         kind = draw(st.sampled_from(kinds), label=f"call {index}")
         if kind in ("backward", "grad"):
@@ -136,7 +145,8 @@ def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str]
             options = {key: value for key, value in options.items() if value is not None}
             if kind == "backward":
                 if "backward_inputs" in extras and draw(st.booleans(), label=f"inputs of call {index}"):
-                    options["inputs"] = draw(st.lists(st.sampled_from(leaves + intermediates), min_size=1,
+                    listable = leaves if node_hooks else leaves + intermediates
+                    options["inputs"] = draw(st.lists(st.sampled_from(listable), min_size=1,
                                                       max_size=2, unique=True), label=f"listed inputs of {index}")
                 steps.append({"backward": "loss", **options})
             else:
@@ -160,6 +170,13 @@ def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str]
         elif kind == "register_post_accumulate_grad_hook":
             tensor = draw(st.sampled_from(leaves), label=f"leaf of call {index}")
             steps.append({"register_post_accumulate_grad_hook": tensor, "as": f"h{hooks}"})
+            hooks += 1
+        elif kind in ("register_node_prehook", "register_node_hook"):
+            tensor = draw(st.sampled_from(hookable), label=f"tensor of call {index}")
+            returns = draw(st.sampled_from([None, 3.0]), label=f"pre-hook result of call {index}") \
+                if kind == "register_node_prehook" else None
+            steps.append({kind: tensor, "as": f"h{hooks}", **({} if returns is None else
+                                                              {"returns": {"scale": returns}})})
             hooks += 1
         elif kind == "set_grad":
             steps.append({"set_grad": {draw(st.sampled_from(leaves), label=f"leaf of call {index}"): None}})
