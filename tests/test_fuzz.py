@@ -384,3 +384,21 @@ def test_operands_that_do_not_broadcast_are_skipped_before_their_values_are_comp
     from gradspec.fuzz.strategies import _apply, fuzzable_ops
     assert _apply("maximum", fuzzable_ops()["maximum"], [np.zeros((3, 1)), np.ones((2, 3))], {}) is None
     assert _apply("maximum", fuzzable_ops()["maximum"], [np.zeros((2, 1)), np.ones((2, 3))], {}) is not None
+
+
+def test_the_wrapping_property_finds_a_custom_backward_without_grad_mode(tmp_path):
+    """A custom backward that records nothing under create_graph (CUSTOM-10) shows in Hessian-vector products."""
+    from gradspec.faults import FAULTS, planted
+    from gradspec.fuzz import wrapping
+
+    properties.run_wrapping(ReferenceAdapter("cpu", "float64"), settings(QUICK, max_examples=100), tmp_path)
+    with planted(FAULTS["CUSTOM-10"]), pytest.raises(wrapping.NotTransparent, match="Hessian-vector product"):
+        properties.run_wrapping(ReferenceAdapter("cpu", "float64"), settings(QUICK, max_examples=300), tmp_path)
+
+
+def test_a_chain_function_backward_is_the_chain_rule_over_recomputed_values():
+    from gradspec.fuzz.wrapping import chain_function
+
+    function = chain_function(["sin", "square"])
+    assert function["forward"] == ["u1 = sin(x)", "y = u1 * u1"]
+    assert function["backward"] == ["u1 = sin(x)", "g1 = grad_y * (u1 * 2)", "gx = g1 * (cos(x))"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from gradspec.adapter import Adapter
 from gradspec.adapters.reference_adapter import ReferenceAdapter
-from gradspec.fuzz import kinks, oracle, sequences, staging
+from gradspec.fuzz import kinks, oracle, sequences, staging, wrapping
 from gradspec.fuzz.strategies import Draw, graphs
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -90,6 +90,16 @@ def run_kinks(adapter: Adapter, fuzz_settings: settings, staging_folder: Path, e
 
     _run_and_stage("kink draw", kinks.kink_draws(exclude=adapter.lacks_ops), lambda e: kinks.check(e, adapter),
                    kinks.KinkMismatch, write, adapter, fuzz_settings, engine)
+
+
+def run_wrapping(adapter: Adapter, fuzz_settings: settings, staging_folder: Path, engine: str | None = None) -> None:
+    """A chain of ops wrapped in a custom function with its own derivative must change no derivative."""
+    def write(example: wrapping.Wrapped, failure: Exception) -> Path:
+        return staging.write_case(wrapping.case_of(example, adapter), staging_folder, f"wrapping-{adapter.name}")
+
+    _run_and_stage("wrapped graph", wrapping.wrapped_graphs(exclude=adapter.lacks_ops),
+                   lambda example: wrapping.check(example, adapter), wrapping.NotTransparent, write, adapter,
+                   fuzz_settings, engine)
 
 
 def _run_and_stage(noun: str, strategy, judge: Callable, failure_type: type[AssertionError], write: Callable,
