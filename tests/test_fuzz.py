@@ -162,10 +162,10 @@ def test_fuzz_properties_run_per_engine_and_can_be_turned_off(pytester):
     pytester.makeconftest("")
     result = pytester.runpytest("--pyargs", "gradspec.fuzz", "--engine", "reference", "--fuzz-examples", "5",
                                 "--hypothesis-profile", "ci", "-v")
-    result.assert_outcomes(passed=4, skipped=2)  # the sequence properties do not judge the judge
+    result.assert_outcomes(passed=5, skipped=2)  # the sequence properties do not judge the judge
     result.stdout.fnmatch_lines(["*test_first_order_gradients_match_finite_differences?reference-cpu-float64? PASSED*"])
     result = pytester.runpytest("--pyargs", "gradspec.fuzz", "--engine", "reference", "--fuzz-examples", "0", "-rs")
-    result.assert_outcomes(skipped=6)
+    result.assert_outcomes(skipped=7)
     result.stdout.fnmatch_lines(["*fuzzing is off (--fuzz-examples 0)*"])
 
 
