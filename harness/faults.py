@@ -1035,6 +1035,19 @@ def _unpack_skipped(patch):
             None if value is None else value.packed for value in saved))
 
 
+def _post_hook_result_kept(patch):
+    """A value a post-accumulate-grad hook returns becomes the leaf's .grad instead of raising."""
+    def make(accumulate_leaf):
+        def accumulate_leaf_keeping(self, node, gradient):
+            E._accumulate(node.tensor, gradient, self.create_graph)
+            for hook in list((node.post_hooks or {}).values()):
+                returned = hook(node.tensor)
+                if returned is not None:
+                    node.tensor.grad = returned
+        return accumulate_leaf_keeping
+    patch(E._Pass, "accumulate_leaf", make)
+
+
 def _inner_passes_skipped(patch):
     """A pass started while another runs does nothing."""
     running = []
@@ -1245,6 +1258,7 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("PASS-5", "a pass counts its nodes by recursion, a Python frame per node", _counted_recursively),
     Fault("PASS-7", "a node's pre-hooks run before the tensor's hooks and retain_grad", _node_prehooks_first),
     Fault("PASS-8", "a pass started inside another does nothing", _inner_passes_skipped),
+    Fault("PASS-12", "a value a post-accumulate-grad hook returns becomes .grad", _post_hook_result_kept),
     Fault("PASS-9", "passes in two threads add into one .grad without a lock, losing updates", _accumulation_races),
     Fault("PASS-10", "grad mode is one flag for the whole process", _state_shared_by_threads(("enabled",))),
     Fault("SAVED-1", "a custom function's saved values are packed in reverse order", _pack_all_fault(_packed_in_reverse)),

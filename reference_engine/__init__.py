@@ -29,6 +29,7 @@ from .errors import (
                      OnceDifferentiableError,
                      PackHookInplaceError,
                      PostAccumulateNonLeafError,
+                     PostAccumulateReturnedError,
                      UnusedInputError,
 )
 from .function import Function, FunctionCtx, once_differentiable
@@ -46,5 +47,6 @@ __all__ = [
     "InplaceModifiedError", "IntegerRequiresGradError", "InvalidArgumentError", "LeafInplaceError",
     "MultiOutputViewInplaceError", "NoGradFnError", "NoGradViewInplaceError",
     "NonLeafRequiresGradError", "NonScalarImplicitError", "NotRequiresGradError", "PostAccumulateNonLeafError",
+    "PostAccumulateReturnedError",
     "UnusedInputError", "NonLeafGradAccessWarning",
 ]

@@ -28,6 +28,7 @@ from .errors import (
     NoGradFnError,
     NonScalarImplicitError,
     NotRequiresGradError,
+    PostAccumulateReturnedError,
     UnusedInputError,
 )
 from .function import CustomNode
@@ -241,8 +242,8 @@ class _Pass:
         """Update .grad, then run the post-accumulate-grad hooks with the tensor (HOOK-12)."""
         _accumulate(node.tensor, gradient, self.create_graph)
         for hook in list((node.post_hooks or {}).values()):
-            if hook(node.tensor) is not None:
-                raise TypeError("Tensor post accumulate grad hooks should return None.")
+            if hook(node.tensor) is not None:  # PASS-12
+                raise PostAccumulateReturnedError("Tensor post accumulate grad hooks should return None.")
 
     def run_tensor_hooks(self, node, gradient):
         """Each hook sees the previous one's result; a returned tensor replaces the gradient (HOOK-2)."""

@@ -61,6 +61,10 @@ class PostAccumulateNonLeafError(AutogradError):
     """HOOK-12: post-accumulate-grad hooks belong to leaves."""
 
 
+class PostAccumulateReturnedError(AutogradError):
+    """PASS-12: a post-accumulate-grad hook returned a value; it may only change .grad itself."""
+
+
 class NonLeafGradAccessWarning(UserWarning):
     """RETAIN-1: the .grad of a non-leaf that does not retain its gradient was read."""
 

@@ -143,7 +143,7 @@ def test_hook_returning_a_non_tensor_and_post_hook_returning_a_value_are_refused
         u.sum().backward()
     z = rg.tensor([1.0], requires_grad=True)
     z.register_post_accumulate_grad_hook(lambda t: 5)
-    with pytest.raises(TypeError, match="should return None"):
+    with pytest.raises(rg.PostAccumulateReturnedError, match="should return None"):
         (z * 2.0).sum().backward()
 
 

@@ -31,6 +31,7 @@ ERRORS = [
     (engine.CustomGradShapeError, "", "custom_grad_shape"),
     (engine.OnceDifferentiableError, "", "once_differentiable"),
     (engine.PackHookInplaceError, "", "pack_hook_inplace"),
+    (engine.PostAccumulateReturnedError, "", "post_accumulate_returned"),
 ]
 WARNINGS = [(engine.NonLeafGradAccessWarning, "", "nonleaf_grad_access")]
 

@@ -49,6 +49,7 @@ ERRORS = [
     (RuntimeError, r"trying to differentiate twice a function that was marked with @once_differentiable",
      "once_differentiable"),
     (RuntimeError, r"saved tensor pack hook is modifying its input in place", "pack_hook_inplace"),
+    (RuntimeError, r"post accumulate grad hooks should return None", "post_accumulate_returned"),
 ]
 WARNINGS = [
     (UserWarning, r"\.grad attribute of a Tensor that is not a leaf Tensor is being accessed", "nonleaf_grad_access"),

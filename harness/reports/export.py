@@ -121,10 +121,15 @@ def make_node_hook(label):
     return hook
 
 
-def make_post_hook(label):
+def make_post_hook(label, modifies=None, returns=None):
     def hook(tensor):
         hook_log.append((label, None if tensor.grad is None else tensor.grad.detach().cpu().clone(),
                          torch.is_grad_enabled()))
+        if modifies == "clear":
+            tensor.grad = None
+        elif modifies is not None:
+            tensor.grad.mul_(modifies["scale"])
+        return None if returns is None else tensor.grad * returns["scale"]
     return hook
 
 
@@ -344,7 +349,8 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
         return [f"{indent}handles[{args['as']!r}] = {args['register_hook']}.register_hook({hook})"]
     if kind == "register_post_accumulate_grad_hook":
         return [f"{indent}handles[{args['as']!r}] = {args['register_post_accumulate_grad_hook']}"
-                f".register_post_accumulate_grad_hook(make_post_hook({args['as']!r}))"]
+                f".register_post_accumulate_grad_hook(make_post_hook({args['as']!r}, "
+                f"{thawed(args.get('modifies'))!r}, {thawed(args.get('returns'))!r}))"]
     if kind == "register_node_prehook":
         scale = (thawed(args.get("returns")) or {}).get("scale")
         return [f"{indent}handles[{args['as']!r}] = {args['register_node_prehook']}.grad_fn.register_prehook("

@@ -443,11 +443,18 @@ class _Run:
         self.handles[label] = self.adapter.register_hook(self.tensor(step.args["register_hook"]), hook)
 
     def do_register_post_accumulate_grad_hook(self, step: Step) -> None:
-        label = step.args["as"]
+        label, modifies, returns = step.args["as"], step.args.get("modifies"), step.args.get("returns")
 
         def hook(tensor):
             grad = self.adapter.read_grad(tensor)
             self.log_hook(label, grad)
+            if modifies == "clear":
+                self.adapter.set_grad(tensor, None)
+            elif modifies is not None:
+                self.adapter.apply_inplace("mul", grad, float(modifies["scale"]))
+            if returns is not None:  # PASS-12: an engine must refuse this
+                return self.adapter.apply("mul", [grad, float(returns["scale"])], {})
+            return None
 
         tensor = self.tensor(step.args["register_post_accumulate_grad_hook"])
         self.handles[label] = self.adapter.register_post_accumulate_grad_hook(tensor, hook)
