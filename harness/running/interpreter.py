@@ -25,6 +25,7 @@ from gradspec.language.case import Case, Step, as_list, thawed
 from gradspec.language.expressions import Apply, Call, Expr, GradOf, Num, Ref, call_kwargs, python_index
 from gradspec.running.compare import array_mismatch
 from gradspec.running.custom import FunctionProgram
+from gradspec.running.saved_hooks import SavedHookLog
 from gradspec.running.threads import Threads, thread_labels
 
 # failed: the engine did not behave as the case says; error: the adapter or gradspec itself broke,
@@ -145,7 +146,7 @@ class _Run:
         self.hook_errors: list[HookRaised] = []  # every exception a hook raised, to recognise it unchanged
         self.backward_log: list[dict] = []  # every call of a case function's backward (custom.py)
         self.functions: dict[str, Callable] = {}  # the engine's function for each case function, made on first use
-        self.saved_log: list[tuple[str, str, np.ndarray]] = []  # saved-tensor hook calls: label, pack/unpack, value
+        self.saved_hooks = SavedHookLog(adapter)  # the calls of saved-tensor hooks (saved_tensor_hooks blocks)
         self.local = threading.local()  # per thread of a `threads` step: the step running, the block's Threads
 
     @property
@@ -235,7 +236,7 @@ class _Run:
                 self.run_steps(step.body, prefix=f"{label}.")
             return
         if step.kind == "saved_tensor_hooks":
-            with self.saved_hooks_block(step):
+            with self.saved_hooks.block(step.args):
                 self.run_steps(step.body, prefix=f"{label}.")
             return
         if step.kind == "threads":
@@ -254,25 +255,6 @@ class _Run:
         if step.kind == "enable_grad":
             return self.adapter.enable_grad()
         return self.adapter.set_grad_enabled(bool(step.args["set_grad_enabled"]))
-
-    def saved_hooks_block(self, step: Step):
-        """The engine's saved-tensor hooks, logging what each call gets (SAVED rules)."""
-        args = step.args
-        label, pack, unpack = args["saved_tensor_hooks"], args.get("pack"), args.get("unpack")
-
-        def pack_hook(tensor):
-            self.saved_log.append((label, "pack", self.adapter.to_numpy(tensor)))
-            if pack is None:
-                return tensor
-            if pack.get("in_place"):
-                return self.adapter.apply_inplace("mul", tensor, float(pack["scale"]))
-            return self.adapter.apply("mul", [tensor, float(pack["scale"])], {})
-
-        def unpack_hook(packed):
-            self.saved_log.append((label, "unpack", self.adapter.to_numpy(packed)))
-            return packed if unpack is None else self.adapter.apply("mul", [packed, float(unpack["scale"])], {})
-
-        return self.adapter.saved_tensor_hooks(pack_hook, unpack_hook)
 
     def run_threads(self, step: Step, label: str) -> None:
         """Each body in a thread of its own (PASS-9, PASS-10); the first thread's failure is the step's."""
@@ -521,7 +503,7 @@ class _Run:
         if "backward_calls" in expect:
             self.check_backward_calls(problems, expect["backward_calls"])
         if "saved_hook_calls" in expect:
-            self.check_saved_hook_calls(problems, expect["saved_hook_calls"])
+            self.saved_hooks.check(problems, expect["saved_hook_calls"], self.case.tolerance)
         if problems:
             raise _StepFailed(problems[0] if len(problems) == 1 else f"{len(problems)} expectations failed",
                               tuple(problems) if len(problems) > 1 else ())
@@ -591,34 +573,6 @@ class _Run:
             if "grad_mode" in call and seen["grad_mode"] != call["grad_mode"]:
                 problems.append(f"backward call {number} ({seen['function']}): grad mode inside was "
                                 f"{seen['grad_mode']}, expected {call['grad_mode']}")
-
-
-    def check_saved_hook_calls(self, problems: list[str], expected: Any) -> None:
-        """Pack calls in the order values were saved; unpack calls in any order (engines promise none, SAVED-2)."""
-        log, self.saved_log = self.saved_log, []
-        for which in ("pack", "unpack"):
-            got = [(label, value) for label, call, value in log if call == which]
-            want = [(call[which], thawed(call["value"])) for call in expected if which in call]
-            if len(got) != len(want):
-                problems.append(f"saved-tensor {which} calls: expected {len(want)}, got {len(got)} "
-                                f"({[label for label, _ in got]})")
-                continue
-            if which == "unpack":
-                got = self.match_unordered(want, got)
-            for number, ((want_label, want_value), (label, value)) in enumerate(zip(want, got, strict=True), 1):
-                mismatch = array_mismatch(want_value, value, self.log_dtype(value), self.case.tolerance)
-                if label != want_label or mismatch:
-                    problems.append(f"saved-tensor {which} call {number}: expected {want_label} with {want_value}, "
-                                    f"got {label}: {mismatch or 'the same value'}")
-
-    def match_unordered(self, want: list, got: list) -> list:
-        """`got` reordered so that each wanted call faces an equal one where there is one."""
-        left, ordered = list(got), []
-        for want_label, want_value in want:
-            index = next((i for i, (label, value) in enumerate(left) if label == want_label and not array_mismatch(
-                want_value, value, self.log_dtype(value), self.case.tolerance)), 0)
-            ordered.append(left.pop(index))
-        return ordered
 
 
 def _by_label(log: list[tuple[str, Any]]) -> dict[str, list]:
