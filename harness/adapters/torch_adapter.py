@@ -33,7 +33,7 @@ ERRORS = [
     (RuntimeError, r"Mismatch in shape: grad_output", "grad_shape_mismatch"),
     (RuntimeError, r"got \d+ tensors and \d+ gradients", "grad_count_mismatch"),
     (ValueError, r"Expected allow_unused to be True", "invalid_argument"),
-    (RuntimeError, r"`inputs` argument to `backward\(\)` cannot be empty", "invalid_argument"),
+    (RuntimeError, r"[`']inputs[`'] argument to [`']?backward\(\)[`']? cannot be empty", "invalid_argument"),  # 2.0 quotes it so
     (RuntimeError, r"modified by an inplace operation", "inplace_modified"),
     (RuntimeError, r"leaf Variable that requires grad (is being|has been) used in an in-place operation", "leaf_inplace"),
     # detach_() on a saved tensor: an in-place change of a saved value (MODE-7)
