@@ -1022,9 +1022,11 @@ def _pack_unchecked(pack_all, saved):
     packed = []
     with M.no_grad():
         for tensor in saved:
-            value = None if tensor is None else pack_hook(tensor)
-            packed.append(None if tensor is None else S.Packed(value, unpack_hook, tensor._shared_version(),
-                                                               tensor._shared_version().value))
+            if tensor is None:
+                packed.append(None)
+                continue
+            value, counter = pack_hook(tensor), tensor._shared_version()
+            packed.append(S.Packed(value, unpack_hook, counter, counter.value))
     return S.PackedValues(packed)
 
 

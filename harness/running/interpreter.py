@@ -26,7 +26,7 @@ from gradspec.language.expressions import Apply, Call, Expr, GradOf, Num, Ref, c
 from gradspec.running.compare import array_mismatch
 from gradspec.running.custom import FunctionProgram
 from gradspec.running.saved_hooks import SavedHookLog
-from gradspec.running.threads import Threads, thread_labels
+from gradspec.running.threads import Threads
 
 # failed: the engine did not behave as the case says; error: the adapter or gradspec itself broke,
 # so nothing was learnt about the engine (a conformance report must not blame the engine for it).
@@ -258,11 +258,11 @@ class _Run:
 
     def run_threads(self, step: Step, label: str) -> None:
         """Each body in a thread of its own (PASS-9, PASS-10); the first thread's failure is the step's."""
-        threads, labels = Threads(len(step.body)), thread_labels(f"{label}.", len(step.body))
+        threads = Threads(len(step.body))
 
         def run_body(index: int) -> None:
-            try:
-                self.run_steps(step.body[index].body, prefix=labels[index])
+            try:  # step labels inside a thread: '4.t2.1' for the first step of step 4's second thread
+                self.run_steps(step.body[index].body, prefix=f"{label}.t{index + 1}.")
             except (_StepFailed, _StepErrored) as failure:
                 failure.step = self.current  # this thread's step, for the outcome
                 raise

@@ -9,7 +9,7 @@ a finding). An engine that deadlocks is the worker process's time limit's busine
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 
 class BarrierBroken(BaseException):
@@ -23,8 +23,7 @@ class Threads:
     def __init__(self, count: int):
         self.count = count
         self.barrier = threading.Barrier(count)
-        self.failures: list[tuple[int, BaseException]] = []
-        self.lock = threading.Lock()
+        self.failures: list[BaseException] = []  # in the order they happened
 
     def run(self, run_body: Callable[[int], None], local: threading.local) -> None:
         threads = [threading.Thread(target=self.body, args=(run_body, local, index), name=f"gradspec-thread-{index + 1}",
@@ -33,19 +32,16 @@ class Threads:
             thread.start()
         for thread in threads:
             thread.join()
-        real = [failure for failure in self.failures if not isinstance(failure[1], BarrierBroken)]
+        real = [failure for failure in self.failures if not isinstance(failure, BarrierBroken)]
         if real:
-            raise real[0][1]
-        if self.failures:  # pragma: no cover - a barrier breaks only when a thread failed
-            raise self.failures[0][1]
+            raise real[0]
 
     def body(self, run_body: Callable[[int], None], local: threading.local, index: int) -> None:
         local.threads = self
         try:
             run_body(index)
         except BaseException as failure:  # noqa: BLE001 - carried to the thread that started the block
-            with self.lock:
-                self.failures.append((index, failure))
+            self.failures.append(failure)
             self.barrier.abort()
 
     def wait(self) -> None:
@@ -54,8 +50,3 @@ class Threads:
             self.barrier.wait()
         except threading.BrokenBarrierError:
             raise BarrierBroken("another thread of this block failed before reaching the barrier") from None
-
-
-def thread_labels(prefix: str, count: int) -> Sequence[str]:
-    """Step labels inside thread i: '4.t2.' for the second thread of step 4."""
-    return [f"{prefix}t{index + 1}." for index in range(count)]
