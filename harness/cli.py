@@ -111,7 +111,7 @@ def engines(names: Sequence[str]) -> int:
 def check_faults(paths: Sequence[str]) -> int:
     """Per MUST rule (and convention with a planted fault), the cases that fail when the reference engine is made to
     break it (gradspec.faults)."""
-    from gradspec.faults import FAULTS, rule_coverage
+    from gradspec.faults import FAULTS, REALISTIC, catching_cases, rule_coverage
 
     cases, broken = load_all(paths)
     uncovered = 0
@@ -124,8 +124,14 @@ def check_faults(paths: Sequence[str]) -> int:
         else:
             uncovered += 1
             print(f"{rule:<10} NOT CAUGHT by its {len(entry['cited_by'])} case(s) when {fault}")
-    print(f"{uncovered} rule(s) whose violation no case catches")
-    return 1 if uncovered or broken else 0
+    missed = 0
+    for fault in REALISTIC:
+        caught = catching_cases(fault, cases)
+        missed += not caught
+        verdict = f"caught by {len(caught)} case(s)" if caught else "NOT CAUGHT"
+        print(f"{fault.rule:<10} {verdict} when {fault.description} (realistic)")
+    print(f"{uncovered} rule(s) whose violation no case catches, {missed} realistic fault(s) no case catches")
+    return 1 if uncovered or missed or broken else 0
 
 
 def versions(paths: Sequence[str], markdown_path: str | None) -> int:

@@ -1296,3 +1296,17 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("KINK-8", "the 2-norm's gradient is x / norm even at the zero vector (0 / 0)",
           lambda patch: patch.op("norm", rules=(lambda g, a, b, out, attrs: O._kept(g, attrs) * a / O._kept(out, attrs),))),
 ]}
+
+
+# Realistic faults: what real engines have shipped, beside the one convenient fault per rule above. Each breaks
+# the rule it names the way a real implementation does (a lock-free accumulation, a missing transpose, a float32
+# backward inside a float64 run, a flag that does nothing), and tests/test_faults.py requires a case citing that
+# rule to catch it, exactly as for FAULTS. A rule may have several.
+REALISTIC: list[Fault] = [
+]
+
+
+def all_faults() -> list[Fault]:
+    """Every planted fault: the one per rule, then the realistic ones."""
+    return [*FAULTS.values(), *REALISTIC]
+

@@ -28,8 +28,14 @@ def test_a_case_citing_the_rule_fails_under_its_fault(rule, corpus):
         f"no case citing {rule} fails when the reference engine {faults.FAULTS[rule].description}")
 
 
+@pytest.mark.parametrize("fault", faults.REALISTIC, ids=lambda fault: f"{fault.rule}: {fault.description}")
+def test_a_case_citing_the_rule_catches_each_realistic_fault(fault, corpus):
+    assert faults.catching_cases(fault, corpus), (
+        f"no case citing {fault.rule} fails when the reference engine {fault.description}")
+
+
 def test_planting_and_removing_every_fault_leaves_the_engine_conforming(corpus):
-    for fault in faults.FAULTS.values():
+    for fault in faults.all_faults():
         faults.catching_cases(fault, corpus)  # plants, runs the rule's cases, removes
     failing = [case.id for case in corpus if run_case(case, ReferenceAdapter("cpu", "float64")).status != PASSED]
     assert failing == []
