@@ -277,3 +277,45 @@ def test_threads_load_as_one_thread_step_per_body(write_case):
     threads = case.steps[0]
     assert [step.kind for step in threads.body] == ["thread", "thread"]
     assert [step.kind for step in threads.body[1].body] == ["barrier", "compute"]
+
+
+FORMS_CASE = """\
+schema_version: 1
+title: argument forms
+rules: [GRAD-1]
+source: test
+derivation: by hand
+capabilities: [argument_forms, backward, backward_inputs, grad, graph_lifetime, several_roots]
+tensors:
+  x: {value: [1.0], requires_grad: true}
+  w: {value: [2.0], requires_grad: true}
+steps:
+  - y = sum(x * w)
+  - z = sum(x)
+  - grad: {outputs: y, inputs: [x, w], retain_graph: true, forms: {outputs: tensor, inputs: tuple}}
+  - backward: [y, z]
+    retain_graph: true
+    forms: {backward: tuple}
+  - backward: y
+    gradient: 1.0
+    inputs: [x]
+    forms: {backward: tensor, gradient: tensor, inputs: tensor}
+"""
+
+
+@pytest.mark.parametrize(("old", "new", "where", "message"), [
+    ("inputs: tuple}}", "inputs: tensor}}", ":13:", r"'inputs' holds 2 tensors: a bare tensor stands for exactly one"),
+    ("forms: {backward: tuple}", "forms: {backward: tensor}", ":16:", r"'backward' holds 2 tensors"),
+    ("backward: tensor, gradient: tensor", "backward: tensor, gradient: list", ":20:",
+     r"tensor.backward takes its gradient as a bare tensor"),
+    ("outputs: tensor, inputs: tuple", "grad_outputs: tuple, inputs: tuple", ":13:",
+     r"the form of 'grad_outputs', which this call does not pass"),
+    ("forms: {backward: tuple}", "forms: {backward: set}", ":16:", r"expected one of \['tensor', 'list', 'tuple'\], got 'set'"),
+    ("argument_forms, backward,", "backward,", ":6:", r"argument_forms"),
+], ids=["bare tensor for two inputs", "bare tensor for two outputs", "a list for tensor.backward's gradient",
+        "form of an argument not passed", "unknown form", "capability"])
+def test_argument_forms_are_checked_at_their_line(write_case, old, new, where, message):
+    load_case(write_case(FORMS_CASE, "good.yaml"))
+    with pytest.raises(CaseFileError) as info:
+        load_case(write_case(broken(FORMS_CASE, old, new)))
+    assert where in str(info.value) and re.search(message, str(info.value)), str(info.value)
