@@ -31,11 +31,12 @@ $(VENV)/.gradspec-engines: requirements/engines.txt $(STAMP)
 # Releases of torch for `make versions`, oldest first. Not in CI: each is a CUDA build of 3-7 GB from
 # the registry (they run on the CPU). torch 1.13 has no wheels for Python 3.11 or newer: run
 # make versions VERSIONS_PYTHON=python3.10 for it. Releases before 2.3 were built against numpy 1.
-TORCH_VERSIONS  ?= 1.13.1 2.0.1 2.13.0
+TORCH_VERSIONS  ?= 1.13.1 2.0.1 2.13.0 2.14.1
 VERSIONS_PYTHON ?= $(PYTHON)
 VERSIONS_FUZZ   ?= 100
 
-# The corpus and the fuzz properties on each release, each in its own environment under .versions/,
+# The corpus, the experiments behind the rules (spec/evidence) and the fuzz properties on each release, each in its
+# own environment under .versions/,
 # into reports/versions/ and the versions matrix reports/versions.md (exit 1 on an unexplained difference).
 versions: $(STAMP)  ## every case and fuzz property on each release in TORCH_VERSIONS: reports/versions.md
 	@mkdir -p reports/versions
@@ -49,6 +50,8 @@ versions: $(STAMP)  ## every case and fuzz property on each release in TORCH_VER
 	    $$env/bin/python -m pip install --quiet --no-deps -e . || exit 1; \
 	    $$env/bin/python -m pytest cases --engine torch --device cpu -p no:cacheprovider -q \
 	        --gradspec-report=reports/versions/torch-$$v.json > reports/versions/torch-$$v.log; \
+	    $$env/bin/python -m gradspec.spec.evidence --json reports/versions/evidence-$$v.json \
+	        > reports/versions/torch-$$v.evidence.log || echo "torch $$v: experiments contradict the rule book (reports/versions/torch-$$v.evidence.log)"; \
 	    $$env/bin/python -m pytest --pyargs gradspec.fuzz --engine torch --device cpu -p no:cacheprovider -q \
 	        --fuzz-examples $(VERSIONS_FUZZ) --fuzz-staging reports/versions/fuzz-staging-$$v \
 	        --junitxml=reports/versions/torch-$$v.fuzz.xml >> reports/versions/torch-$$v.log; \

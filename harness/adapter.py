@@ -124,13 +124,17 @@ class Adapter(ABC):
     def backward(self, output: Tensor, gradient: Tensor | None, retain_graph: bool | None,
                  create_graph: bool | None, inputs: Sequence[Tensor] | None) -> None:
         """output.backward(...); with capability several_roots, `output` may be a list, and `gradient` then a list
-        of one gradient (or None) per output: autograd.backward(outputs, gradients, ...)."""
+        of one gradient (or None) per output: autograd.backward(outputs, gradients, ...). `inputs` is a list; only
+        with capability argument_forms may `output` also be a tuple (or a list of one), `gradient` a bare tensor or a
+        tuple there, and `inputs` a bare tensor or a tuple: pass each on as it is."""
 
     @abstractmethod
     def grad(self, outputs: Sequence[Tensor], inputs: Sequence[Tensor], grad_outputs: Sequence[Tensor] | None,
              retain_graph: bool | None, create_graph: bool | None, allow_unused: bool | None,
              materialize_grads: bool | None) -> Sequence[Tensor | None]:
-        """autograd.grad(...): one result per input, None where the engine gives None."""
+        """autograd.grad(...): one result per input, None where the engine gives None. Each of outputs, inputs and
+        grad_outputs is a list; only with capability argument_forms may it also be a bare tensor (standing for one)
+        or a tuple: pass each on as it is."""
 
     @abstractmethod
     def read_grad(self, tensor: Tensor) -> Tensor | None:
@@ -200,6 +204,14 @@ class Adapter(ABC):
     @abstractmethod
     def set_grad_enabled(self, mode: bool) -> AbstractContextManager:
         """The engine's set_grad_enabled(mode), used as a context manager."""
+
+    def inference_mode(self) -> AbstractContextManager:
+        """The engine's inference_mode() context manager (PyTorch's torch.inference_mode; capability inference_mode)."""
+        raise NotImplementedError(f"the {self.name} adapter declares no inference_mode")
+
+    def is_inference(self, tensor: Tensor) -> bool:
+        """tensor.is_inference(): whether it was made under inference_mode (capability inference_mode)."""
+        raise NotImplementedError(f"the {self.name} adapter declares no inference_mode")
 
     # -- errors ------------------------------------------------------------------
 

@@ -327,12 +327,12 @@ def _no_graph_gives_zeros(patch):
     _wrap_grad(patch, grad)
 
 
-def _masks_constant(patch):
-    """relu and abs gradients as constants times g, so that under create_graph they are not recorded."""
-    def mask(values):
-        return lambda g, a, b, o, t: g * O.constant(values(O.data_of(a), O.data_of(o)), g)
-    patch.op("relu", rules=(mask(lambda a, o: (o > 0).astype(o.dtype)),), uses=("a,out",))
-    patch.op("abs", rules=(mask(lambda a, o: np.sign(a)),), uses=("a,out",))
+def _straight_through_relu(patch):
+    """relu' written as mask + (a - a held constant): the value is the mask exactly, but the recorded term a - a
+    differentiates to 1 (the straight-through trick), where a constant gradient must differentiate to 0."""
+    def rule(g, a, b, o, t):
+        return g * (O.sign(o) + a - O.constant(O.data_of(a), a))
+    patch.op("relu", rules=(rule,), uses=("a,out",))
 
 
 # -- GRAD --------------------------------------------------------------------------------------
@@ -751,6 +751,39 @@ def _detach_copies(patch):
     patch(T.Tensor, "detach", lambda detach: lambda self: T.result(self.data.copy()))
 
 
+def _grad_modes_override_inference(patch):
+    patch(M.enable_grad, "public", lambda public: False)  # an enable_grad inside inference_mode leaves it
+    patch(M.set_grad_enabled, "public", lambda public: False)
+
+
+def _inference_tensors_saved(patch):
+    def make(record):
+        def record_(name, op, a, b, out, attrs):
+            flags = [(t, t._inference) for t in (a, b) if t is not None]
+            for tensor, _ in flags:
+                tensor._inference = False
+            try:
+                return record(name, op, a, b, out, attrs)
+            finally:
+                for tensor, flag in flags:
+                    tensor._inference = flag
+        return record_
+    patch(O, "record", make)
+
+
+def _inference_inplace_allowed(patch):
+    patch(T.Tensor, "_check_not_inference", lambda check: lambda self: None)
+
+
+def _inference_views_of_outside_tensors(patch):
+    def make(make_view):
+        def _make_view(out, a, name, attrs):
+            make_view(out, a, name, attrs)
+            out._inference = out._inference or M._state.inference
+        return _make_view
+    patch(O, "_make_view", make)
+
+
 # -- INPLACE -----------------------------------------------------------------------------------
 
 
@@ -864,11 +897,18 @@ def _scatter_passes_overwritten(patch):
     patch.op("scatter", rules=(lambda g, a, b, out, attrs: g, O.OPS["scatter"].rules[1]))
 
 
-def _detach_in_place_unversioned(patch):
-    def detach_(self):
-        self._grad_fn, self._requires_grad = None, False
-        return self
-    patch(T.Tensor, "detach_", lambda original: detach_)
+def _detach_out_of_place(patch):
+    """detach_ returns a detached tensor and leaves the one it was called on as it was (a caller that ignores the
+    result, as in-place methods allow, keeps a recorded tensor)."""
+    patch(T.Tensor, "detach_", lambda original: lambda self: self.detach())
+
+
+def _expanded_views_copied_on_write(patch):
+    """An in-place operation through a view whose positions share elements silently works on a private copy."""
+    def check(self):
+        if any(stride == 0 and size > 1 for stride, size in zip(self.data.strides, self.data.shape, strict=True)):
+            self.data = np.array(self.data)
+    patch(T.Tensor, "_check_not_overlapping", lambda original: check)
 
 
 def _retain_stays_behind(patch):
@@ -910,6 +950,38 @@ def _sin_in_float32(patch):
             return g * np.cos(a).astype(np.float32).astype(a.dtype)
         return g * O.cos(a)
     patch.op("sin", rules=(rule,))
+
+
+def _rounded_to_float32(value):
+    """value rounded to float32 and back to its own dtype: what a float32 computation inside a float64 pass keeps."""
+    return O.cast(O.cast(value, np.float32), O.data_of(value).dtype)
+
+
+def _sequence_forms_as(form: str) -> Callable[[Patch], None]:
+    """engine.grad's "a tensor or a sequence of tensors", read wrongly for one form: a tuple taken for one tensor
+    (`isinstance(value, list)`), or a bare tensor iterated over its first dimension (`list(value)`)."""
+    def as_list(value: Any) -> list:
+        if form == "tuple":
+            return list(value) if isinstance(value, list) else [value]
+        return [value] if value is None else list(value)
+
+    def plant(patch: Patch) -> None:
+        patch(E, "_as_list", lambda original: as_list)
+    return plant
+
+
+def _backward_in_float32(*names: str) -> Callable[[Patch], None]:
+    """The backward of these ops computed in float32, even in a float64 pass: the incoming gradient rounded to
+    float32 on the way in and the result on the way out (a float32 kernel, or a cast someone forgot). A linear
+    op's backward only moves, adds and scales g, so the fault shows only where g is not a float32 number: the
+    corpus must feed these ops such gradients (spec/tolerances.yaml)."""
+    def in_float32(rule):
+        return lambda g, a, b, o, t: _rounded_to_float32(rule(_rounded_to_float32(g), a, b, o, t))
+
+    def plant(patch):
+        for name in names:
+            patch.op(name, rules=tuple(None if rule is None else in_float32(rule) for rule in O.OPS[name].rules))
+    return plant
 
 
 def _tanh_second_derivative_halved(patch):
@@ -1154,6 +1226,29 @@ def _no_hooks_on_custom_outputs(run, self, node, gradient):
         return gradient
     return run(self, node, gradient)
 
+class _LazyZeros(T.Tensor):
+    """A gradient known to be zero, kept without values: reading them raises (PyTorch's efficient zero tensors)."""
+    __slots__ = ()
+
+    @property
+    def data(self):
+        raise RuntimeError("Cannot convert a lazy zero tensor to an array")
+
+
+def _lazy_zero_gradients(patch):
+    """grad hands out a gradient whose values are all zero as a lazy zero tensor that cannot be read."""
+    def lazy(result):
+        if result is None or result.data.size == 0 or np.any(result.data) or result.grad_fn is not None:
+            return result
+        zeros = _LazyZeros.__new__(_LazyZeros)
+        for slot in ("data", "_requires_grad", "_grad_fn", "_grad", "_version", "_accumulator", "_view"):
+            descriptor = T.Tensor.__dict__[slot]
+            descriptor.__set__(zeros, descriptor.__get__(result))
+        return zeros
+
+    _wrap_grad(patch, lambda grad, *args, **kwargs: tuple(lazy(r) for r in grad(*args, **kwargs)))
+
+
 FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("LIFE-1", "a pass frees nothing, so running a node again never raises", _never_free),
     Fault("LIFE-2", "retain_graph defaults to false even with create_graph", _retain_defaults_false),
@@ -1172,7 +1267,8 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("HIGHER-5", "the implicit output gradient requires grad, so constant gradients do too",
           _root_gradient_requires_grad),
     Fault("HIGHER-7", "differentiating an output with no graph gives zeros", _no_graph_gives_zeros),
-    Fault("HIGHER-8", "relu and abs gradients are recorded as constants", _masks_constant),
+    Fault("HIGHER-8", "relu's derivative is recorded through a straight-through step, so differentiating it gives "
+          "ones where it should give zeros", _straight_through_relu),
     Fault("GRAD-1", "grad also accumulates into its leaf inputs' .grad", _grad_writes_leaves),
     Fault("GRAD-2", "grad returns the gradients of several inputs in reverse order", _results_reversed),
     Fault("GRAD-3", "an unused input gets None without allow_unused", _unused_gives_none),
@@ -1184,6 +1280,8 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("GRAD-9", "backward ignores `inputs` and accumulates into every leaf", _backward_inputs_ignored),
     Fault("GRAD-10", "a non-leaf listed in backward's inputs does not go on retaining", _listed_nonleaf_forgets),
     Fault("GRAD-11", "backward drops listed tensors that do not require grad", _unrequiring_inputs_dropped),
+    Fault("GRAD-13", "takes a tuple given to grad (outputs, inputs or output gradients) for one tensor, testing for a "
+          "list where any sequence is meant", _sequence_forms_as("tuple")),
     Fault("VJP-1", "an implicit output gradient is ones of any shape", _root_gradient_fault(_implicit_anything)),
     Fault("VJP-2", "an explicit output gradient is taken as ones", _root_gradient_fault(_explicit_ignored)),
     Fault("VJP-3", "an output gradient of the wrong shape is resized to fit", _root_gradient_fault(_shape_unchecked)),
@@ -1240,13 +1338,24 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("VIEW-11", "a position read or written several times keeps one contribution (the last)",
           _repeated_reads_not_summed),
     Fault("VIEW-12", "scatter passes the gradient to the positions it overwrote", _scatter_passes_overwritten),
-    Fault("MODE-7", "detach_ does not count as an in-place update of a saved value", _detach_in_place_unversioned),
+    Fault("MODE-7", "detach_ works out of place, like detach: the tensor itself stays recorded", _detach_out_of_place),
+    Fault("MODE-9", "enable_grad and set_grad_enabled(True) nested inside inference_mode record again",
+          _grad_modes_override_inference),
+    Fault("MODE-10", "a recorded operation saves an inference tensor for backward without complaint",
+          _inference_tensors_saved),
+    Fault("MODE-11", "inference tensors take in-place updates outside inference_mode", _inference_inplace_allowed),
+    Fault("MODE-12", "a view made under inference_mode of a tensor made outside it is an inference tensor",
+          _inference_views_of_outside_tensors),
+    Fault("VIEW-13", "an in-place operation through an expanded view writes into a private copy of its values",
+          _expanded_views_copied_on_write),
     Fault("RETAIN-7", "retain_grad stays with the value before an in-place update", _retain_stays_behind),
     Fault("INPLACE-4", "an in-place update with an operand that requires grad is not recorded",
           _inplace_fault(_operand_ignored)),
     Fault("SHAPE-1", "grad returns gradients of two or more dimensions flattened", _grad_results_flattened),
     Fault("SHAPE-2", "a broadcast operand's gradient is not summed back to its shape", _broadcast_not_reduced),
     Fault("SHAPE-3", "a leaf's gradient keeps the wider dtype of the operation", _dtype_not_restored),
+    Fault("SHAPE-5", "hands out an all-zero gradient as a lazy zero tensor whose values cannot be read",
+          _lazy_zero_gradients),
     Fault("SHAPE-4", "mean's gradient is not divided by the element count",
           lambda patch: patch.op("mean", rules=(O._sum_grad,))),
     Fault("DERIV-1", "sin's derivative is computed in float32, even in a float64 backward", _sin_in_float32),
@@ -1303,10 +1412,254 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
 # backward inside a float64 run, a flag that does nothing), and tests/test_faults.py requires a case citing that
 # rule to catch it, exactly as for FAULTS. A rule may have several.
 REALISTIC: list[Fault] = [
+    # A linear op's backward computed in float32 inside a float64 pass, one family of linear ops at a time: each is
+    # caught only because the corpus feeds these ops gradients float32 cannot hold (spec/tolerances.yaml).
+    Fault("DERIV-1", "computes the backward of sum, mean and cumsum in float32, even in a float64 pass",
+          _backward_in_float32("sum", "mean", "cumsum")),
+    Fault("DERIV-1", "computes the backward of the view ops (reshape, transpose, permute, squeeze, select, ...) "
+          "in float32, even in a float64 pass",
+          _backward_in_float32("reshape", "view", "flatten", "transpose", "permute", "squeeze", "unsqueeze", "expand",
+                               "broadcast_to", "getitem", "select", "narrow", "diagonal")),
+    Fault("DERIV-1", "computes the backward of flip, roll, repeat and tile in float32, even in a float64 pass",
+          _backward_in_float32("flip", "roll", "repeat", "tile")),
+    Fault("DERIV-1", "computes the backward of cat and stack in float32, even in a float64 pass",
+          _backward_in_float32("_put_add")),  # cat and stack place each operand with _put_add (joining.py)
+    Fault("DERIV-1", "computes the backward of the index ops (gather, index_select, take, scatter, indexing with "
+          "integer lists) in float32, even in a float64 pass",
+          _backward_in_float32("_index_copy", "gather", "index_select", "take", "scatter", "scatter_add",
+                               "index_add")),
+    Fault("DERIV-1", "computes the backward of matmul, outer and dot in float32, even in a float64 pass",
+          _backward_in_float32("matmul", "outer", "dot")),
+    Fault("DERIV-1", "computes the backward of trace, diag, triu and tril in float32, even in a float64 pass",
+          _backward_in_float32("trace", "diag", "triu", "tril")),
+    Fault("DERIV-1", "computes the backward of clone, where, masked_fill and lerp in float32, even in a float64 pass",
+          _backward_in_float32("clone", "where", "masked_fill", "lerp")),
+    # How an autograd argument is written (a bare tensor, a list, a tuple): engines that test `isinstance(x, list)`
+    # or call `list(x)` get one form wrong, and a corpus that always passes lists never sees it.
+    Fault("GRAD-13", "iterates a bare tensor given to grad (outputs, inputs or output gradients) over its first "
+          "dimension as if it were a sequence of tensors", _sequence_forms_as("tensor")),
 ]
+
+
+def _dirty_ignored_like_pytorch(patch):
+    """mark_dirty ignored as PyTorch ignores an input returned without it: the output is a new tensor sharing the
+    input's values, and the input keeps its old history."""
+    def make(apply):
+        def apply_without_dirty(cls, *args):
+            before = {id(a): (a, a._grad_fn, a._requires_grad) for a in args if isinstance(a, T.Tensor)}
+            outputs = apply.__func__(cls, *args)
+            single = isinstance(outputs, T.Tensor)
+            fresh = []
+            for output in ((outputs,) if single else outputs):
+                if id(output) in before:
+                    tensor, grad_fn, requires_grad = before[id(output)]
+                    alias = T.Tensor(output.data)
+                    alias._grad_fn, alias._requires_grad = output._grad_fn, output._requires_grad
+                    tensor._grad_fn, tensor._requires_grad = grad_fn, requires_grad
+                    output = alias
+                fresh.append(output)
+            return fresh[0] if single else tuple(fresh)
+        return classmethod(apply_without_dirty)
+    patch(F.FunctionCtx, "mark_dirty", lambda mark: lambda self, *tensors: None)
+    patch(F.Function, "apply", make)
+
+
+def _forward_with_grad_mode(patch):
+    """A custom function's forward runs in the caller's grad mode, so what it computes and saves is recorded."""
+    def make(apply):
+        def apply_recording(cls, *args):
+            ctx = F.FunctionCtx()
+            outputs = cls.forward(ctx, *args)
+            single = isinstance(outputs, T.Tensor)
+            outputs = (outputs,) if single else tuple(outputs)
+            if F._records(args):
+                F.CustomNode(cls, ctx, args, outputs)
+            return outputs[0] if single else outputs
+        return classmethod(apply_recording)
+    patch(F.Function, "apply", make)
+
+
+def _one_traversal_per_input(patch):
+    """grad of several inputs as one pass per input, retaining the graph until the last (a loop over inputs)."""
+    def grad(original, outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, **kwargs):
+        inputs = [inputs] if isinstance(inputs, T.Tensor) else list(inputs)
+        if len(inputs) < 2:
+            return original(outputs, inputs, grad_outputs, retain_graph, create_graph, **kwargs)
+        results = []
+        for index, tensor in enumerate(inputs):
+            last = index == len(inputs) - 1
+            results += original(outputs, [tensor], grad_outputs, retain_graph if last else True, create_graph, **kwargs)
+        return tuple(results)
+    _wrap_grad(patch, grad)
+
+
+def _gradients_in_grad_mode(patch):
+    """Without create_graph the rules still run in grad mode on tensors, so a gradient computed from an output
+    gradient that requires grad is recorded too (an engine that forgets to switch recording off)."""
+    def make(init):
+        def init_recording(self, roots, root_grads, retain_graph, create_graph, targets, accumulate):
+            init(self, roots, root_grads, retain_graph, create_graph or any(g.requires_grad for g in root_grads),
+                 targets, accumulate)
+            self.retain_graph = create_graph if retain_graph is None else bool(retain_graph)
+        return init_recording
+    patch(E._Pass, "__init__", make)
+
+
+def _passed_gradient_detached(patch):
+    """Under create_graph, an output gradient that reaches a result untouched is handed back detached."""
+    def grad(original, *args, **kwargs):
+        results = original(*args, **kwargs)
+        given = _grad_args(args, kwargs)
+        supplied = given.get("grad_outputs") or ()
+        supplied = [supplied] if isinstance(supplied, T.Tensor) else list(supplied)
+        if not given.get("create_graph"):
+            return results
+        return tuple(r.detach() if any(r is g for g in supplied) else r for r in results)
+    _wrap_grad(patch, grad)
+
+
+def _every_retained_nonleaf_filled(patch):
+    """backward with inputs runs the whole graph and filters only the leaves, so retained non-leaves off the
+    listed paths are filled too."""
+    patch(E._Pass, "prune", lambda prune: lambda self, parents: set(parents))
+
+
+REALISTIC += [
+    Fault("CUSTOM-13", "ignores mark_dirty as PyTorch ignores an input returned without it: the output is a new "
+          "tensor sharing the input's values, and the input keeps its old history", _dirty_ignored_like_pytorch),
+    Fault("CUSTOM-1", "runs a custom function's forward in the caller's grad mode, recording what it computes",
+          _forward_with_grad_mode),
+    Fault("GRAD-2", "makes one traversal per input of grad, retaining the graph between them", _one_traversal_per_input),
+    Fault("HIGHER-3", "keeps recording during a pass without create_graph when an output gradient requires grad",
+          _gradients_in_grad_mode),
+    Fault("HIGHER-5", "hands back an output gradient that passed untouched under create_graph detached from its graph",
+          _passed_gradient_detached),
+    Fault("GRAD-9", "fills every retained non-leaf under backward with inputs, on the listed paths or not",
+          _every_retained_nonleaf_filled),
+]
+
+
+def _unpacked_once_per_pass(patch):
+    """A custom backward's saved values are unpacked at its first read in a pass and cached for the others."""
+    cache: dict[int, tuple] = {}
+
+    def make_take(take):
+        def take_cached(self):
+            if id(self) not in cache:
+                cache[id(self)] = take(self)
+            return cache[id(self)]
+        return take_cached
+
+    def make_run(run):
+        def run_then_forget(self, slots, create_graph, release, needed):
+            try:
+                return run(self, slots, create_graph, release, needed)
+            finally:
+                cache.pop(id(self), None)
+        return run_then_forget
+    patch(F.CustomNode, "take_saved_tensors", make_take)
+    patch(F.CustomNode, "run", make_run)
+
+
+REALISTIC.append(Fault("SAVED-2", "unpacks a custom function's saved values at the backward's first read and caches "
+                       "them for its later reads in the pass", _unpacked_once_per_pass))
 
 
 def all_faults() -> list[Fault]:
     """Every planted fault: the one per rule, then the realistic ones."""
     return [*FAULTS.values(), *REALISTIC]
 
+
+
+# -- a transpose missing or misplaced in a linear-algebra rule (issue 23) ---------------------------------------
+# Invisible wherever the matrices are symmetric or 1x1, so the cases of solve, inv and det use matrices that are not.
+
+
+def _solve_without_transpose(patch):
+    """solve's rules with A^-1 where A^-T belongs: gb = solve(A, g) and gA = -gb out^T."""
+    def grad_b(g, a, b, out, attrs):
+        return O.solve(a, g)
+
+    def grad_a(g, a, b, out, attrs):
+        gb = O.solve(a, g)
+        return -O.call("outer", gb, out) if len(O.shape_of(out)) == 1 else -(gb @ O.swap_last(out))
+    patch.op("solve", rules=(grad_a, grad_b))
+
+
+def _inv_untransposed(patch):
+    """inv's gradient as -inv g inv, where -inv^T g inv^T belongs."""
+    patch.op("inv", rules=(lambda g, a, b, out, attrs: -(out @ g @ out),))
+
+
+def _inv_double_backward_transposed(patch):
+    """inv's rule gives the right values, but what it records under create_graph differentiates its last factor,
+    mT(out), as if it were out: the derivative of the derivative rule has a transposed term."""
+    def rule(g, a, b, out, attrs):
+        last = O.swap_last(out)
+        if isinstance(out, T.Tensor):  # recorded: the value of mT(out), the graph of out itself
+            last = out + O.constant(O.data_of(last) - out.data, out)
+        return -(O.swap_last(out) @ g @ last)
+    patch.op("inv", rules=(rule,))
+
+
+REALISTIC += [
+    Fault("DERIV-1", "computes solve's gradients with A^-1 where A^-T belongs (a missing transpose)",
+          _solve_without_transpose),
+    Fault("DERIV-1", "computes inv's gradient as -inv g inv, its transposes left out", _inv_untransposed),
+    Fault("DERIV-2", "records inv's derivative rule with its last factor, mT(inv), differentiated as if it were "
+          "not transposed, so inv's second derivative has a transposed term", _inv_double_backward_transposed),
+]
+
+
+# -- one spelling of an op with derivative code of its own (issue 23) -------------------------------------------
+# Real engines keep separate backward code for spellings of one op (PyTorch's pow has three overloads, tensor **
+# tensor, tensor ** number and number ** tensor, each with its own formula); a special value handled on one path
+# may be missing on another, and only a case written in that spelling sees it.
+
+
+def _pow_number_exponent_without_zero_case(patch):
+    """tensor ** number as c * a^(c-1) everywhere: 0 * 0^-1 = nan at a zero base for the exponent 0."""
+    def rule(g, a, b, out, attrs):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * attrs["exponent"] * a ** (attrs["exponent"] - 1)
+    patch.op("_pow_number_exponent", rules=(rule,))
+
+
+def _pow_number_base_without_zero_case(patch):
+    """number ** tensor as out * log(base) everywhere: 0 * log(0) = nan at a zero base (and -inf at 0 ** 0)."""
+    def rule(g, a, b, out, attrs):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * out * O.constant(np.log(O.data_of(a).dtype.type(attrs["base"])), g)
+    patch.op("_pow_number_base", rules=(rule,))
+
+
+REALISTIC += [
+    Fault("DERIV-1", "differentiates pow with a number exponent as c * a^(c-1) with no case for c = 0, giving nan "
+          "at a zero base (the tensor-exponent path has it)", _pow_number_exponent_without_zero_case),
+    Fault("DERIV-1", "differentiates pow with a number base as out * log(base) with no case for a zero base, giving "
+          "nan there (the tensor-base path has it)", _pow_number_base_without_zero_case),
+]
+
+
+# -- a lock-free accumulation into .grad (issue 23) -------------------------------------------------------------
+# No delay is planted: the read of .grad, the addition and the write back are all there is, as in a naive engine.
+# The PASS-9 cases catch it through interleavings alone (many threads and passes; the thread runner's short switch
+# interval, harness/running/threads.py); bench/bench_thread_race.py measures how often.
+
+
+def _accumulation_unlocked(patch):
+    """`x.grad = x.grad + g` with no lock: .grad is read, the sum computed and written back, and another thread's
+    update written in between is lost. (The engine's own in-place add would be no safer without its lock.)"""
+    def make(accumulate):
+        def unlocked(tensor, gradient, create_graph):
+            if create_graph:  # adds out of place already, and takes no lock of its own
+                return E._add_into_grad(tensor, gradient, create_graph)
+            current = tensor._grad
+            data = np.asarray(O.data_of(gradient), dtype=tensor.data.dtype)
+            tensor.grad = T.Tensor(data.copy() if current is None else current.data + data)
+        return unlocked
+    patch(E, "_accumulate", make)
+
+
+REALISTIC.append(Fault("PASS-9", "accumulates into .grad without a lock (read .grad, add, write back), so a pass in "
+                       "another thread that writes in between loses its gradient", _accumulation_unlocked))

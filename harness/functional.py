@@ -16,7 +16,9 @@ it differentiates *functions*. This layer bridges the two once, for every such e
   `create_graph` a gradient is a constant.
 
 What the engine lacks stays absent: an adapter on this layer has no `.grad`, hooks,
-grad modes, in-place ops or graph lifetime, and declares none of those capabilities.
+grad modes, in-place ops or graph lifetime, and declares none of those capabilities;
+nor `argument_forms`: `grad` here receives lists, since the engine has no `grad` whose
+arguments could be written as a bare tensor or a tuple (the layer would only emulate it).
 The one convention the layer adds is the implicit output gradient: where a case gives
 none, an output with exactly one element gets a cotangent of ones (what `jax.grad` and
 friends do for a scalar); any other output raises `ImplicitGradientError`.

@@ -27,13 +27,16 @@ from .errors import (
                      NonScalarImplicitError,
                      NotRequiresGradError,
                      OnceDifferentiableError,
+                     InferenceTensorInplaceError,
+                     InferenceTensorSavedError,
+                     OverlappingInplaceError,
                      PackHookInplaceError,
                      PostAccumulateNonLeafError,
                      PostAccumulateReturnedError,
                      UnusedInputError,
 )
 from .function import Function, FunctionCtx, once_differentiable
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled
 from .joining import cat, stack
 from .saved_hooks import saved_tensors_hooks
 from .tensor import Tensor, tensor
@@ -41,8 +44,9 @@ from .tensor import Tensor, tensor
 __all__ = [
     "Tensor", "tensor", "cat", "stack", "linalg", "backward", "grad", "functional",
     "Function", "FunctionCtx", "once_differentiable", "CustomGradCountError", "CustomGradShapeError",
-    "OnceDifferentiableError", "PackHookInplaceError", "saved_tensors_hooks",
-    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "OnceDifferentiableError", "OverlappingInplaceError", "PackHookInplaceError", "saved_tensors_hooks",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
+    "InferenceTensorSavedError", "InferenceTensorInplaceError",
     "AutogradError", "FreedGraphError", "GradCountMismatchError", "GradShapeMismatchError", "HookShapeError",
     "InplaceModifiedError", "IntegerRequiresGradError", "InvalidArgumentError", "LeafInplaceError",
     "MultiOutputViewInplaceError", "NoGradFnError", "NoGradViewInplaceError",

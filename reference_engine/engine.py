@@ -47,7 +47,7 @@ def backward(output: Tensor | Sequence[Tensor], gradient: Any = None, retain_gra
     if not several:
         gradients = [given]
     else:
-        gradients = [None] * len(outputs) if given is None else list(given)
+        gradients = [None] * len(outputs) if given is None else _as_list(given)  # a bare tensor is one gradient
     if len(gradients) != len(outputs):
         raise GradCountMismatchError(f"got {len(outputs)} tensors and {len(gradients)} gradients")
     for index, root in enumerate(outputs):
@@ -87,7 +87,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     for tensor in inputs:
         if not tensor.requires_grad:
             raise NotRequiresGradError("One of the differentiated Tensors does not require grad")
-    captured = _Pass(outputs, root_grads, retain_graph, create_graph, inputs, accumulate=False).run()
+    one_pass = _Pass(outputs, root_grads, retain_graph, create_graph, inputs, accumulate=False)
+    captured = one_pass.run()
     results = []
     for index, tensor in enumerate(inputs):
         result = captured.get(tensor._edge())
@@ -96,7 +97,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
                                    "the graph. Set allow_unused=True if this is the desired behavior.")
         if result is None and materialize_grads:  # GRAD-4; requires grad only with create_graph (HIGHER-3, GRAD-12)
             result = Tensor(np.zeros_like(tensor.data), requires_grad=create_graph)
-        results.append(_as_tensor(result) if result is not None else None)
+        results.append(one_pass.handed_back(result) if result is not None else None)
     return tuple(results)
 
 
@@ -111,6 +112,21 @@ class _Pass:
         self.targets = None if targets is None else {t._edge(): t for t in targets}
         self.accumulate = accumulate
         self.captured: dict[Any, Any] = {}
+        # Without create_graph gradients flow as arrays; a user's tensor (an output gradient, a hook's result) that
+        # reaches a result untouched is handed back as itself, as PyTorch does (HIGHER-3, HIGHER-10).
+        self.supplied: dict[int, Tensor] = {}
+        if not self.create_graph:
+            for gradient in root_grads:
+                self.supply(gradient)
+
+    def supply(self, tensor: Tensor) -> None:
+        if tensor.requires_grad:
+            self.supplied[id(tensor.data)] = tensor
+
+    def handed_back(self, result: Any) -> Tensor:
+        """What grad returns for a captured gradient: the user's own tensor if it arrived untouched (HIGHER-10)."""
+        user = self.supplied.get(id(result))
+        return user if user is not None and user.data is result else _as_tensor(result)
 
     def run(self) -> dict:
         if self.targets is None:
@@ -255,13 +271,21 @@ class _Pass:
                 raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}'")
             if result.shape != np.shape(ops.data_of(gradient)):
                 raise HookShapeError(f"hook '{getattr(hook, '__name__', 'hook')}' has changed the size of value")
+            if not self.create_graph:
+                self.supply(result)
             gradient = result if self.create_graph else result.data
         return gradient
 
     def apply_rules(self, node, gradient, needed: set | None) -> list:
         """The node's rules, only for inputs that lead to a wanted one; its saved values go unless retained."""
         if type(node) is CustomNode:  # a custom function's call: its backward, on every output's gradient
-            return node.run(gradient, self.create_graph, not self.retain_graph, needed)
+            results = node.run(gradient, self.create_graph, not self.retain_graph, needed)
+            if not self.create_graph:
+                for value in getattr(node, "returned", ()):
+                    if isinstance(value, Tensor):
+                        self.supply(value)
+                node.returned = ()
+            return results
         if node.hooks_before:  # after the tensor's hooks and retain_grad, before the node (PASS-7)
             gradient = self.run_node_hooks(node.hooks_before, gradient, (_as_tensor(gradient),))
         if self.create_graph:
@@ -326,6 +350,8 @@ def _add_into_grad(tensor: Tensor, gradient: Any, create_graph: bool) -> None:
 
 
 def _root_gradient(output: Tensor, gradient: Tensor | None, index: int) -> Tensor:
+    if gradient is not None and not isinstance(gradient, Tensor):  # a number or a nested list is no gradient (VJP)
+        raise TypeError(f"gradients can be either Tensors or None, but got {type(gradient).__name__}")
     if gradient is None:
         if output.data.size != 1:
             raise NonScalarImplicitError("grad can be implicitly created only for scalar outputs")

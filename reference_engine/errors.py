@@ -77,6 +77,14 @@ class NoGradViewInplaceError(AutogradError):
     """VIEW-8: an in-place update, with grad mode on, of a view made under no_grad."""
 
 
+class InferenceTensorSavedError(AutogradError):
+    """MODE-10: a recorded operation would save an inference tensor for backward."""
+
+
+class InferenceTensorInplaceError(AutogradError):
+    """MODE-11: an in-place update of an inference tensor, or of a view of one, outside inference_mode."""
+
+
 class CustomGradCountError(AutogradError):
     """CUSTOM-3: a custom function's backward returned another number of gradients than it has inputs."""
 
@@ -87,6 +95,10 @@ class CustomGradShapeError(AutogradError):
 
 class OnceDifferentiableError(AutogradError):
     """CUSTOM-11: a pass reached a gradient made by a backward marked once-differentiable."""
+
+
+class OverlappingInplaceError(AutogradError):
+    """VIEW-13: an in-place operation through a view whose positions share elements (expand's result)."""
 
 
 class PackHookInplaceError(AutogradError):

@@ -139,7 +139,7 @@ class CustomNode:
     """One call of a Function: its inputs' edges, what it saved, and the backward to run on its outputs' gradients."""
 
     __slots__ = ("name", "function", "ctx", "next_nodes", "inputs", "outputs", "saved", "saved_versions",
-                 "tensor_hooks", "retained", "__weakref__")
+                 "tensor_hooks", "retained", "returned", "__weakref__")
     shape = dtype = SLOTS
 
     def __init__(self, function: type[Function], ctx: FunctionCtx, args: tuple, outputs: tuple):
@@ -153,6 +153,7 @@ class CustomNode:
         if ctx.to_save and grad_mode._state.saved_hooks:  # SAVED-1: exactly the values the forward saved
             self.saved = pack_all(self.saved)
         self.tensor_hooks = self.retained = None
+        self.returned: tuple = ()
         ctx.node = self
         excluded = {id(t) for t in ctx.non_differentiable}
         for slot, output in enumerate(outputs):
@@ -192,6 +193,7 @@ class CustomNode:
         if release and self.saved is not NOTHING_SAVED:
             self.saved = FREED
         returned = returned if isinstance(returned, tuple) else (returned,)
+        self.returned = returned  # the pass hands back a user tensor returned as it is (CUSTOM-10, HIGHER-10)
         if len(returned) != len(self.inputs):
             raise CustomGradCountError(f"function {self.name}Backward returned an incorrect number of gradients "
                                        f"(expected {len(self.inputs)}, got {len(returned)})")

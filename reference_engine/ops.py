@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import grad_mode, views
+from .errors import InferenceTensorSavedError
 from .graph import NOTHING_SAVED, Node
 
 SLOTS = ("a", "b", "out")
@@ -349,6 +350,25 @@ def _pow_exponent_grad(g, a, b, out, attrs):
     return g * log(a + constant(flat, a)) * a ** b
 
 
+def _pow_number_exponent_grad(g, a, b, out, attrs):
+    """a ** c for a number c (PyTorch's pow.Tensor_Scalar): c * a^(c-1), and 0 for c == 0 (a^0 is constant in a),
+    not 0 * 0^-1 = nan at a = 0. The exponent is known when the op runs, so a branch does what a mask does in pow."""
+    exponent = attrs["exponent"]
+    if exponent == 0:
+        return g * 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return g * exponent * a ** (exponent - 1)
+
+
+def _pow_number_base_grad(g, a, b, out, attrs):
+    """c ** a for a number c (PyTorch's pow.Scalar): out * log(c), and 0 where c == 0 and a >= 0 (0^a is constant
+    for a > 0; KINK-4 at a = 0), not 0 * log(0) = nan."""
+    base, values = attrs["base"], data_of(a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(np.logical_and(base == 0, values >= 0), 0, np.log(values.dtype.type(base)))
+    return g * out * constant(factor.astype(values.dtype), g)
+
+
 def _sqrt_grad(g, a, b, out, attrs):
     with np.errstate(divide="ignore"):
         return g / (2 * out)  # sqrt'(0) = inf (KINK-2)
@@ -482,10 +502,11 @@ def _clamp_forward(a, min=None, max=None):
 
 
 def _clamp_grad(g, a, b, out, attrs):
-    """g where min <= a <= max, bounds included (KINK-5); the mask is a constant, so nothing is recorded."""
+    """g where min < a < max, 0 at a bound, the subgradient of least norm (KINK-5); the mask is a constant, so
+    nothing is recorded (HIGHER-9)."""
     low, high = attrs.get("min"), attrs.get("max")
     values = data_of(a)
-    inside = (values >= (-np.inf if low is None else low)) & (values <= (np.inf if high is None else high))
+    inside = (values > (-np.inf if low is None else low)) & (values < (np.inf if high is None else high))
     return g * constant(inside.astype(values.dtype), g)
 
 
@@ -516,11 +537,15 @@ def _atan2_rules():
     return (lambda g, a, b, o, t: g * b / squared_radius(a, b), lambda g, a, b, o, t: -g * a / squared_radius(a, b))
 
 
-def _quotient_rule(rounding):
-    """fmod and remainder are a - rounding(a / b) * b: d/db = -rounding(a / b), a step function of a and b."""
+def _quotient_rule(rounding, name):
+    """fmod and remainder are a - rounding(a / b) * b: d/db = -rounding(a / b), a step function of a and b, computed
+    through the division and the rounding op, so that under create_graph it is recorded and differentiates to
+    zeros (HIGHER-8; PyTorch's choice, HIGHER-9)."""
     def rule_b(g, a, b, out, attrs):
         with np.errstate(divide="ignore", invalid="ignore"):
-            return g * constant(-rounding(data_of(a) / data_of(b)), g)
+            if isinstance(g, Tensor):
+                return -g * call(name, a / b)
+            return g * -rounding(data_of(a) / data_of(b))
     return (lambda g, a, b, o, t: g, rule_b)
 
 
@@ -543,6 +568,11 @@ OPS: dict[str, Op] = {
     "mul": Op(np.multiply, (lambda g, a, b, o, t: g * b, lambda g, a, b, o, t: g * a), ("b", "a")),
     "div": Op(_safe(np.divide), (lambda g, a, b, o, t: g / b, lambda g, a, b, o, t: -g * a / (b * b)), ("b", "a,b")),
     "pow": Op(_safe(np.power), (_pow_base_grad, _pow_exponent_grad), ("a,b", "a,b")),
+    # pow with a number exponent or a number base: ops of their own, as PyTorch's pow overloads are (see power)
+    "_pow_number_exponent": Op(_safe(lambda a, exponent: np.power(a, exponent)), (_pow_number_exponent_grad,),
+                               ("a",), attrs={"exponent": None}),
+    "_pow_number_base": Op(_safe(lambda a, base: np.power(base, a)), (_pow_number_base_grad,), ("a,out",),
+                           attrs={"base": None}),
     "matmul": Op(np.matmul, _matmul_rules(), ("a,b", "a,b")),
     "outer": Op(np.outer, (lambda g, a, b, o, t: g @ b, lambda g, a, b, o, t: transpose(g) @ a), ("b", "a")),
     "dot": Op(lambda a, b: np.asarray(np.dot(a, b)), (lambda g, a, b, o, t: g * b, lambda g, a, b, o, t: g * a),
@@ -552,8 +582,8 @@ OPS: dict[str, Op] = {
     "minimum": Op(np.minimum, _tie_shares(np.less), ("a,b", "a,b")),
     "atan2": Op(np.arctan2, _atan2_rules(), ("a,b", "a,b")),
     "hypot": Op(np.hypot, (lambda g, a, b, o, t: g * a / o, lambda g, a, b, o, t: g * b / o), ("a,out", "b,out")),
-    "fmod": Op(_safe(np.fmod), _quotient_rule(np.trunc), ("", "a,b")),
-    "remainder": Op(_safe(np.remainder), _quotient_rule(np.floor), ("", "a,b")),
+    "fmod": Op(_safe(np.fmod), _quotient_rule(np.trunc, "trunc"), ("", "a,b")),
+    "remainder": Op(_safe(np.remainder), _quotient_rule(np.floor, "floor"), ("", "a,b")),
     "copysign": Op(np.copysign, (lambda g, a, b, o, t: g * sign(a) * sign(o), lambda g, a, b, o, t: g * 0),
                    ("a,out", "")),
     "lerp": Op(lambda a, b, weight: a + weight * (b - a),
@@ -751,6 +781,18 @@ def binary(name: str, a: Any, b: Any, attrs: dict | None = None) -> Tensor:
     return out
 
 
+def power(a: Any, b: Any) -> Tensor:
+    """a ** b, at least one a Tensor. Real engines keep separate derivative code for pow's spellings (PyTorch's
+    tensor ** tensor, tensor ** number and number ** tensor are three overloads with three backward formulas), so
+    a number exponent or base does not become a constant tensor here, as in binary, but the attribute of an op of
+    its own: the faults that an engine's spelling can have are planted and caught one spelling at a time."""
+    if isinstance(b, (int, float)) and isinstance(a, Tensor):
+        return unary("_pow_number_exponent", a, exponent=float(b))
+    if isinstance(a, (int, float)) and isinstance(b, Tensor):
+        return unary("_pow_number_base", b, base=float(a))
+    return binary("pow", a, b)
+
+
 def unary(name: str, a: Tensor, **attrs: Any) -> Tensor:
     op = OPS[name]
     out = _result(op.forward(a.data, **attrs) if attrs else op.forward(a.data))
@@ -769,6 +811,7 @@ def _make_view(out: Tensor, a: Tensor, name: str, attrs: dict) -> None:
     base = a if source is None else source.base
     steps = ((name, attrs),) if source is None else source.steps + ((name, attrs),)
     out._version = base._shared_version()
+    out._inference = a._inference  # a view of an inference tensor is one; made inside, a view of another is not (MODE-12)
     out._view = views.ViewInfo(base, steps, out._version.value,
                                multi_output=source is not None and source.multi_output,
                                no_grad=not grad_mode._state.enabled or (source is not None and source.no_grad))
@@ -797,6 +840,8 @@ def record(name: str, op: Op, a: Tensor, b: Tensor | None, out: Tensor, attrs: d
         attrs = dict(attrs, in_shape=a.data.shape, in_dtype=a.data.dtype)
     saved = NOTHING_SAVED if keep is None else (a if keep[0] else None, b if keep[1] else None,
                                                  out if keep[2] else None)
+    if keep is not None and any(value is not None and value._inference for value in saved):
+        raise InferenceTensorSavedError("Inference tensors cannot be saved for backward (MODE-10).")
     out._grad_fn = Node(name, rules, edges, out, saved, attrs)
     out._requires_grad = True
 

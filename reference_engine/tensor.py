@@ -11,11 +11,13 @@ import numpy as np
 from . import grad_mode
 from .errors import (
     AutogradError,
+    InferenceTensorInplaceError,
     IntegerRequiresGradError,
     LeafInplaceError,
     MultiOutputViewInplaceError,
     NoGradViewInplaceError,
     NonLeafGradAccessWarning,
+    OverlappingInplaceError,
     NonLeafRequiresGradError,
     NotRequiresGradError,
     PostAccumulateNonLeafError,
@@ -41,7 +43,8 @@ class Extremes(NamedTuple):
 
 
 class Tensor:
-    __slots__ = ("data", "_requires_grad", "_grad_fn", "_grad", "_version", "_accumulator", "_view", "__weakref__")
+    __slots__ = ("data", "_requires_grad", "_grad_fn", "_grad", "_version", "_accumulator", "_view", "_inference",
+                 "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False):
         self.data = data if isinstance(data, np.ndarray) else np.asarray(data)
@@ -50,6 +53,7 @@ class Tensor:
         self._version: _Version | None = None  # created on the first in-place update, detach or view
         self._accumulator: AccumulateGrad | None = None
         self._view: ViewInfo | None = None  # set for a view of another tensor (views.py)
+        self._inference = grad_mode._state.inference  # made under inference_mode (MODE-9)
         self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -103,9 +107,13 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
+    def is_inference(self) -> bool:
+        """Whether this is an inference tensor: made under inference_mode, or a view or detach of one (MODE-9, MODE-12)."""
+        return self._inference
+
     @property
     def grad(self) -> Tensor | None:
-        if not self.is_leaf and not self.retains_grad:
+        if not self.is_leaf and not self.retains_grad and self._grad is None:  # RETAIN-6: not once one was assigned
             warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
                           "attribute won't be populated during backward(); call retain_grad() on it first.",
                           NonLeafGradAccessWarning, stacklevel=2)
@@ -170,6 +178,7 @@ class Tensor:
         """A leaf that shares this tensor's values and version counter and does not require grad (MODE-5, MODE-6)."""
         alias = result(self.data)
         alias._version = self._shared_version()
+        alias._inference = self._inference  # as a view: an inference tensor exactly when its source is (MODE-12)
         return alias
 
     def detach_(self) -> Tensor:
@@ -214,8 +223,8 @@ class Tensor:
     def __rmul__(self, other): return ops.binary("mul", other, self)
     def __truediv__(self, other): return ops.binary("div", self, other)
     def __rtruediv__(self, other): return ops.binary("div", other, self)
-    def __pow__(self, other): return ops.binary("pow", self, other)
-    def __rpow__(self, other): return ops.binary("pow", other, self)
+    def __pow__(self, other): return ops.power(self, other)
+    def __rpow__(self, other): return ops.power(other, self)
     def __matmul__(self, other): return ops.binary("matmul", self, other)
     def __rmatmul__(self, other): return ops.binary("matmul", other, self)
     def __neg__(self): return ops.unary("neg", self)
@@ -342,6 +351,8 @@ class Tensor:
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
     def zero_(self) -> Tensor:
+        self._check_not_inference()
+        self._check_not_overlapping()
         self.data[...] = 0
         self._shared_version().value += 1
         return self
@@ -352,6 +363,8 @@ class Tensor:
         The tensor keeps its identity and version counter and takes the new node as its history;
         for a view, its base takes a CopySlices node instead, and the view follows (views.py).
         """
+        self._check_not_inference()
+        self._check_not_overlapping()
         recording = grad_mode._state.enabled
         operand_requires_grad = isinstance(operand, Tensor) and operand.requires_grad
         if recording:
@@ -372,6 +385,17 @@ class Tensor:
             base = self._view.base
             base._rebase(copy_slices(base, self._view.steps, updated._grad_fn))
         return self
+
+    def _check_not_inference(self) -> None:
+        """An inference tensor, or a view of one, takes in-place updates only inside inference_mode (MODE-11)."""
+        if self._inference and not grad_mode._state.inference:
+            raise InferenceTensorInplaceError("Inplace update to inference tensor outside InferenceMode is not allowed.")
+
+    def _check_not_overlapping(self) -> None:
+        """Several positions that share one element (expand's result) have no one value to take (VIEW-13)."""
+        if any(stride == 0 and size > 1 for stride, size in zip(self.data.strides, self.data.shape, strict=True)):
+            raise OverlappingInplaceError("unsupported operation: more than one element of the written-to tensor "
+                                          "refers to a single memory location.")
 
     def _check_inplace(self, operand_requires_grad: bool) -> None:
         """The in-place updates that grad mode refuses, the first that applies naming the error (VIEW-6)."""
@@ -421,6 +445,7 @@ def result(data: np.ndarray) -> Tensor:
     out = object.__new__(Tensor)
     out.data, out._requires_grad, out._grad_fn, out._grad = data, False, None, None
     out._version, out._accumulator, out._view = None, None, None
+    out._inference = grad_mode._state.inference
     return out
 
 

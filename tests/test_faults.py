@@ -6,7 +6,7 @@ import pytest
 from gradspec import contracts, faults
 from gradspec.adapters.reference_adapter import ReferenceAdapter
 from gradspec.language.loader import load_case
-from gradspec.running.interpreter import PASSED, run_case
+from gradspec.running.interpreter import NOT_APPLICABLE, PASSED, run_case
 
 from .conftest import CASES
 
@@ -37,7 +37,8 @@ def test_a_case_citing_the_rule_catches_each_realistic_fault(fault, corpus):
 def test_planting_and_removing_every_fault_leaves_the_engine_conforming(corpus):
     for fault in faults.all_faults():
         faults.catching_cases(fault, corpus)  # plants, runs the rule's cases, removes
-    failing = [case.id for case in corpus if run_case(case, ReferenceAdapter("cpu", "float64")).status != PASSED]
+    failing = [case.id for case in corpus  # a PyTorch-only convention (MODE-8, VIEW-9) is not applicable there
+               if run_case(case, ReferenceAdapter("cpu", "float64")).status not in (PASSED, NOT_APPLICABLE)]
     assert failing == []
 
 

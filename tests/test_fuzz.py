@@ -361,6 +361,20 @@ def test_the_sequence_property_finds_planted_faults_of_the_backward_pass(rule, t
         properties.run_sequences(TorchAdapter("cpu", "float64"), settings(QUICK, max_examples=500), tmp_path)
 
 
+@pytest.mark.parametrize("form", ["tuple", "tensor"])
+def test_the_sequence_property_finds_an_argument_form_read_wrongly(form, tmp_path):
+    """The reference engine's grad taking a tuple for one tensor, or iterating a bare tensor over its first
+    dimension (the GRAD-13 faults of gradspec.faults): sequences draw each argument's form."""
+    from gradspec.adapters.torch_adapter import TorchAdapter
+    from gradspec.faults import all_faults, planted
+    from gradspec.fuzz import sequences
+
+    fault, = [f for f in all_faults() if f.rule == "GRAD-13" and f"a {'bare tensor' if form == 'tensor' else 'tuple'} "
+              "given to grad" in f.description]
+    with planted(fault), pytest.raises(sequences.Disagreement):
+        properties.run_sequences(TorchAdapter("cpu", "float64"), settings(QUICK, max_examples=300), tmp_path)
+
+
 def test_the_kink_property_finds_a_planted_tie_convention(tmp_path):
     from gradspec.faults import planted
     from gradspec.fuzz import kinks

@@ -7,6 +7,7 @@ import pytest
 from gradspec import contracts
 from gradspec.adapters import torch_adapter
 from gradspec.adapters.torch_adapter import TorchAdapter
+from .conftest import CASES
 
 torch = pytest.importorskip("torch")
 
@@ -54,11 +55,24 @@ def test_capabilities_leave_out_what_the_installed_torch_lacks(monkeypatch):
     old = SimpleNamespace(autograd=SimpleNamespace(grad=lambda outputs, inputs, grad_outputs=None: None), Tensor=object)
     monkeypatch.setattr(torch_adapter, "torch", old)
     lacking = set(contracts.capabilities()) - torch_adapter.installed_capabilities()
-    assert lacking == {"materialize_grads", "post_accumulate_grad_hooks"}
+    assert lacking == {"materialize_grads", "post_accumulate_grad_hooks", "saved_hooks_version_check"}
 
 
-def test_efficient_zero_tensors_read_as_zeros():
-    """Some double backwards return them; numpy(force=True) read garbage from them on torch 2.0.1."""
+def test_results_are_read_as_a_user_reads_them_with_no_repair():
+    """An efficient zero tensor that escapes to the user cannot be read with .numpy(): the adapter does not repair
+    it (SHAPE-5), so a case reading one fails on the engine, and says why."""
+    adapter = TorchAdapter("cpu", "float64")
     zeros = torch._efficientzerotensor(3, dtype=torch.float64)
-    got = TorchAdapter("cpu", "float64").to_numpy(zeros)
-    assert got.dtype == np.float64 and got.tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(RuntimeError, match="ZeroTensor"):
+        adapter.to_numpy(zeros)
+    plain = torch.tensor([1.5, -2.0], dtype=torch.float64, requires_grad=True) * 1
+    assert adapter.to_numpy(plain).tolist() == [1.5, -2.0]
+
+
+def test_a_result_the_engine_cannot_read_fails_the_case_on_the_engine():
+    from gradspec.language.loader import load_case
+    from gradspec.running.interpreter import FAILED, run_case
+
+    outcome = run_case(load_case(CASES / "higher_order" / "zero-second-derivative-is-readable.yaml"),
+                       TorchAdapter("cpu", "float64"))
+    assert outcome.status == FAILED and "cannot be read as a user reads it" in outcome.report()

@@ -18,8 +18,19 @@ def test_every_entry_names_a_rule_a_kind_and_what_differs():
         assert entry["kind"] in ("absent", "changed", "bug"), entry
         assert entry["what"] and entry["seen"], entry
         assert "from" in entry or "before" in entry, f"{entry['rule']}: a difference in every release is no version note"
-        if entry["kind"] == "bug":
+        if entry["kind"] == "bug" and entry.get("against") != "documentation":
             assert rules[entry["rule"]].level == "MUST", f"{entry['rule']}: only a MUST rule can be contradicted"
+        if entry.get("against") == "documentation":
+            assert entry["kind"] == "bug" and "issue" in entry["seen"], f"{entry['rule']}: name the upstream fix"
+        for op in entry.get("ops", ()):
+            assert op in contracts.ops(), f"{entry['rule']}: {op!r} is not an op of the vocabulary"
+
+
+def test_the_kink_fuzz_property_is_not_held_to_a_recorded_bug_only_inside_its_releases():
+    assert "clamp" in versions.recorded_ops("torch", "2.13.0+cpu")
+    assert "clamp" not in versions.recorded_ops("torch", "2.14.1+cu130")
+    assert "atan2" in versions.recorded_ops("torch", "2.9.1") and "atan2" not in versions.recorded_ops("torch", "2.10.0")
+    assert versions.recorded_ops("reference", "0.1.0") == frozenset()
 
 
 @pytest.mark.parametrize(("version", "rules", "explained_by"), [

@@ -27,10 +27,13 @@ ERRORS = [
     (engine.PostAccumulateNonLeafError, "", "post_accumulate_nonleaf"),
     (engine.MultiOutputViewInplaceError, "", "multi_output_view_inplace"),
     (engine.NoGradViewInplaceError, "", "no_grad_view_inplace"),
+    (engine.InferenceTensorSavedError, "", "inference_tensor_saved"),
+    (engine.InferenceTensorInplaceError, "", "inference_tensor_inplace"),
     (engine.CustomGradCountError, "", "custom_grad_count"),
     (engine.CustomGradShapeError, "", "custom_grad_shape"),
     (engine.OnceDifferentiableError, "", "once_differentiable"),
     (engine.PackHookInplaceError, "", "pack_hook_inplace"),
+    (engine.OverlappingInplaceError, "", "overlapping_inplace"),
     (engine.PostAccumulateReturnedError, "", "post_accumulate_returned"),
 ]
 WARNINGS = [(engine.NonLeafGradAccessWarning, "", "nonleaf_grad_access")]
@@ -40,8 +43,9 @@ class ReferenceAdapter(TorchLikeAdapter):
     name = "reference"
     devices = ("cpu",)
     dtypes = ("float64", "float32")
-    # It implements the whole rule book, and follows PyTorch's kink conventions.
-    capabilities = frozenset(contracts.capabilities())
+    # It implements the whole rule book and follows PyTorch's kink conventions, but not every PyTorch choice: its
+    # detach_() moves the version counter (MODE-8) and its views under no_grad do not require grad (VIEW-9).
+    capabilities = frozenset(contracts.capabilities()) - {"torch_detach_inplace", "torch_no_grad_views"}
     errors, warnings = ERRORS, WARNINGS
 
     @classmethod

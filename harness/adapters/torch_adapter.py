@@ -36,10 +36,14 @@ ERRORS = [
     (RuntimeError, r"[`']inputs[`'] argument to [`']?backward\(\)[`']? cannot be empty", "invalid_argument"),  # 2.0 quotes it so
     (RuntimeError, r"modified by an inplace operation", "inplace_modified"),
     (RuntimeError, r"leaf Variable that requires grad (is being|has been) used in an in-place operation", "leaf_inplace"),
-    # detach_() on a saved tensor: an in-place change of a saved value (MODE-7)
+    # detach_() on a tensor a node saved as an input (MODE-8)
     (RuntimeError, r"saved tensor that has been detached in-place", "inplace_modified"),
     (RuntimeError, r"output of a function that returns multiple views", "multi_output_view_inplace"),
     (RuntimeError, r"view was created in no_grad mode and is being modified inplace", "no_grad_view_inplace"),
+    # inference_mode (MODE-10 to MODE-13)
+    (RuntimeError, r"view was created in inference mode and is being modified inplace", "no_grad_view_inplace"),
+    (RuntimeError, r"Inference tensors cannot be saved for backward", "inference_tensor_saved"),
+    (RuntimeError, r"Inplace update to inference tensor outside InferenceMode", "inference_tensor_inplace"),
     (RuntimeError, r"only change requires_grad flags of leaf variables", "nonleaf_requires_grad"),
     (RuntimeError, r"(?i)only Tensors of floating point", "integer_requires_grad"),
     (RuntimeError, r"has changed the size of value", "hook_shape"),
@@ -49,6 +53,8 @@ ERRORS = [
     (RuntimeError, r"trying to differentiate twice a function that was marked with @once_differentiable",
      "once_differentiable"),
     (RuntimeError, r"saved tensor pack hook is modifying its input in place", "pack_hook_inplace"),
+    (RuntimeError, r"more than one element of the written-to tensor refers to a single memory location",
+     "overlapping_inplace"),
     (RuntimeError, r"post accumulate grad hooks should return None", "post_accumulate_returned"),
 ]
 WARNINGS = [
@@ -58,8 +64,9 @@ WARNINGS = [
 
 
 def installed_capabilities() -> frozenset[str]:
-    """PyTorch is the model, so it has every capability, less the APIs the installed release lacks."""
-    everything = frozenset(contracts.capabilities())
+    """PyTorch is the model, so it has every capability, less the APIs the installed release lacks and the
+    choices that are other engines' (SAVED-6: PyTorch does not check the version of a packed value, on purpose)."""
+    everything = frozenset(contracts.capabilities()) - {"saved_hooks_version_check"}
     if torch is None:
         return everything
     lacking = set()
@@ -103,12 +110,11 @@ class TorchAdapter(TorchLikeAdapter):
         return torch.as_tensor(value, dtype=reference.dtype, device=reference.device)
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
-        # A copy: a view would change under later in-place accumulation into .grad. Some double backwards
-        # return efficient zero tensors (abs, found by the fuzzer), which older releases cannot read as numpy.
-        tensor = tensor.detach()
-        if getattr(tensor, "_is_zerotensor", bool)():
-            return np.zeros(tuple(tensor.shape), dtype=str(tensor.dtype).removeprefix("torch."))
-        return tensor.cpu().resolve_conj().resolve_neg().numpy().copy()
+        # As a user reads a result: detach, to the CPU, numpy; a copy, since a view would change under later
+        # in-place accumulation into .grad. Nothing is repaired on the way: where torch's own reading fails (an
+        # efficient zero tensor that escaped a double backward cannot be read as numpy, SHAPE-5), that failure
+        # is torch's result.
+        return tensor.detach().cpu().numpy().copy()
 
     def dtype_name(self, tensor: Any) -> str:
         return str(tensor.dtype).removeprefix("torch.")

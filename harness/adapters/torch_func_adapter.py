@@ -71,6 +71,8 @@ class TorchFuncAdapter(FunctionalAdapter):
             ctx.mark_non_differentiable(*output[count:])
 
         def backward(ctx, *grads):
+            for _ in range(program.definition.reads_saved - 1):  # every read unpacks (SAVED-2)
+                ctx.saved_tensors  # noqa: B018 - read for its effect
             returned = program.backward(ctx.saved_tensors, grads[:count])
             return returned[0] if len(returned) == 1 else returned
 

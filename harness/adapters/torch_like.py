@@ -151,6 +151,8 @@ class TorchLikeAdapter(Adapter):
             return outputs[0] if len(outputs) == 1 else outputs
 
         def backward(ctx, *grads):
+            for _ in range(definition.reads_saved - 1):  # every read unpacks (SAVED-2)
+                ctx.saved_tensors  # noqa: B018 - read for its effect
             returned = program.backward(ctx.saved_tensors, grads)
             return returned[0] if len(returned) == 1 else returned
 
@@ -175,6 +177,9 @@ class TorchLikeAdapter(Adapter):
     def set_grad_enabled(self, mode: bool):
         return self.grad_modes().set_grad_enabled(mode)
 
+    def inference_mode(self):
+        return self.grad_modes().inference_mode()
+
     def apply(self, op: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         if op in FUNCTIONAL_OPS:
             return getattr(self.functional(), op)(*args, **kwargs)
@@ -192,7 +197,7 @@ class TorchLikeAdapter(Adapter):
         tensor.detach_()
 
     def backward(self, output, gradient, retain_graph, create_graph, inputs) -> None:
-        if isinstance(output, list):  # several outputs in one pass
+        if isinstance(output, (list, tuple)):  # autograd.backward: several outputs (or one in a list) in one pass
             self.backward_function()(output, **_given(grad_tensors=gradient, retain_graph=retain_graph,
                                                       create_graph=create_graph, inputs=inputs))
             return
@@ -206,7 +211,7 @@ class TorchLikeAdapter(Adapter):
     def grad(self, outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads):
         kwargs = _given(grad_outputs=grad_outputs, retain_graph=retain_graph, create_graph=create_graph,
                         allow_unused=allow_unused, materialize_grads=materialize_grads)
-        return self.grad_function()(list(outputs), list(inputs), **kwargs)
+        return self.grad_function()(outputs, inputs, **kwargs)  # each as the case writes it: tensor, list or tuple
 
     def register_node_prehook(self, tensor, hook):
         return tensor.grad_fn.register_prehook(hook)
@@ -247,6 +252,9 @@ class TorchLikeAdapter(Adapter):
 
     def has_grad_fn(self, tensor) -> bool:
         return tensor.grad_fn is not None
+
+    def is_inference(self, tensor) -> bool:
+        return tensor.is_inference()
 
     def register_hook(self, tensor, hook):
         return tensor.register_hook(hook)

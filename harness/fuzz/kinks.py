@@ -69,7 +69,7 @@ KINKS = {
     "elu": Kink("elu(x, alpha=1.5)", 1, (0.0, -1.0, 1.0),
                 lambda x, y, w: (w * np.where(x > 0, 1.0, 1.5 * np.exp(np.minimum(x, 0))),), "KINK-5"),
     "clamp": Kink("clamp(x, min=-1, max=1)", 1, (-1.0, 1.0, -2.0, 0.5, 2.0),
-                  lambda x, y, w: (w * ((x >= -1) & (x <= 1)),), "KINK-5"),
+                  lambda x, y, w: (w * ((x > -1) & (x < 1)),), "KINK-5"),
     "floor": Kink("floor(x)", 1, (0.0, 1.0, -1.0, 0.5), lambda x, y, w: (w * 0,), "KINK-5"),
     "round": Kink("round(x)", 1, (0.5, -0.5, 1.5, 1.0), lambda x, y, w: (w * 0,), "KINK-5"),
     "sign": Kink("sign(x)", 1, (0.0, -1.0, 1.0), lambda x, y, w: (w * 0,), "KINK-5"),

@@ -28,10 +28,12 @@ EITHER_ERROR = {"freed_graph", "inplace_modified", "custom_grad_count", "custom_
 CAPABILITIES = frozenset({"grad", "backward", "allow_unused", "create_graph", "graph_lifetime", "retain_grad",
                           "tensor_hooks", "grad_assignment"})
 # What it calls besides, where the engine has them: post-accumulate hooks, hooks on the nodes of intermediates,
-# backward over some inputs, the grad mode inside hooks and custom backwards (compared), and calls of custom
-# functions (FUNCTIONS).
+# backward over some inputs, the grad mode inside hooks and custom backwards (compared), calls of custom
+# functions (FUNCTIONS), and inference_mode blocks that update a leaf in place (with inplace).
 OPTIONAL = frozenset({"post_accumulate_grad_hooks", "node_hooks", "backward_inputs", "grad_mode", "custom_function",
-                      "custom_multiple_outputs"})
+                      "custom_multiple_outputs", "argument_forms", "several_roots", "inference_mode", "inplace"})
+# How a call's tensor arguments may be written (argument_forms): a bare tensor only where it stands for one.
+FORMS = ("tensor", "list", "tuple")
 # Custom functions a sequence may call; Flattened's backward returns a 0-d gradient, which only a 0-d input takes
 # (CUSTOM-4), so that both engines must raise custom_grad_shape for the others.
 FUNCTIONS = {
@@ -113,8 +115,15 @@ def _called(steps: list) -> set[str]:
                 found.add("post_accumulate_grad_hooks")
             if "inputs" in step and "backward" in step:
                 found.add("backward_inputs")
+            forms = step.get("forms") or (step.get("grad") or {}).get("forms")
+            if forms:
+                found.add("argument_forms")
+                if forms.get("backward") in ("list", "tuple"):
+                    found.add("several_roots")  # autograd.backward([loss])
             if "register_node_prehook" in step or "register_node_hook" in step:
                 found.add("node_hooks")
+            if "inference_mode" in step:
+                found |= {"inference_mode", "inplace"}  # the block updates a leaf in place
             if any(key.startswith("register_") for key in step):
                 found.add("grad_mode")  # the grad mode inside hooks is compared (PASS-1)
     return found
@@ -137,6 +146,8 @@ def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str]
     node_hooks = "node_hooks" in extras and bool(hookable) and draw(st.booleans(), label="node hooks")
     if node_hooks:
         kinds += ["register_node_prehook", "register_node_hook"]
+    if {"inference_mode", "inplace"} <= extras:
+        kinds.append("inference_mode")
     for index in range(draw(st.integers(1, max_calls), label="calls")):
         kind = draw(st.sampled_from(kinds), label=f"call {index}")
         if kind in ("backward", "grad"):
@@ -148,11 +159,20 @@ def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str]
                     listable = leaves if node_hooks else leaves + intermediates
                     options["inputs"] = draw(st.lists(st.sampled_from(listable), min_size=1,
                                                       max_size=2, unique=True), label=f"listed inputs of {index}")
-                steps.append({"backward": "loss", **options})
+                forms = {}
+                if "argument_forms" in extras:  # loss.backward, or autograd.backward([loss]) / ((loss,))
+                    if "several_roots" in extras:
+                        forms["backward"] = draw(st.sampled_from(FORMS), label=f"form of the output of {index}")
+                    if "inputs" in options:
+                        forms["inputs"] = draw(_form(len(options["inputs"])), label=f"form of the inputs of {index}")
+                steps.append({"backward": "loss", **options, **({"forms": forms} if forms else {})})
             else:
                 inputs = draw(st.lists(st.sampled_from(leaves + intermediates), min_size=1, max_size=3, unique=True),
                               label=f"inputs of call {index}")
                 names = [f"g{index}_{n}" for n in inputs]
+                if "argument_forms" in extras:
+                    options["forms"] = {"outputs": draw(_form(1), label=f"form of the output of {index}"),
+                                        "inputs": draw(_form(len(inputs)), label=f"form of the inputs of {index}")}
                 steps.append({"grad": {"outputs": "loss", "inputs": inputs, "allow_unused": True, "as": names,
                                        **options}})
         elif kind == "retain_grad" and intermediates:
@@ -180,7 +200,18 @@ def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str]
             hooks += 1
         elif kind == "set_grad":
             steps.append({"set_grad": {draw(st.sampled_from(leaves), label=f"leaf of call {index}"): None}})
+        elif kind == "inference_mode":
+            # MODE-11: an in-place update of a leaf inside inference_mode is allowed and unrecorded, and moves its
+            # version, so a later pass through a node that saved it raises inplace_modified; MODE-9: a result made
+            # there (unused) is recorded nowhere. Never a pass inside it: its gradients are engine-specific (MODE-13).
+            leaf = draw(st.sampled_from(leaves), label=f"leaf of call {index}")
+            steps.append({"inference_mode": [f"{leaf} *= 1.5", f"i{index} = {leaf} * 2"]})
     return steps
+
+
+def _form(count: int) -> st.SearchStrategy[str]:
+    """A form for an argument of `count` tensors: a bare tensor stands for one only."""
+    return st.sampled_from(FORMS if count == 1 else FORMS[1:])
 
 
 def _ran_and_freed_everything(earlier, step) -> bool:

@@ -90,6 +90,9 @@ def wrapped_graphs(draw, exclude: frozenset = frozenset()) -> Wrapped:
 
     custom = case([f"w = Chain({graph.output})"], "w")
     custom["functions"] = {"Chain": chain_function(chain)}
+    reads = draw(st.integers(1, 2), label="reads of the saved values")  # each read unpacks them (SAVED-2)
+    if reads > 1:
+        custom["functions"]["Chain"]["reads_saved"] = reads
     custom["capabilities"] = ["grad", "create_graph", "custom_function"]
     inline, value = [], graph.output
     for index, op in enumerate(chain):

@@ -29,13 +29,16 @@ class TensorDecl:
     dtype: str | None = None  # fixed dtype, overriding the run dtype
 
 
+NO_WARNING = "none"  # `warns: none`: the step must emit no warning of a kind in errors.yaml
+
+
 @dataclass(frozen=True)
 class Step:
     kind: str  # a key of case.schema.json's $defs/steps, or "inplace" for `x += ...`
     args: Mapping[str, Any]  # the step's mapping as written, read-only
     line: int | None = None
     statement: Statement | None = None  # for compute and inplace steps
-    body: tuple[Step, ...] = ()  # for no_grad, enable_grad, set_grad_enabled, repeat
+    body: tuple[Step, ...] = ()  # for no_grad, enable_grad, set_grad_enabled, inference_mode, repeat
     raises: ErrorExpectation | None = None
     warns: tuple[str, ...] = ()
 
@@ -64,6 +67,7 @@ class FunctionDef:
     dirty: tuple[str, ...] = ()
     materialize_grads: bool = True
     once_differentiable: bool = False
+    reads_saved: int = 1  # how many times the backward reads its saved values (each read unpacks them, SAVED-2)
 
     def grad_name(self, output: str) -> str:
         return f"grad_{output}"
@@ -104,6 +108,26 @@ def frozen(value: Any) -> Any:
 def as_list(value: Any) -> list:
     """A case's "one name, or a list of names" (and the like for warnings) as a list."""
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def argument_forms(kind: str, args: Any) -> dict[str, str]:
+    """How each argument of a `backward` step or a `grad` call (its mapping) is written: the case's `forms` over the
+    defaults, which are the calls as they were before forms existed. For `backward`: `backward` (the outputs, a bare
+    tensor for one name, so tensor.backward), `gradient` (the gradients, as the outputs) and `inputs` (a list)."""
+    given = dict(args.get("forms") or {})
+    if kind == "grad":
+        return {key: given.get(key, "list") for key in ("outputs", "inputs", "grad_outputs")}
+    outputs = given.get("backward", "list" if isinstance(args["backward"], (list, tuple)) else "tensor")
+    return {"backward": outputs, "gradient": given.get("gradients", given.get("gradient", outputs)),
+            "inputs": given.get("inputs", "list")}
+
+
+def written(items: list, form: str) -> Any:
+    """A call's argument in the form the case writes it: the one tensor itself, a list or a tuple."""
+    if form == "tensor":
+        (item,) = items
+        return item
+    return tuple(items) if form == "tuple" else list(items)
 
 
 def thawed(value: Any) -> Any:

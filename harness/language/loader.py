@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import numpy as np
 from gradspec import contracts
-from gradspec.language.case import Case, ErrorExpectation, FunctionDef, Step, TensorDecl, as_list, frozen
+from gradspec.language.case import NO_WARNING, Case, ErrorExpectation, FunctionDef, Step, TensorDecl, as_list, frozen
 from gradspec.language.errors import CaseFileError, CaseFileErrors, did_you_mean
 from gradspec.language.expressions import (
     Apply,
@@ -38,7 +38,7 @@ from gradspec.language.limits import limit
 from gradspec.language.static_checks import advice, shape_problems
 from gradspec.language.yaml_positions import YamlError, load_with_positions, position_of
 
-BLOCK_STEPS = ("no_grad", "enable_grad", "set_grad_enabled", "repeat", "saved_tensor_hooks")
+BLOCK_STEPS = ("no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "repeat", "saved_tensor_hooks")
 NESTED_UNDER_STEPS = ("set_grad_enabled", "repeat", "saved_tensor_hooks")  # the others nest under their own key
 # What a `functions:` entry implies (capabilities.yaml's implied_by): each option an engine may lack.
 FUNCTION_OPTIONS = {"non_differentiable": "custom_non_differentiable", "dirty": "custom_dirty",
@@ -267,7 +267,8 @@ class _Builder:
             self.implied.add("custom_multiple_outputs")
         return FunctionDef(name, tuple(inputs), forward, tuple(outputs), tuple(raw.get("save", [])), backward,
                            tuple(raw["returns"]), tuple(raw.get("non_differentiable", [])), tuple(raw.get("dirty", [])),
-                           raw.get("materialize_grads", True), raw.get("once_differentiable", False))
+                           raw.get("materialize_grads", True), raw.get("once_differentiable", False),
+                           raw.get("reads_saved", 1))
 
     def check_rules(self, cited: list[str]) -> None:
         known = contracts.rules()
@@ -484,6 +485,9 @@ class _Builder:
         if kind == "backward":
             for name in as_list(raw.get("inputs", [])):
                 self.require_defined(name, where + ("inputs",))
+            self.check_forms(raw, where, {"backward": raw["backward"], "inputs": raw.get("inputs"),
+                                          "gradient": None if "gradient" not in raw else [raw["gradient"]],
+                                          "gradients": raw.get("gradients")})
             if isinstance(raw.get("gradient"), str):
                 self.require_defined(raw["gradient"], where + ("gradient",))
         if kind in ("register_hook", "register_post_accumulate_grad_hook", "register_node_prehook", "register_node_hook"):
@@ -493,6 +497,7 @@ class _Builder:
         for key in ("outputs", "inputs"):
             for name in as_list(call[key]):
                 self.require_defined(name, where + (key,))
+        self.check_forms(call, where, {key: call.get(key) for key in ("outputs", "inputs", "grad_outputs")})
         for index, item in enumerate(call.get("grad_outputs", [])):
             if isinstance(item, str):
                 self.require_defined(item, where + ("grad_outputs", index))
@@ -501,6 +506,20 @@ class _Builder:
             if len(bound) != len(as_list(call["inputs"])):
                 self.fail(where + ("as",), f"`as` binds {len(bound)} name(s) but `inputs` has {len(as_list(call['inputs']))}")
             self.defined.update(bound)
+
+    def check_forms(self, raw: dict, where: tuple, arguments: dict) -> None:
+        """`forms`: each names an argument the call has, and a bare tensor stands for one tensor only."""
+        for key, form in raw.get("forms", {}).items():
+            if key not in arguments or arguments[key] is None:
+                self.fail(where + ("forms", key), f"`forms` gives the form of {key!r}, which this call does not pass")
+            count = len(as_list(arguments[key]))
+            if form == "tensor" and count != 1:
+                self.fail(where + ("forms", key), f"{key!r} holds {count} tensors: a bare tensor stands for exactly "
+                                                  "one; write it as a list or a tuple")
+        if raw.get("forms", {}).get("gradient") in ("list", "tuple") and raw.get("forms", {}).get("backward") in \
+                (None, "tensor") and not isinstance(raw.get("backward"), list):
+            self.fail(where + ("forms", "gradient"), "tensor.backward takes its gradient as a bare tensor; a list or a "
+                                                     "tuple of gradients is autograd.backward's (forms: {backward: list})")
 
     def check_derivative(self, call: dict, where: tuple) -> None:
         self.require_defined(call["of"], where + ("of",))
@@ -514,7 +533,7 @@ class _Builder:
         self.defined.update(bound)
 
     def check_expect(self, expect: dict, where: tuple) -> None:
-        for key in ("value", "grad", "requires_grad", "is_leaf", "has_grad_fn", "grad_dtype"):
+        for key in ("value", "grad", "requires_grad", "is_leaf", "has_grad_fn", "is_inference", "grad_dtype"):
             for name in expect.get(key, {}):
                 self.require_defined(name, where + (key, name))
         labels = [(("hook_calls", i, "hook"), call["hook"]) for i, call in enumerate(expect.get("hook_calls", []))]
@@ -545,6 +564,8 @@ class _Builder:
     def warnings(self, raw: Any, where: tuple) -> tuple[str, ...]:
         if raw is None:
             return ()
+        if raw == NO_WARNING:  # `warns: none`: the step must not warn any kind of errors.yaml
+            return (NO_WARNING,)
         known = contracts.warning_kinds()
         for kind in as_list(raw):
             if kind not in known:
@@ -554,8 +575,9 @@ class _Builder:
 
     def note_capabilities(self, kind: str, raw: dict) -> None:
         self.implied.add(kind)
-        if kind == "backward" and isinstance(raw["backward"], list):
-            self.implied.add("several_roots")
+        if kind == "backward" and (isinstance(raw["backward"], list)
+                                   or (raw.get("forms") or {}).get("backward") in ("list", "tuple")):
+            self.implied.add("several_roots")  # autograd.backward(outputs, ...), one output in a list included
         options = raw.get(kind) if kind == "grad" else raw
         if isinstance(options, dict):
             self.implied.update(f"{kind}.{key}" for key, value in options.items() if value not in (False, None))

@@ -13,7 +13,7 @@ import pprint
 from gradspec import contracts
 from gradspec.adapters import torch_adapter
 from gradspec.adapters.torch_like import FUNCTIONAL_OPS
-from gradspec.language.case import Case, FunctionDef, Step, as_list, thawed
+from gradspec.language.case import NO_WARNING, Case, FunctionDef, Step, argument_forms, as_list, thawed
 from gradspec.running.compare import tolerance_for
 from gradspec.language.expressions import Apply, Expr, GradOf, Num, Ref, index_text
 
@@ -80,11 +80,22 @@ def check_warned(where, caught, kind):
     raise AssertionError(f"{{where}}: expected warning {{kind!r}}, got {{[str(w.message) for w in caught]}}")
 
 
+def check_not_warned(where, caught):
+    for warning in caught:
+        for type_name, pattern, name in WARNINGS:
+            if type(warning.message).__name__ == type_name and re.search(pattern, str(warning.message)):
+                raise AssertionError(f"{{where}}: expected no warning, got {{name}}: {{warning.message}}")
+
+
 def check_close(where, got, expected):
     if expected is None:
         assert got is None, f"{{where}}: expected None, got {{got}}"
         return
     assert got is not None, f"{{where}}: expected {{expected}}, got None"
+    try:  # read as a user reads a result (SHAPE-5)
+        got.detach().cpu().numpy()
+    except RuntimeError as error:
+        raise AssertionError(f"{{where}}: the result cannot be read as a user reads it: {{error}}") from None
     got = got.detach().cpu().to(torch.float64)
     want = torch.tensor(expected, dtype=torch.float64)
     assert got.shape == want.shape, f"{{where}}: expected shape {{list(want.shape)}}, got {{list(got.shape)}}"
@@ -272,8 +283,9 @@ def _function_class(function: FunctionDef) -> list[str]:
     lines += [f"        return {', '.join(function.outputs)}", "", "    @staticmethod"]
     if function.once_differentiable:
         lines.append("    @torch.autograd.function.once_differentiable")
-    lines += [f"    def backward(ctx, {', '.join(grads)}):",
-              f"        ({''.join(name + ', ' for name in function.save)}) = ctx.saved_tensors",
+    lines += [f"    def backward(ctx, {', '.join(grads)}):"]
+    lines += ["        ctx.saved_tensors  # read once more: each read unpacks (SAVED-2)"] * (function.reads_saved - 1)
+    lines += [f"        ({''.join(name + ', ' for name in function.save)}) = ctx.saved_tensors",
               f"        logged({function.name!r}, [{', '.join(grads)}])", *map(assigned, function.backward),
               f"        return {', '.join('None' if name is None else name for name in function.returns) or '()'}", ""]
     return lines
@@ -299,7 +311,19 @@ def _steps(lines: list[str], steps: tuple[Step, ...], indent: str, prefix: str) 
         else:
             lines += body
         for kind in step.warns:
-            lines.append(f"{indent}check_warned({where!r}, caught, {kind!r})")
+            if kind == NO_WARNING:
+                lines.append(f"{indent}check_not_warned({where!r}, caught)")
+            else:
+                lines.append(f"{indent}check_warned({where!r}, caught, {kind!r})")
+
+
+def _written(items: list[str], form: str) -> str:
+    """Python source of a call's argument in the case's form: the one item bare, a list or a tuple."""
+    if form == "tensor":
+        return items[0]
+    if form == "tuple":
+        return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+    return f"[{', '.join(items)}]"
 
 
 def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
@@ -315,28 +339,33 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
         statement = step.statement
         return [f"{indent}{statement.target}.{_INPLACE[statement.inplace_op]}({_expr(statement.expr)})"]
     if kind == "backward":
+        forms = argument_forms("backward", args)  # each argument written as the case writes it
         options = _options(args, ("retain_graph", "create_graph"))
+        if "inputs" in args:
+            options.append(f"inputs={_written(as_list(args['inputs']), forms['inputs'])}")
+        if forms["backward"] != "tensor":  # autograd.backward: several outputs, or one in a list or a tuple
+            outputs = as_list(args["backward"])
+            gradients = args.get("gradients") if isinstance(args["backward"], tuple) else \
+                None if "gradient" not in args else [args["gradient"]]
+            if gradients is not None:
+                given = ["None" if g is None else _gradient(g, o) for g, o in zip(gradients, outputs, strict=True)]
+                options.insert(0, f"grad_tensors={_written(given, forms['gradient'])}")
+            return [f"{indent}torch.autograd.backward({_written(outputs, forms['backward'])}"
+                    f"{''.join(', ' + o for o in options)})"]
         if "gradient" in args:
             options.insert(0, f"gradient={_gradient(args['gradient'], args['backward'])}")
-        if "inputs" in args:
-            options.append(f"inputs=[{', '.join(as_list(args['inputs']))}]")
-        if isinstance(args["backward"], tuple):  # several outputs in one pass
-            outputs = list(args["backward"])
-            gradients = args.get("gradients") or [None] * len(outputs)
-            given = ", ".join("None" if g is None else _gradient(g, o) for g, o in zip(gradients, outputs, strict=True))
-            return [f"{indent}torch.autograd.backward([{', '.join(outputs)}], grad_tensors=[{given}]"
-                    f"{''.join(', ' + o for o in options)})"]
         return [f"{indent}{args['backward']}.backward({', '.join(options)})"]
     if kind == "grad":
         call = args["grad"]
+        forms = argument_forms("grad", call)
         outputs, inputs = as_list(call["outputs"]), as_list(call["inputs"])
         options = _options(call, ("retain_graph", "create_graph", "allow_unused", "materialize_grads"))
         if "grad_outputs" in call:
             grads = [_gradient(g, outputs[min(i, len(outputs) - 1)]) for i, g in enumerate(call["grad_outputs"])]
-            options.insert(0, f"grad_outputs=[{', '.join(grads)}]")
+            options.insert(0, f"grad_outputs={_written(grads, forms['grad_outputs'])}")
         target = f"({', '.join(as_list(call['as']))},) = " if "as" in call else ""
-        return [f"{indent}{target}torch.autograd.grad([{', '.join(outputs)}], [{', '.join(inputs)}]"
-                f"{''.join(', ' + o for o in options)})"]
+        return [f"{indent}{target}torch.autograd.grad({_written(outputs, forms['outputs'])}, "
+                f"{_written(inputs, forms['inputs'])}{''.join(', ' + o for o in options)})"]
     if kind == "derivative":  # torch has grad, which is what the step uses where an engine has it
         call = args["derivative"]
         gradient = f", grad_outputs=[{_gradient(thawed(call['gradient']), call['of'])}]" if "gradient" in call else ""
@@ -390,8 +419,9 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
         return [*lines, f"{indent}run_threads([{', '.join(names)}])"]
     if kind == "barrier":
         return [f"{indent}BARRIER.wait()"]
-    if kind in ("no_grad", "enable_grad", "set_grad_enabled"):
-        context = {"no_grad": "torch.no_grad()", "enable_grad": "torch.enable_grad()"}.get(
+    if kind in ("no_grad", "enable_grad", "set_grad_enabled", "inference_mode"):
+        context = {"no_grad": "torch.no_grad()", "enable_grad": "torch.enable_grad()",
+                   "inference_mode": "torch.inference_mode()"}.get(
             kind, f"torch.set_grad_enabled({args.get('set_grad_enabled')})")
         nested: list[str] = []
         _steps(nested, step.body, indent + "    ", prefix)
@@ -415,7 +445,8 @@ def _expectations(expect, where: str, quiet: bool) -> list[str]:
     for name, value in expect.get("grad_dtype", {}).items():
         lines.append(f"assert {name}.grad is not None and {name}.grad.dtype == torch.{value}, "
                      f"{where + ': dtype of .grad of ' + name + ' is not ' + value!r}")
-    checks = {"requires_grad": "{}.requires_grad", "is_leaf": "{}.is_leaf", "has_grad_fn": "({}.grad_fn is not None)"}
+    checks = {"requires_grad": "{}.requires_grad", "is_leaf": "{}.is_leaf", "has_grad_fn": "({}.grad_fn is not None)",
+              "is_inference": "{}.is_inference()"}
     for flag, template in checks.items():
         for name, value in expect.get(flag, {}).items():
             message = f"{where}: {flag} of {name} is not {value}"

@@ -27,20 +27,32 @@ def release(version: str) -> Version | None:
         return None
 
 
-def explanation(engine: str, version: str, rules: list[str]) -> dict | None:
-    """The spec/versions.yaml entry covering one of `rules` for this engine release, if any."""
+def entries_for(engine: str, version: str) -> list[dict]:
+    """The spec/versions.yaml entries that cover this engine release."""
     at = release(version)
     if at is None:
-        return None
+        return []
+    covering = []
     for entry in contracts.version_differences():
-        if entry["engine"] != engine or entry["rule"] not in rules:
+        if entry["engine"] != engine:
             continue
         if "from" in entry and at < Version(str(entry["from"])):
             continue
         if "before" in entry and at >= Version(str(entry["before"])):
             continue
-        return entry
-    return None
+        covering.append(entry)
+    return covering
+
+
+def explanation(engine: str, version: str, rules: list[str]) -> dict | None:
+    """The spec/versions.yaml entry covering one of `rules` for this engine release, if any."""
+    return next((entry for entry in entries_for(engine, version) if entry["rule"] in rules), None)
+
+
+def recorded_ops(engine: str, version: str) -> frozenset[str]:
+    """The ops whose difference in this release is already recorded (an entry's `ops`): the kink fuzz property
+    leaves their kinks alone there, so that it finds what nobody recorded."""
+    return frozenset(op for entry in entries_for(engine, version) for op in entry.get("ops", ()))
 
 
 def fuzz_counts(junit_path: Path) -> Counter:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from gradspec import contracts
 from gradspec.adapter import Adapter
-from gradspec.language.case import Case, Step, as_list, thawed
+from gradspec.language.case import NO_WARNING, Case, Step, argument_forms, as_list, thawed, written
 from gradspec.language.expressions import Apply, Call, Expr, GradOf, Num, Ref, call_kwargs, python_index
 from gradspec.running.compare import array_mismatch
 from gradspec.running.custom import FunctionProgram
@@ -206,6 +206,11 @@ class _Run:
                     raise _StepFailed(f"expected error {step.raises.kind!r}, but the step completed")
             self.current = f"step {label} ({step.describe()})"
         seen = [self.adapter.classify_warning(w.message) for w in caught]
+        if step.warns == (NO_WARNING,):
+            if any(kind is not None for kind in seen):
+                shown = [f"{type(w.message).__name__}: {w.message}" for w in caught]
+                raise _StepFailed("expected no warning", tuple(f"got {s}" for s in shown))
+            return
         for kind in step.warns:
             if kind not in seen:
                 shown = [f"{type(w.message).__name__}: {w.message}" for w in caught] or ["no warning"]
@@ -231,7 +236,7 @@ class _Run:
                 for inner in step.body:  # the body's steps, without a label or warning capture each time
                     self.dispatch(inner, label)
             return
-        if step.kind in ("no_grad", "enable_grad", "set_grad_enabled"):
+        if step.kind in ("no_grad", "enable_grad", "set_grad_enabled", "inference_mode"):
             with self.grad_mode_block(step):
                 self.run_steps(step.body, prefix=f"{label}.")
             return
@@ -254,6 +259,8 @@ class _Run:
             return self.adapter.no_grad()
         if step.kind == "enable_grad":
             return self.adapter.enable_grad()
+        if step.kind == "inference_mode":
+            return self.adapter.inference_mode()
         return self.adapter.set_grad_enabled(bool(step.args["set_grad_enabled"]))
 
     def run_threads(self, step: Step, label: str) -> None:
@@ -340,11 +347,15 @@ class _Run:
 
     def do_backward(self, step: Step) -> None:
         named, gradient, inputs = step.args["backward"], step.args.get("gradient"), step.args.get("inputs")
-        if isinstance(named, tuple):  # several outputs at once: a list of outputs and one of gradients
-            output = [self.tensor(n) for n in named]
-            gradients = step.args.get("gradients")
-            gradient = None if gradients is None else [None if g is None else self.literal_or_name(g, o)
-                                                       for g, o in zip(gradients, output, strict=True)]
+        forms = argument_forms("backward", step.args)  # each argument as the case writes it (argument_forms)
+        if forms["backward"] != "tensor":  # autograd.backward(outputs, gradients): one gradient per output
+            output = [self.tensor(n) for n in as_list(named)]
+            gradients = step.args.get("gradients") if isinstance(named, tuple) else \
+                None if gradient is None else [gradient]
+            gradient = None if gradients is None else written(
+                [None if g is None else self.literal_or_name(g, o) for g, o in zip(gradients, output, strict=True)],
+                forms["gradient"])
+            output = written(output, forms["backward"])
         else:
             output = self.tensor(named)
             gradient = None if gradient is None else self.literal_or_name(gradient, output)
@@ -353,7 +364,7 @@ class _Run:
             gradient,
             step.args.get("retain_graph"),
             step.args.get("create_graph"),
-            None if inputs is None else [self.tensor(n) for n in as_list(inputs)],
+            None if inputs is None else written([self.tensor(n) for n in as_list(inputs)], forms["inputs"]),
         )
 
     def do_grad(self, step: Step) -> None:
@@ -361,10 +372,13 @@ class _Run:
         outputs = [self.tensor(n) for n in as_list(call["outputs"])]
         inputs = [self.tensor(n) for n in as_list(call["inputs"])]
         grad_outputs = call.get("grad_outputs")
+        forms = argument_forms("grad", call)  # each argument as the case writes it (argument_forms)
         if grad_outputs is not None:
-            grad_outputs = [self.literal_or_name(g, outputs[min(i, len(outputs) - 1)]) for i, g in enumerate(grad_outputs)]
-        results = self.adapter.grad(outputs, inputs, grad_outputs, call.get("retain_graph"), call.get("create_graph"),
-                                    call.get("allow_unused"), call.get("materialize_grads"))
+            grad_outputs = written([self.literal_or_name(g, outputs[min(i, len(outputs) - 1)])
+                                    for i, g in enumerate(grad_outputs)], forms["grad_outputs"])
+        results = self.adapter.grad(written(outputs, forms["outputs"]), written(inputs, forms["inputs"]), grad_outputs,
+                                    call.get("retain_graph"), call.get("create_graph"), call.get("allow_unused"),
+                                    call.get("materialize_grads"))
         results = list(results)
         if len(results) != len(inputs):
             raise _StepFailed(f"grad returned {len(results)} result(s) for {len(inputs)} input(s)")
@@ -491,7 +505,7 @@ class _Run:
             if got != want:
                 problems.append(f"dtype of .grad of {name}: expected {want}, got {got}")
         for flag, read in (("requires_grad", self.adapter.requires_grad), ("is_leaf", self.adapter.is_leaf),
-                           ("has_grad_fn", self.adapter.has_grad_fn)):
+                           ("has_grad_fn", self.adapter.has_grad_fn), ("is_inference", self.adapter.is_inference)):
             for name, want in expect.get(flag, {}).items():
                 got = bool(read(self.tensor(name)))
                 if got != want:
@@ -509,7 +523,13 @@ class _Run:
                               tuple(problems) if len(problems) > 1 else ())
 
     def check_array(self, problems: list[str], what: str, want: Any, value: Any) -> None:
-        got = None if value is None else self.adapter.to_numpy(value)
+        try:
+            got = None if value is None else self.adapter.to_numpy(value)
+        except _ADAPTER_BUGS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the engine's own reading of its result failed (SHAPE-5)
+            problems.append(f"{what}: the result cannot be read as a user reads it ({_exception(exc)}), SHAPE-5")
+            return
         dtype = self.adapter.dtype_name(value) if value is not None else self.adapter.dtype
         mismatch = array_mismatch(thawed(want), got, dtype, self.case.tolerance)
         if mismatch:
@@ -556,7 +576,10 @@ class _Run:
 
     def check_backward_calls(self, problems: list[str], expected: Any) -> None:
         """The calls of case functions' backwards since the last check, in order: which, what arrived, grad mode."""
-        log, self.backward_log = self.backward_log, []
+        # Emptied in place: the engine's custom functions (made once per run) keep appending to this very list,
+        # so a second check sees the calls since the first (a fresh list would hide them).
+        log = list(self.backward_log)
+        self.backward_log.clear()
         got, want = [call["function"] for call in log], [call["function"] for call in expected]
         if got != want:
             problems.append(f"backward calls: expected {want}, got {got}")
@@ -595,6 +618,11 @@ def _trace(exc: BaseException) -> tuple[str, ...]:
 
 
 _GRADSPEC = str(Path(__file__).resolve().parent.parent)  # the gradspec package, adapters included
+
+
+# Raised while reading a result, these are the adapter's own mistakes; anything else is the engine's reading
+# of its result failing, which the case judges (SHAPE-5).
+_ADAPTER_BUGS = (AttributeError, TypeError, NameError, ImportError, KeyError, IndexError, AssertionError)
 
 
 def _raised_by_harness(exc: BaseException, adapter: Adapter) -> bool:

@@ -9,6 +9,7 @@ import pkgutil
 import sys
 import traceback
 
+from gradspec.reports.versions import explanation
 from gradspec.spec import evidence
 
 
@@ -46,12 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # an experiment that cannot run on this release is reported, never fatal
             observations, error = [], traceback.format_exc(limit=3)
         bad = [(what, observed, expected) for what, observed, expected in observations if not _same(observed, expected)]
-        verdict = "ERROR" if error else "CONTRADICTS" if bad else "agrees"
-        contradictions += bool(bad or error)
+        recorded = explanation(item.engine, str(torch.__version__), list(item.rules)) if bad else None
+        verdict = "ERROR" if error else "RECORDED" if recorded else "CONTRADICTS" if bad else "agrees"
+        contradictions += bool((bad and not recorded) or error)
         print(f"{verdict:<11} {','.join(item.rules):<22} {item.name}")
         for what, observed, expected in observations:
             mark = "  " if _same(observed, expected) else "!!"
             print(f"    {mark} {what}: observed {observed!r}, rule book says {expected!r}")
+        if recorded:
+            print(f"    spec/versions.yaml records this release as {recorded['kind']}: {recorded['what']}")
         if error:
             print("    " + error.strip().replace("\n", "\n    "))
         results.append({"rules": list(item.rules), "name": item.name, "claim": item.claim, "verdict": verdict,
@@ -60,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as handle:
             json.dump({"torch": torch.__version__, "experiments": results}, handle, indent=1)
-    print(f"{len(results)} experiment(s), {contradictions} contradicting the rule book or failing to run")
+    print(f"{len(results)} experiment(s), {contradictions} contradicting the rule book (and not recorded in "
+          "spec/versions.yaml) or failing to run")
     return 1 if contradictions else 0
 
 
