@@ -38,9 +38,12 @@ def test_every_case_exports_to_a_script_that_torch_passes(path):
     lacking = set(case.capabilities) - TorchAdapter.capabilities
     if lacking:  # not applicable to torch (SAVED-6: the reference engine's version check of packed values)
         pytest.skip(f"torch lacks {sorted(lacking)}")
-    if case.id in TORCH_KNOWN:
-        with pytest.raises(AssertionError):
-            run_script(to_torch_script(case))
+    if case.id in TORCH_KNOWN:  # in a child process: a known bug may be a crash (hooks/hook-on-view-after-...)
+        import subprocess
+        import sys
+        run = subprocess.run([sys.executable, "-c", to_torch_script(case)], capture_output=True, text=True, timeout=300)
+        assert run.returncode != 0 and "conforms" not in run.stdout, run.stdout[-2000:]
+        assert "AssertionError" in run.stderr or run.returncode < 0, run.stderr[-2000:]
         return
     assert run_script(to_torch_script(case)) == f"conforms: {case.id}\n"
 

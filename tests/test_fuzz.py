@@ -361,6 +361,18 @@ def test_the_sequence_property_finds_planted_faults_of_the_backward_pass(rule, t
         properties.run_sequences(TorchAdapter("cpu", "float64"), settings(QUICK, max_examples=500), tmp_path)
 
 
+def test_the_sequence_property_finds_a_grad_mode_that_lapses_in_a_decorated_generator(tmp_path):
+    """The realistic MODE-1 fault of gradspec.faults: a decorator that covers only the creation of a generator.
+    Sequences draw no_grad and set_grad_enabled blocks in every form, updating a leaf in place step by step."""
+    from gradspec.adapters.torch_adapter import TorchAdapter
+    from gradspec.faults import REALISTIC, planted
+    from gradspec.fuzz import sequences
+
+    fault, = [f for f in REALISTIC if f.rule == "MODE-1" and "generator" in f.description]
+    with planted(fault), pytest.raises(sequences.Disagreement):
+        properties.run_sequences(TorchAdapter("cpu", "float64"), settings(QUICK, max_examples=300), tmp_path)
+
+
 @pytest.mark.parametrize("form", ["tuple", "tensor"])
 def test_the_sequence_property_finds_an_argument_form_read_wrongly(form, tmp_path):
     """The reference engine's grad taking a tuple for one tensor, or iterating a bare tensor over its first

@@ -154,11 +154,28 @@ def test_corpus_passes_on_both_engines_in_both_dtypes(adapter_cls):
     for path in sorted(Path(CASES).rglob("*.yaml")):
         case = load_case(path)
         for dtype in case.dtypes or ("float64", "float32"):
-            outcome = run_case(case, adapter_cls("cpu", dtype))
             expected = any(e.matches(case.id, f"{adapter_cls.name}-cpu-{dtype}", adapter_cls.name) for e in known)
+            if expected:  # a known bug may crash the process (a segfault): judged in a child process
+                if _still_fails_in_a_child(path, adapter_cls, dtype):
+                    continue
+                failures.append(f"{case.id} [{dtype}]: known to fail, but passes")
+                continue
+            outcome = run_case(case, adapter_cls("cpu", dtype))
             if (outcome.status == FAILED) != expected and (outcome.status != PASSED or expected):
                 failures.append(f"{case.id} [{dtype}]: {'known to fail, but ' if expected else ''}{outcome.report()}")
     assert failures == []
+
+
+def _still_fails_in_a_child(path, adapter_cls, dtype: str) -> bool:
+    """Whether the case fails (or crashes the process) on the adapter, run in a child process."""
+    import subprocess
+    import sys
+    code = ("import sys\nfrom gradspec.language.loader import load_case\nfrom gradspec.running.interpreter import run_case\n"
+            f"from {adapter_cls.__module__} import {adapter_cls.__name__} as A\n"
+            f"outcome = run_case(load_case({str(path)!r}), A('cpu', {dtype!r}))\n"
+            "print(outcome.status)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    return run.returncode < 0 or run.stdout.strip().endswith(("failed", "error"))
 
 
 def test_a_case_can_loosen_the_tolerance_with_a_reason():

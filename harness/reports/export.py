@@ -423,9 +423,20 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
         context = {"no_grad": "torch.no_grad()", "enable_grad": "torch.enable_grad()",
                    "inference_mode": "torch.inference_mode()"}.get(
             kind, f"torch.set_grad_enabled({args.get('set_grad_enabled')})")
-        nested: list[str] = []
-        _steps(nested, step.body, indent + "    ", prefix)
-        return [f"{indent}with {context}:", *nested]
+        form = args.get("form") or "context"
+        if form == "context":
+            nested: list[str] = []
+            _steps(nested, step.body, indent + "    ", prefix)
+            return [f"{indent}with {context}:", *nested]
+        name = f"{step.kind}_{prefix.replace('.', '_')}{form}_{step.line}"
+        bound = sorted(_names_bound(step.body))
+        nested = [f"{indent}    global {', '.join(bound)}"] if bound else []
+        for number, inner in enumerate(step.body, start=1):  # a generator resumes once per step
+            _steps(nested, (inner,), indent + "    ", f"{prefix}{number}.")
+            if form == "generator":
+                nested.append(f"{indent}    yield")
+        call = f"{indent}{name}()" if form == "decorator" else f"{indent}for _ in {name}():\n{indent}    pass"
+        return [f"{indent}@{context}", f"{indent}def {name}():", *nested, *call.split("\n")]
     if kind == "expect":
         return [indent + line for line in _expectations(args["expect"], where, quiet=not step.warns)]
     raise ValueError(f"no export for step kind {kind!r}")  # pragma: no cover - the schema knows every kind

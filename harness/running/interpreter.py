@@ -64,6 +64,7 @@ class _StepFailed(Exception):
     def __init__(self, message: str, details: tuple[str, ...] = ()):
         super().__init__(message)
         self.message, self.details = message, details
+        self.engine_error: Exception | None = None  # set where the failure is an error the engine raised
 
 
 class _StepErrored(_StepFailed):
@@ -114,7 +115,11 @@ class Session:
             try:
                 self._run.dispatch(step, "")
             except _StepFailed as failure:
-                raise RuntimeError(failure.message) from None
+                if failure.engine_error is None:
+                    raise RuntimeError(failure.message) from None
+                exc = failure.engine_error  # a step inside a block raised: the block's step raised it
+                self.last_error = exc
+                return "hook_error" if self._run.raised_by_hook(exc) else (self.adapter.classify(exc) or "unclassified")
             except Exception as exc:  # noqa: BLE001 - an engine error is an observation here
                 self.last_error = exc
                 return "hook_error" if self._run.raised_by_hook(exc) else (self.adapter.classify(exc) or "unclassified")
@@ -222,7 +227,9 @@ class _Run:
             raise _StepErrored(*no_verdict(exc, self.tracebacks))
         trace = _trace(exc) if self.tracebacks else ()
         if step.raises is None:
-            raise _StepFailed(f"raised {_exception(exc)} (error kind {kind or 'unclassified'})", trace)
+            failure = _StepFailed(f"raised {_exception(exc)} (error kind {kind or 'unclassified'})", trace)
+            failure.engine_error = exc  # what the engine raised: inside a block, the fuzzer's observation (Session)
+            raise failure
         if kind != step.raises.kind:
             raise _StepFailed(f"expected error {step.raises.kind!r}, got {kind or 'an unclassified error'}: "
                               f"{_exception(exc)}", trace)
@@ -237,8 +244,12 @@ class _Run:
                     self.dispatch(inner, label)
             return
         if step.kind in ("no_grad", "enable_grad", "set_grad_enabled", "inference_mode"):
-            with self.grad_mode_block(step):
-                self.run_steps(step.body, prefix=f"{label}.")
+            try:
+                self.run_in_mode(step, label)
+            except _StepFailed as failure:
+                if step.raises is not None and failure.engine_error is not None:
+                    raise failure.engine_error from None  # the block expects it: judged as the block's own error
+                raise
             return
         if step.kind == "saved_tensor_hooks":
             with self.saved_hooks.block(step.args):
@@ -252,6 +263,26 @@ class _Run:
             return
         assert handler is not None, f"no handler for step kind {step.kind!r}"
         handler(step)
+
+    def run_in_mode(self, step: Step, label: str) -> None:
+        """The block's steps in its grad mode, written as the case says: a with block, a decorated function, or a
+        decorated generator function resumed once per step (the mode must hold at every resume)."""
+        form = step.args.get("form") or "context"
+        if form == "context":
+            with self.grad_mode_block(step):
+                self.run_steps(step.body, prefix=f"{label}.")
+            return
+        if form == "decorator":
+            self.grad_mode_block(step)(lambda: self.run_steps(step.body, prefix=f"{label}."))()
+            return
+
+        def generator():  # a generator function, as the decorator sees it: one step per resume
+            for number, inner in enumerate(step.body, start=1):
+                self.current = f"step {label}.{number} ({inner.describe()})"
+                self.run_step(inner, f"{label}.{number}")
+                yield
+        for _ in self.grad_mode_block(step)(generator)():
+            pass
 
     def grad_mode_block(self, step: Step):
         """The engine's own API of the block's name (MODE-3 is only tested if set_grad_enabled is called)."""
