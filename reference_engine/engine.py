@@ -126,7 +126,12 @@ class _Pass:
     def handed_back(self, result: Any) -> Tensor:
         """What grad returns for a captured gradient: the user's own tensor if it arrived untouched (HIGHER-10)."""
         user = self.supplied.get(id(result))
-        return user if user is not None and user.data is result else _as_tensor(result)
+        if user is not None and user.data is result:
+            return user
+        if isinstance(result, np.ndarray) and result.base is not None and any(
+                np.shares_memory(result, user.data) for user in self.supplied.values()):
+            return Tensor(result, requires_grad=True)  # a view of the user's tensor (a rule that only reshapes), no node
+        return _as_tensor(result)
 
     def run(self) -> dict:
         if self.targets is None:
