@@ -117,13 +117,14 @@ class Session:
             except _StepFailed as failure:
                 if failure.engine_error is None:
                     raise RuntimeError(failure.message) from None
-                exc = failure.engine_error  # a step inside a block raised: the block's step raised it
-                self.last_error = exc
-                return "hook_error" if self._run.raised_by_hook(exc) else (self.adapter.classify(exc) or "unclassified")
+                return self._observed(failure.engine_error)  # a step inside a block raised: the block raised it
             except Exception as exc:  # noqa: BLE001 - an engine error is an observation here
-                self.last_error = exc
-                return "hook_error" if self._run.raised_by_hook(exc) else (self.adapter.classify(exc) or "unclassified")
+                return self._observed(exc)
         return None
+
+    def _observed(self, exc: BaseException) -> str:
+        self.last_error = exc
+        return "hook_error" if self._run.raised_by_hook(exc) else (self.adapter.classify(exc) or "unclassified")
 
     def value(self, name: str) -> np.ndarray | None:
         tensor = self._run.env.get(name)
