@@ -7,7 +7,8 @@ With the fault of harness/faults.py planted in the reference engine (`realistic`
 .grad, add, write back, with no lock and no delay; `planted`: FAULTS's, which sleeps between read and write), each
 case is run --runs times; a run is caught when at least one case fails, and each case's own catch count is shown
 too, with the lost gradient of each failing run. --switch-interval replaces the thread runner's SWITCH_INTERVAL
-(harness/running/threads.py); 0.005, Python's default, shows the cases as they fare without it. Then each case's time on the healthy reference engine and on PyTorch (CPU), best of 3, and whether it passed.
+(harness/running/threads.py); 0.005, Python's default, shows the cases as they fare without it. Then each case's
+time on the healthy reference engine and on PyTorch (CPU), best of 3, and whether it passed.
 The cases default to every case citing PASS-9 that has a `threads` step. The target (issue 23): the realistic fault
 caught in every run, each case well under 2 s per engine and dtype.
 """

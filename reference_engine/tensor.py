@@ -17,9 +17,9 @@ from .errors import (
     MultiOutputViewInplaceError,
     NoGradViewInplaceError,
     NonLeafGradAccessWarning,
-    OverlappingInplaceError,
     NonLeafRequiresGradError,
     NotRequiresGradError,
+    OverlappingInplaceError,
     PostAccumulateNonLeafError,
 )
 from .graph import NOTHING_SAVED, AccumulateGrad, Node, RemovableHandle

@@ -7,6 +7,7 @@ import pytest
 from gradspec import contracts
 from gradspec.adapters import torch_adapter
 from gradspec.adapters.torch_adapter import TorchAdapter
+
 from .conftest import CASES
 
 torch = pytest.importorskip("torch")
@@ -40,7 +41,6 @@ def test_observed_values_are_copies():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 def test_cuda_tensors_live_on_the_gpu_and_read_back():
-    import numpy as np
 
     adapter = TorchAdapter("cuda", "float32")
     t = adapter.tensor(np.array([1.0, 2.0]), True, "float32")

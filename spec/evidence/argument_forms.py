@@ -61,7 +61,6 @@ def grad_outputs_forms():
 @experiment("VJP-3", claim="a 0-d gradient fits a 0-d output only: for a [1]-shaped output it is a shape mismatch, "
             "and so is a [1]-shaped gradient for a 0-d output")
 def zero_d_gradient_shapes():
-    import torch
     p = _f64([3.0], True)
     s = _f64(2.0, True)
     outcomes = []
@@ -81,7 +80,6 @@ def zero_d_gradient_shapes():
 @experiment("VJP-2", claim="Tensor.backward refuses a Python number as its gradient, and (undocumented) accepts a "
             "list of one tensor")
 def backward_gradient_forms():
-    import torch
     x = _f64(2.0, True)
     y = x ** 3
     try:
@@ -110,7 +108,6 @@ def autograd_backward_forms():
 
 @experiment("GRAD-9", claim="Tensor.backward's inputs as a bare tensor or a tuple restrict accumulation alike")
 def backward_inputs_forms():
-    import torch
     a, b = _f64([1.0, 2.0], True), _f64([3.0, 4.0], True)
     y = (a * b).sum()
     y.backward(inputs=a, retain_graph=True)

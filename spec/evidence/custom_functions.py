@@ -36,7 +36,9 @@ def gradient_count():
             ("inputs (x, 3.0), returns (g, None)", outcome(make(lambda g: (g * 2, None)), 3.0), "ok")]
 
 
-@experiment("CUSTOM-10", claim="without create_graph a backward's computed gradients do not require grad, but a saved tensor returned as it is does")
+@experiment("CUSTOM-10",
+            claim="without create_graph a backward's computed gradients do not require grad, but a saved tensor "
+                  "returned as it is does")
 def returned_saved_tensor_keeps_requires_grad():
     import torch
 

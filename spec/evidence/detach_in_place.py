@@ -14,7 +14,8 @@ def _outcome(run):
         return "raises: detached in-place" if "detached in-place" in text else "raises: " + text[:80]
 
 
-@experiment("MODE-7", "MODE-8", claim="detach_ makes a leaf in place; it moves no version; only a node that saved it as an input refuses")
+@experiment("MODE-7", "MODE-8",
+            claim="detach_ makes a leaf in place; it moves no version; only a node that saved it as an input refuses")
 def saved_input_and_saved_output():
     import torch
     x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)

@@ -38,7 +38,8 @@ def create_graph_under_inference_mode():
             ("built-in gradient under no_grad requires grad (CUSTOM-10's rule)", k.requires_grad, True)]
 
 
-@experiment("HIGHER-3", "HIGHER-10", claim="rules that only reshape hand back a view of the user's gradient: it requires grad, no grad_fn")
+@experiment("HIGHER-3", "HIGHER-10",
+            claim="rules that only reshape hand back a view of the user's gradient: it requires grad, no grad_fn")
 def views_of_the_user_gradient():
     import torch
     x = _f64([[1.0, 2.0], [3.0, 4.0]], True)
@@ -53,7 +54,9 @@ def views_of_the_user_gradient():
     return observed + [("x * 1 (computed): requires grad", g.requires_grad, False)]
 
 
-@experiment("HIGHER-8", "HIGHER-9", claim="which constant gradients PyTorch records, beyond the first list: copysign and hardtanh yes; masked_fill and the extreme reductions no")
+@experiment("HIGHER-8", "HIGHER-9",
+            claim="which constant gradients PyTorch records, beyond the first list: copysign and hardtanh yes; "
+                  "masked_fill and the extreme reductions no")
 def more_constant_gradients():
     import torch
     t = _f64([0.5, -1.5, 3.0], True)
@@ -69,9 +72,9 @@ def more_constant_gradients():
     return observed
 
 
-@experiment("VIEW-13", claim="arithmetic in place through an expand that broadcasts raises; fills and non-overlapping parts are allowed")
+@experiment("VIEW-13",
+            claim="arithmetic in place through an expand that broadcasts raises; fills and non-overlapping parts are allowed")
 def expand_writes():
-    import torch
 
     def outcome(run):
         try:
@@ -136,7 +139,9 @@ def zero_tensors_beyond_abs():
     return [("norm p=1 second derivative readable", readable(h), True), ("sgn's derivative readable", readable(s), True)]
 
 
-@experiment("GRAD-13", "CUSTOM-3", "CUSTOM-4", claim="what is left open: integer output gradients are cast; a custom gradient for an input that does not require grad is not checked")
+@experiment("GRAD-13", "CUSTOM-3", "CUSTOM-4",
+            claim="what is left open: integer output gradients are cast; a custom gradient for an input that does not "
+                  "require grad is not checked")
 def left_open():
     import torch
     x = _f64([1.0, 2.0], True)

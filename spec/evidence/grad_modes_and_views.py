@@ -5,7 +5,9 @@ from __future__ import annotations
 from gradspec.spec.evidence import experiment
 
 
-@experiment("MODE-1", "LEAF-2", "VIEW-9", claim="a new tensor made under no_grad does not require grad; a view of one that does, made under no_grad, is a leaf that requires grad")
+@experiment("MODE-1", "LEAF-2", "VIEW-9",
+            claim="a new tensor made under no_grad does not require grad; a view of one that does, made under no_grad, "
+                  "is a leaf that requires grad")
 def no_grad_views():
     import torch
     x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
@@ -29,7 +31,8 @@ def _refused(run):
         return True
 
 
-@experiment("VIEW-1", "VIEW-9", claim="expand is a view (it reads its base's new values), but in-place operations through it are refused")
+@experiment("VIEW-1", "VIEW-9",
+            claim="expand is a view (it reads its base's new values), but in-place operations through it are refused")
 def expand_is_a_read_only_view():
     import torch
     base = torch.tensor([[1.0], [2.0]], dtype=torch.float64)

@@ -37,7 +37,8 @@ def identity_and_hook_results_pass_through():
             ("... and it requires grad without create_graph", gx.requires_grad, True)]
 
 
-@experiment("HIGHER-3", claim="a view of the user's gradient made by a rule without create_graph requires grad but has no grad_fn")
+@experiment("HIGHER-3",
+            claim="a view of the user's gradient made by a rule without create_graph requires grad but has no grad_fn")
 def sum_expands_the_user_gradient():
     import torch
     x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)

@@ -13,7 +13,9 @@ def _requires(make, *values):
     return [g is not None and g.requires_grad for g in grads]
 
 
-@experiment("HIGHER-8", "HIGHER-9", claim="PyTorch records relu', abs', x**1; not the masks of clamp, maximum, where or the steps of sign/floor; fmod and remainder record the divisor's")
+@experiment("HIGHER-8", "HIGHER-9",
+            claim="PyTorch records relu', abs', x**1; not the masks of clamp, maximum, where or the steps of "
+                  "sign/floor; fmod and remainder record the divisor's")
 def which_constant_gradients_are_recorded():
     import torch
     return [("relu", _requires(torch.relu, [0.5, -1.5]), [True]),

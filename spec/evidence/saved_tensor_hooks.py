@@ -5,7 +5,9 @@ from __future__ import annotations
 from gradspec.spec.evidence import experiment
 
 
-@experiment("SAVED-2", claim="PyTorch unpacks on every read of the saved values: a custom backward that reads ctx.saved_tensors twice unpacks twice in one pass")
+@experiment("SAVED-2",
+            claim="PyTorch unpacks on every read of the saved values: a custom backward that reads ctx.saved_tensors "
+                  "twice unpacks twice in one pass")
 def unpack_per_read():
     import torch
     unpacked = []
@@ -29,7 +31,8 @@ def unpack_per_read():
     return [("unpack calls in one pass", len(unpacked), 2)]
 
 
-@experiment("INPLACE-1", "SAVED-6", claim="PyTorch does not check versions of values saved through pack hooks: a change of what pack returned is used")
+@experiment("INPLACE-1", "SAVED-6",
+            claim="PyTorch does not check versions of values saved through pack hooks: a change of what pack returned is used")
 def packed_value_has_no_version_check():
     import torch
     x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
