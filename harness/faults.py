@@ -22,7 +22,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ import gradspec.reference_engine.engine as E
 import gradspec.reference_engine.grad_mode as M
 import gradspec.reference_engine.graph as G
 import gradspec.reference_engine.ops as O
+import gradspec.reference_engine.views as V
 import numpy as np
 from gradspec import contracts, reference_engine
 from gradspec.adapters.reference_adapter import ReferenceAdapter
@@ -911,7 +912,7 @@ def _detach_out_of_place(patch):
 def _expanded_views_copied_on_write(patch):
     """An in-place operation through a view whose positions share elements silently works on a private copy."""
     def check(self):
-        if any(stride == 0 and size > 1 for stride, size in zip(self.data.strides, self.data.shape, strict=True)):
+        if V.overlapping(self.data):
             self.data = np.array(self.data)
     patch(T.Tensor, "_check_not_overlapping", lambda original: check)
 
@@ -1471,17 +1472,7 @@ def _dirty_ignored_like_pytorch(patch):
 
 def _forward_with_grad_mode(patch):
     """A custom function's forward runs in the caller's grad mode, so what it computes and saves is recorded."""
-    def make(apply):
-        def apply_recording(cls, *args):
-            ctx = F.FunctionCtx()
-            outputs = cls.forward(ctx, *args)
-            single = isinstance(outputs, T.Tensor)
-            outputs = (outputs,) if single else tuple(outputs)
-            if F._records(args):
-                F.CustomNode(cls, ctx, args, outputs)
-            return outputs[0] if single else outputs
-        return classmethod(apply_recording)
-    patch(F.Function, "apply", make)
+    patch(F, "_forward_mode", lambda mode: nullcontext)
 
 
 def _one_traversal_per_input(patch):
@@ -1570,9 +1561,6 @@ REALISTIC.append(Fault("SAVED-2", "unpacks a custom function's saved values at t
                        "them for its later reads in the pass", _unpacked_once_per_pass))
 
 
-def all_faults() -> list[Fault]:
-    """Every planted fault: the one per rule, then the realistic ones."""
-    return [*FAULTS.values(), *REALISTIC]
 
 
 
@@ -1685,3 +1673,7 @@ def _generator_decorated_naively(patch):
 REALISTIC.append(Fault("MODE-1", "applies a grad mode that decorates a generator function only while the generator is "
                        "created, so its steps run in the caller's mode", _generator_decorated_naively))
 
+
+def all_faults() -> list[Fault]:
+    """Every planted fault: the one per rule, then the realistic ones."""
+    return [*FAULTS.values(), *REALISTIC]

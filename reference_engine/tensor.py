@@ -393,7 +393,7 @@ class Tensor:
 
     def _check_not_overlapping(self) -> None:
         """Several positions that share one element (expand's result) have no one value to take (VIEW-13)."""
-        if any(stride == 0 and size > 1 for stride, size in zip(self.data.strides, self.data.shape, strict=True)):
+        if views.overlapping(self.data):
             raise OverlappingInplaceError("unsupported operation: more than one element of the written-to tensor "
                                           "refers to a single memory location.")
 

@@ -106,6 +106,12 @@ def squeeze(a, dim=None):
     return np.squeeze(a, axis=dim) if a.shape[dim] == 1 else a[...]  # PyTorch: a dim of size > 1 stays
 
 
+def overlapping(array: np.ndarray) -> bool:
+    """Whether several positions of `array` share one element (a stride of 0 over more than one position, expand's
+    result): an in-place update through it has no one value to write (VIEW-13)."""
+    return any(stride == 0 and size > 1 for stride, size in zip(array.strides, array.shape, strict=True))
+
+
 def expanded_shape(shape: tuple, target: tuple) -> tuple:
     """`target` with each -1 replaced by the size it keeps from `shape` (new dimensions lead)."""
     return tuple(shape[i - (len(target) - len(shape))] if n == -1 else n for i, n in enumerate(target))
