@@ -32,6 +32,12 @@ class Experiment:
 EXPERIMENTS: list[Experiment] = []
 
 
+def f64(values: Any, requires_grad: bool = False) -> Any:
+    """A float64 torch tensor, the dtype every experiment works in (torch is imported here, when one runs)."""
+    import torch
+    return torch.tensor(values, dtype=torch.float64, requires_grad=requires_grad)
+
+
 def experiment(*rules: str, claim: str, engine: str = "torch") -> Callable[[Callable[[], list[Observation]]], Callable]:
     """Register a function as the experiment behind `rules`; it returns its observations."""
     def register(run: Callable[[], list[Observation]]) -> Callable[[], list[Observation]]:

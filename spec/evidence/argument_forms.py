@@ -10,19 +10,14 @@ of the two the rule means is for the rule book to decide, so no experiment here 
 
 from __future__ import annotations
 
-from gradspec.spec.evidence import experiment
-
-
-def _f64(value, requires_grad=False):
-    import torch
-    return torch.tensor(value, dtype=torch.float64, requires_grad=requires_grad)
+from gradspec.spec.evidence import experiment, f64
 
 
 @experiment("GRAD-1", claim="grad's outputs and inputs as a bare tensor, a list or a tuple give the same gradients, "
             "and a bare tensor of several rows is one input")
 def grad_outputs_and_inputs_forms():
     import torch
-    x, w = _f64([[1.0, 2.0], [3.0, 4.0]], True), _f64([5.0, 6.0], True)
+    x, w = f64([[1.0, 2.0], [3.0, 4.0]], True), f64([5.0, 6.0], True)
     y = (x * w).sum()
     forms = {"bare": torch.autograd.grad(y, x, retain_graph=True),
              "list": torch.autograd.grad([y], [x], retain_graph=True),
@@ -39,9 +34,9 @@ def grad_outputs_and_inputs_forms():
             "a Python number is refused with TypeError")
 def grad_outputs_forms():
     import torch
-    x = _f64([1.0, 2.0], True)
+    x = f64([1.0, 2.0], True)
     y = x * 3
-    v = _f64([1.0, 10.0])
+    v = f64([1.0, 10.0])
     bare, = torch.autograd.grad(y, x, v, retain_graph=True)
     listed, = torch.autograd.grad(y, x, [v], retain_graph=True)
     tupled, = torch.autograd.grad(y, x, (v,), retain_graph=True)
@@ -61,17 +56,17 @@ def grad_outputs_forms():
 @experiment("VJP-3", claim="a 0-d gradient fits a 0-d output only: for a [1]-shaped output it is a shape mismatch, "
             "and so is a [1]-shaped gradient for a 0-d output")
 def zero_d_gradient_shapes():
-    p = _f64([3.0], True)
-    s = _f64(2.0, True)
+    p = f64([3.0], True)
+    s = f64(2.0, True)
     outcomes = []
-    for output, gradient in ((p * 3, _f64(1.0)), (s * 3, _f64([1.0]))):
+    for output, gradient in ((p * 3, f64(1.0)), (s * 3, f64([1.0]))):
         try:
             output.backward(gradient)
             outcomes.append("no error")
         except RuntimeError as error:
             outcomes.append("Mismatch in shape" if "Mismatch in shape" in str(error) else str(error))
     zero_d = s * 3
-    zero_d.backward(_f64(2.0))
+    zero_d.backward(f64(2.0))
     return [("[1] output, 0-d gradient", outcomes[0], "Mismatch in shape"),
             ("0-d output, [1] gradient", outcomes[1], "Mismatch in shape"),
             ("0-d output, 0-d gradient 2: s.grad", s.grad.item(), 6.0)]
@@ -80,14 +75,14 @@ def zero_d_gradient_shapes():
 @experiment("VJP-2", claim="Tensor.backward refuses a Python number as its gradient, and (undocumented) accepts a "
             "list of one tensor")
 def backward_gradient_forms():
-    x = _f64(2.0, True)
+    x = f64(2.0, True)
     y = x ** 3
     try:
         y.backward(2.0, retain_graph=True)
         number = "accepted"
     except TypeError:
         number = "TypeError"
-    y.backward([_f64(2.0)])
+    y.backward([f64(2.0)])
     return [("y.backward(2.0)", number, "TypeError"), ("y.backward([g]) accumulates 2 * 3x^2", x.grad.item(), 24.0)]
 
 
@@ -95,9 +90,9 @@ def backward_gradient_forms():
             "a bare gradient standing for one")
 def autograd_backward_forms():
     import torch
-    a = _f64([1.0, 2.0], True)
+    a = f64([1.0, 2.0], True)
     y = a * 3
-    v = _f64([1.0, 10.0])
+    v = f64([1.0, 10.0])
     observed = []
     for tensors, grads in ((y, v), ([y], v), ([y], [v]), ((y,), (v,))):
         a.grad = None
@@ -108,7 +103,7 @@ def autograd_backward_forms():
 
 @experiment("GRAD-9", claim="Tensor.backward's inputs as a bare tensor or a tuple restrict accumulation alike")
 def backward_inputs_forms():
-    a, b = _f64([1.0, 2.0], True), _f64([3.0, 4.0], True)
+    a, b = f64([1.0, 2.0], True), f64([3.0, 4.0], True)
     y = (a * b).sum()
     y.backward(inputs=a, retain_graph=True)
     bare = (a.grad.tolist(), b.grad)
@@ -121,9 +116,9 @@ def backward_inputs_forms():
 @experiment("VJP-4", claim="one output gradient too few raises grad_count_mismatch whatever the forms")
 def too_few_output_gradients():
     import torch
-    x = _f64([1.0, 2.0], True)
+    x = f64([1.0, 2.0], True)
     y = x * 2
-    g = _f64([1.0, 1.0])
+    g = f64([1.0, 1.0])
     outcomes = []
     for outputs, grads in (((y, y * 1), (g,)), ([y, y * 1], g)):
         try:

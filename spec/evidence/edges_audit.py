@@ -4,12 +4,7 @@ aliases outside the tensor API, zero tensors beyond abs, dtypes of output gradie
 
 from __future__ import annotations
 
-from gradspec.spec.evidence import experiment
-
-
-def _f64(values, requires_grad=False):
-    import torch
-    return torch.tensor(values, dtype=torch.float64, requires_grad=requires_grad)
+from gradspec.spec.evidence import experiment, f64
 
 
 @experiment("CUSTOM-10", "PASS-1", "MODE-9", claim="under inference_mode nothing is recorded, even by a pass with create_graph")
@@ -26,7 +21,7 @@ def create_graph_under_inference_mode():
         def backward(ctx, g):
             (x,) = ctx.saved_tensors
             return 3 * g * x * x
-    x = _f64([1.0, 2.0], True)
+    x = f64([1.0, 2.0], True)
     s, b = Cube.apply(x).sum(), (x ** 3).sum()
     with torch.inference_mode():
         (g,) = torch.autograd.grad(s, x, create_graph=True, retain_graph=True)
@@ -42,8 +37,8 @@ def create_graph_under_inference_mode():
             claim="rules that only reshape hand back a view of the user's gradient: it requires grad, no grad_fn")
 def views_of_the_user_gradient():
     import torch
-    x = _f64([[1.0, 2.0], [3.0, 4.0]], True)
-    w = _f64(2.0, True)
+    x = f64([[1.0, 2.0], [3.0, 4.0]], True)
+    w = f64(2.0, True)
     observed = []
     for name, f in [("reshape", lambda t: t.reshape(4)), ("transpose", lambda t: t.t()), ("unsqueeze", lambda t: t.unsqueeze(0))]:
         out = f(x)
@@ -59,8 +54,8 @@ def views_of_the_user_gradient():
                   "masked_fill and the extreme reductions no")
 def more_constant_gradients():
     import torch
-    t = _f64([0.5, -1.5, 3.0], True)
-    one = _f64(1.0)
+    t = f64([0.5, -1.5, 3.0], True)
+    one = f64(1.0)
     observed = []
     for name, f, recorded in [("hardtanh (= clamp(x, -1, 1))", torch.nn.functional.hardtanh, True),
                               ("copysign", lambda a: torch.copysign(a, one), True),
@@ -82,23 +77,23 @@ def expand_writes():
             return "ok"
         except RuntimeError:
             return "raises"
-    x = _f64([1.0, 2.0, 3.0])
+    x = f64([1.0, 2.0, 3.0])
     return [("expand(2, 3).add_(1)", outcome(lambda: x.expand(2, 3).add_(1)), "raises"),
             ("expand(2, 3).mul_(2)", outcome(lambda: x.expand(2, 3).mul_(2)), "raises"),
             ("expand(2, 3).fill_(2)", outcome(lambda: x.expand(2, 3).fill_(2.0)), "ok"),
-            ("expand(2, 3)[0] = values", outcome(lambda: x.expand(2, 3).__setitem__(0, _f64([7.0, 8.0, 9.0]))), "ok"),
+            ("expand(2, 3)[0] = values", outcome(lambda: x.expand(2, 3).__setitem__(0, f64([7.0, 8.0, 9.0]))), "ok"),
             ("expand(1, 3).add_(1): nothing broadcast", outcome(lambda: x.expand(1, 3).add_(1)), "ok")]
 
 
 @experiment("MODE-8", claim="detach_ on a leaf saved as an input: the node runs; views made before keep their history")
 def detach_in_place_of_a_leaf():
     import torch
-    x = _f64([1.0, 2.0], True)
-    w = _f64([3.0, 5.0], True)
+    x = f64([1.0, 2.0], True)
+    w = f64([3.0, 5.0], True)
     p = (x * w).sum()
     x.detach_()
     (gw,) = torch.autograd.grad(p, w)
-    y = _f64([1.0, 2.0, 3.0], True) * 2
+    y = f64([1.0, 2.0, 3.0], True) * 2
     v = y[:2]
     y.detach_()
     try:
@@ -114,8 +109,8 @@ def detach_in_place_of_a_leaf():
 @experiment("INPLACE-1", "INPLACE-5", claim="changes through memory shared outside the tensor API move no version counter")
 def aliases_outside_the_tensor_api():
     import torch
-    x = _f64([1.0, 2.0], True)
-    b = _f64([3.0, 5.0])
+    x = f64([1.0, 2.0], True)
+    b = f64([3.0, 5.0])
     p = (x * b).sum()
     b.numpy()[:] = 100.0
     (g,) = torch.autograd.grad(p, x)
@@ -125,7 +120,7 @@ def aliases_outside_the_tensor_api():
 @experiment("SHAPE-5", claim="efficient zero tensors escape beyond abs: norm with p=1 (second derivative) and sgn")
 def zero_tensors_beyond_abs():
     import torch
-    x = _f64([1.5, -2.0, 0.25], True)
+    x = f64([1.5, -2.0, 0.25], True)
     (g,) = torch.autograd.grad(torch.linalg.vector_norm(x, 1), x, create_graph=True)
     (h,) = torch.autograd.grad(g.sum(), x)
     (s,) = torch.autograd.grad(torch.sgn(x).sum(), x)
@@ -144,7 +139,7 @@ def zero_tensors_beyond_abs():
                   "require grad is not checked")
 def left_open():
     import torch
-    x = _f64([1.0, 2.0], True)
+    x = f64([1.0, 2.0], True)
     (g,) = torch.autograd.grad((x * x).sum(), x, torch.tensor(2))
 
     class F(torch.autograd.Function):
@@ -155,6 +150,6 @@ def left_open():
         @staticmethod
         def backward(ctx, grad):
             return grad, torch.ones(7)
-    (h,) = torch.autograd.grad(F.apply(x, _f64([3.0, 5.0])).sum(), x)
+    (h,) = torch.autograd.grad(F.apply(x, f64([3.0, 5.0])).sum(), x)
     return [("an int 0-d output gradient of 2, cast", g.tolist(), [4.0, 8.0]),
             ("a [7] gradient returned for a [2] input that does not require grad: ignored", h.tolist(), [1.0, 1.0])]
