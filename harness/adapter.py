@@ -15,11 +15,13 @@ from __future__ import annotations
 import operator
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
+from gradspec import contracts
+from gradspec.absent import Unsupported
 
 Tensor = Any  # an engine's tensor
 Handle = Any  # an engine's hook handle
@@ -33,8 +35,9 @@ class Adapter(ABC):
     devices: tuple[str, ...] = ("cpu",)
     dtypes: tuple[str, ...] = ("float64", "float32")
     capabilities: frozenset[str] = frozenset()
-    # Vocabulary ops (spec/ops.yaml) the engine does not have: cases calling them are not applicable.
-    lacks_ops: frozenset[str] = frozenset()
+    # Vocabulary ops (spec/ops.yaml) the engine does not have: cases calling them are not applicable. A set, or a
+    # mapping of each op to the reason, which `gradspec engines` and not-applicable outcomes show.
+    lacks_ops: frozenset[str] | Mapping[str, str] = frozenset()
     # What `classify` and `classify_warning` read: (exception type, message regex, kind) rows, first match wins.
     errors: Sequence[tuple[type, str, str]] = ()
     warnings: Sequence[tuple[type, str, str]] = ()
@@ -67,9 +70,30 @@ class Adapter(ABC):
             return f"the {cls.name} adapter does not support {dtype}"
         return cls.unavailable_reason() or cls.device_unavailable_reason(device)
 
+    @classmethod
+    def declared_lacking_ops(cls) -> dict[str, str]:
+        """`lacks_ops` with the reason for each: a mapping's own, or a general one for a set's entries."""
+        declared = cls.lacks_ops
+        return {op: declared[op] if isinstance(declared, Mapping) else "declared absent by its adapter (lacks_ops)"
+                for op in sorted(declared)}
+
+    def op_table(self) -> Mapping[str, Any] | None:
+        """The op table `apply` reads, if it reads one (`gradspec.numpy_style.numpy_style` builds them): the ops it
+        does not map, and its `Lacking` entries, are lacking ops. None: `apply` maps every op but `lacks_ops`."""
+        return None
+
+    def lacking_ops(self) -> dict[str, str]:
+        """Every vocabulary op this engine cannot apply, with the reason: what `lacks_ops` declares, then the gaps of
+        `op_table()`. The one answer that the interpreter, the fuzzer and `gradspec engines` use."""
+        reasons = self.declared_lacking_ops()
+        table = self.op_table()
+        for op, reason in ({} if table is None else table_gaps(table)).items():
+            reasons.setdefault(op, reason)
+        return dict(sorted(reasons.items()))
+
     def missing_ops(self) -> frozenset[str]:
-        """The vocabulary ops this engine cannot apply: `lacks_ops` (an adapter may also work them out)."""
-        return frozenset(self.lacks_ops)
+        """The names of `lacking_ops()`."""
+        return frozenset(self.lacking_ops())
 
     # -- tensors and operations --------------------------------------------------
 
@@ -143,6 +167,14 @@ class Adapter(ABC):
     @abstractmethod
     def set_grad(self, tensor: Tensor, value: Tensor | None) -> None:
         """tensor.grad = value."""
+
+    def clear_grad(self, tensor: Tensor) -> None:
+        """tensor.grad = None, for the `derivative` step on an engine without grad (its backward may replace .grad,
+        not add to it). By default set_grad(tensor, None), where the adapter declares grad_assignment; override it
+        where the engine can clear .grad but not assign it (mygrad's null_grad)."""
+        if "grad_assignment" not in self.capabilities:
+            raise NotImplementedError(f"the {self.name} adapter declares neither grad_assignment nor clear_grad")
+        self.set_grad(tensor, None)
 
     @abstractmethod
     def zero_grad(self, tensor: Tensor) -> None:
@@ -229,6 +261,34 @@ OPERATOR_OPS: dict[str, Callable[..., Any]] = {
     "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
     "pow": operator.pow, "matmul": operator.matmul, "neg": operator.neg,
 }
+
+
+class Lacking:
+    """An op table's entry for an op the engine cannot apply, and why; calling it raises `Unsupported` (never
+    reached: a case using the op is not applicable)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise Unsupported(self.reason)
+
+    def __repr__(self) -> str:
+        return f"Lacking({self.reason!r})"
+
+
+def table_gaps(table: Mapping[str, Any]) -> dict[str, str]:
+    """The vocabulary ops an op table cannot apply, with the reason: a `Lacking` entry's, or that it maps nothing."""
+    gaps = {}
+    for op in contracts.ops():
+        entry = table.get(op)
+        if isinstance(entry, Lacking):
+            gaps[op] = entry.reason
+        elif entry is None:
+            gaps[op] = "its op table does not map it"
+    return gaps
 
 
 def match_kind(table: Sequence[tuple[type, str, str]], error: BaseException) -> str | None:

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 from gradspec import contracts
 from gradspec.absent import Absent
-from gradspec.adapter import OPERATOR_OPS, Adapter
-from gradspec.reference_engine import views
+from gradspec.adapter import Adapter
+from gradspec.numpy_style import axis_reduction, numpy_style_ops  # noqa: F401 - their old home, kept importable
 from gradspec.running.custom import FunctionProgram
 
 Array = Any  # an engine's array
@@ -103,10 +103,10 @@ class FunctionalAdapter(Absent, Adapter):
     def add(self, a: Array, b: Array) -> Array:
         return self.ops["add"](a, b)
 
-    def missing_ops(self) -> frozenset[str]:
-        """`lacks_ops`, and any op its table does not map: an adapter written for an older vocabulary meets the
-        ops added since as not applicable, not as errors."""
-        return frozenset(self.lacks_ops) | (frozenset(contracts.ops()) - set(self.ops) - {"detach"})
+    def op_table(self) -> Mapping[str, Callable[..., Array]]:
+        """`ops` and detach (`stop_gradient`): an adapter written for an older vocabulary meets the ops added since
+        as not applicable, not as errors."""
+        return {"detach": self.stop_gradient, **self.ops}
 
     # -- tensors -----------------------------------------------------------------
 
@@ -214,97 +214,3 @@ class FunctionalAdapter(Absent, Adapter):
         if isinstance(error, ImplicitGradientError):
             return "nonscalar_implicit"
         return super().classify(error)
-
-
-def axis_reduction(function: Callable[..., Array]) -> Callable[..., Array]:
-    """sum or mean with the vocabulary's dim/keepdim, for a reduction spelled NumPy's way (axis/keepdims)."""
-    return lambda a, dim=None, keepdim=False: function(a, axis=dim, keepdims=keepdim)
-
-
-def numpy_style_ops(np_like: Any, relu: Callable, sigmoid: Callable) -> dict[str, Callable[..., Array]]:
-    """The op table for an engine with NumPy's function names (jax.numpy, autograd.numpy)."""
-    return {
-        **OPERATOR_OPS, "matmul": np_like.matmul,
-        "sum": axis_reduction(np_like.sum), "mean": axis_reduction(np_like.mean),
-        **{name: axis_reduction(getattr(np_like, name)) for name in ("max", "min", "argmax", "argmin")},
-        "transpose": lambda a: np_like.transpose(a), "reshape": lambda a, shape: np_like.reshape(a, tuple(shape)),
-        "exp": np_like.exp, "log": np_like.log, "sin": np_like.sin, "cos": np_like.cos, "tanh": np_like.tanh,
-        "sqrt": np_like.sqrt, "abs": np_like.abs, "relu": relu, "sigmoid": sigmoid, "clone": lambda a: a,
-    }
-
-
-def numpy_style_elementwise(np_like: Any) -> dict[str, Callable[..., Array]]:
-    """The larger vocabulary as NumPy-like namespaces share it under NumPy's names (arcsin for asin, ...)."""
-    renamed = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh": "arcsinh", "acosh": "arccosh",
-               "atanh": "arctanh"}
-    table = {name: getattr(np_like, renamed.get(name, name)) for name in (
-        "expm1", "log1p", "log2", "log10", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
-        "reciprocal", "square", "sign", "floor", "ceil", "round", "trunc")}
-    table["clamp"] = lambda a, min=None, max=None: np_like.clip(a, min, max)
-    table.update({name: getattr(np_like, {"atan2": "arctan2"}.get(name, name))
-                  for name in ("maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "copysign")})
-    table["where"] = lambda condition, a, b: np_like.where(condition != 0, a, b)
-    table["amax"], table["amin"] = axis_reduction(np_like.max), axis_reduction(np_like.min)
-    table["cumsum"] = lambda a, dim: np_like.cumsum(a, axis=dim)
-    table["cumprod"] = lambda a, dim: np_like.cumprod(a, axis=dim)
-    table.update({name: getattr(np_like, numpy_name) for name, numpy_name in (
-        ("gt", "greater"), ("lt", "less"), ("ge", "greater_equal"), ("le", "less_equal"), ("eq", "equal"),
-        ("ne", "not_equal"))})
-    table["prod"] = axis_reduction(np_like.prod)
-    table["masked_fill"] = lambda a, mask, value: np_like.where(mask != 0, value, a)
-    table.update({name: getattr(np_like, name) for name in ("outer", "dot", "trace")})
-    table.update({name: (lambda a, diagonal=0, _name=name: getattr(np_like, _name)(a, diagonal))
-                  for name in ("diag", "triu", "tril")})
-    table["cat"] = lambda *arrays, dim=0: np_like.concatenate(arrays, axis=dim)
-    table["stack"] = lambda *arrays, dim=0: np_like.stack(arrays, axis=dim)
-    table.update({name: getattr(np_like.linalg, name) for name in ("inv", "det", "solve")})
-    table["var"] = lambda a, dim=None, correction=1, keepdim=False: np_like.var(a, axis=dim, ddof=correction,
-                                                                                keepdims=keepdim)
-    table["std"] = lambda a, dim=None, correction=1, keepdim=False: np_like.std(a, axis=dim, ddof=correction,
-                                                                                keepdims=keepdim)
-    return table
-
-
-def numpy_style_view_ops(np_like: Any) -> dict[str, Callable[..., Array]]:
-    """The view and gathering ops (values only: no aliasing) for an engine with NumPy's function names."""
-    def getitem(a, index):  # integer lists as arrays: JAX refuses Python lists as indices
-        return a[tuple(np.asarray(i, dtype=np.int64) if isinstance(i, list) else i for i in index)]
-
-    def narrow(a, dim, start, length):
-        return a[(slice(None),) * (dim % a.ndim) + (slice(start, start + length),)]
-
-    def squeeze(a, dim=None):
-        if dim is None:
-            return np_like.squeeze(a)
-        return np_like.squeeze(a, axis=dim) if a.shape[dim] == 1 else a
-
-    def select(a, dim, index):
-        return np_like.take(a, index, axis=dim)
-
-    def several(name):
-        """unbind, split or chunk: the single views the reference engine's views.pieces names, one per output."""
-        single = {"select": select, "narrow": narrow}
-        return lambda a, **attrs: [single[step](a, **step_attrs)
-                                   for step, step_attrs in views.pieces(name, a.shape, attrs)]
-
-    return {
-        "getitem": getitem,
-        "select": select,
-        "narrow": narrow,
-        "unsqueeze": lambda a, dim: np_like.expand_dims(a, dim if dim >= 0 else dim + a.ndim + 1),
-        "squeeze": squeeze,
-        "expand": lambda a, shape: np_like.broadcast_to(a, views.expanded_shape(a.shape, shape)),
-        "view": lambda a, shape: np_like.reshape(a, tuple(shape)),
-        "permute": lambda a, dims: np_like.transpose(a, tuple(dims)),
-        "diagonal": lambda a, offset=0, dim1=0, dim2=1: np_like.diagonal(a, offset, dim1, dim2),
-        **{name: several(name) for name in ("unbind", "split", "chunk")},
-        "gather": lambda a, index, dim=0: np_like.take_along_axis(a, index, axis=dim),
-        "index_select": lambda a, index, dim=0: np_like.take(a, index, axis=dim),
-        "flatten": lambda a: np_like.reshape(a, (-1,)),
-        "broadcast_to": lambda a, shape: np_like.broadcast_to(a, tuple(shape)),
-        "flip": lambda a, dims: np_like.flip(a, axis=tuple(dims)),
-        "roll": lambda a, shifts, dims: np_like.roll(a, shifts, axis=dims),
-        "repeat": lambda a, repeats: np_like.tile(a, tuple(repeats)),
-        "tile": lambda a, reps: np_like.tile(a, tuple(reps)),
-        "take": lambda a, index: np_like.take(a, index),  # without an axis: a read as flat
-    }

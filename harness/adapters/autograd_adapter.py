@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gradspec.functional import FunctionalAdapter, numpy_style_elementwise, numpy_style_ops
+from gradspec.functional import FunctionalAdapter
+from gradspec.numpy_style import numpy_style
 
 try:
     import autograd
@@ -41,16 +42,13 @@ class AutogradAdapter(FunctionalAdapter):
     dtypes = ("float64", "float32")
     # primitive + defvjp_argnums: one output, one VJP per argument (so another count is not expressible)
     capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads", "custom_function"})
-    lacks_ops = frozenset({"softplus", "silu", "gelu", "leaky_relu", "elu", "rsqrt",  # no nn functions in autograd
-                           "lerp", "softmax", "log_softmax"})
+    lacks_ops = {**dict.fromkeys(("softplus", "silu", "gelu", "leaky_relu", "elu", "rsqrt", "softmax", "log_softmax"),
+                                 "autograd has no neural-network functions"), "lerp": "autograd.numpy has no lerp"}
 
     def __init__(self, device: str, dtype: str):
         super().__init__(device, dtype)
-        self.ops = {**numpy_style_ops(anp, relu=lambda a: anp.maximum(a, 0.0),
-                                      sigmoid=lambda a: 1.0 / (1.0 + anp.exp(-a))),
-                    **numpy_style_elementwise(anp), "erf": special.erf, "erfc": special.erfc,
-                    "logsumexp": lambda a, dim, keepdim=False: special.logsumexp(a, axis=dim, keepdims=keepdim),
-                    "norm": _norm}
+        # autograd.numpy under NumPy's names, erf and logsumexp from autograd.scipy.special; arrays are immutable
+        self.ops = numpy_style(anp, special=special, clone=lambda a: a, norm=_norm)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

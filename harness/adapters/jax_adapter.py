@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gradspec.functional import FunctionalAdapter, numpy_style_elementwise, numpy_style_ops, numpy_style_view_ops
+from gradspec.functional import FunctionalAdapter
+from gradspec.numpy_style import numpy_style
 
 try:
     import jax
@@ -43,15 +44,13 @@ class JaxAdapter(FunctionalAdapter):
     # custom_vjp: several outputs, and higher order through a backward of jnp steps; nothing of ctx's options
     capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads", "view_ops", "index_ops",
                               "integer_tensors", "custom_function", "custom_multiple_outputs"})
-    lacks_ops = frozenset({"lerp"})  # jax.numpy has no lerp
+    lacks_ops = {"lerp": "jax.numpy has no lerp"}
     errors = ERRORS
 
     def __init__(self, device: str, dtype: str):
         super().__init__(device, dtype)
-        self.ops = {**numpy_style_ops(jnp, relu=jax.nn.relu, sigmoid=jax.nn.sigmoid), **numpy_style_view_ops(jnp),
-                    **numpy_style_elementwise(jnp), **_scatters(), **_nn(),
-                    "norm": lambda a, p=2, dim=None, keepdim=False: jnp.linalg.vector_norm(
-                        a, ord={"inf": jnp.inf}.get(p, p), axis=dim, keepdims=keepdim)}
+        # jax.numpy under NumPy's names; JAX's own activations and functional scatters; arrays are immutable
+        self.ops = numpy_style(jnp, relu=jax.nn.relu, sigmoid=jax.nn.sigmoid, clone=lambda a: a, **_scatters(), **_nn())
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

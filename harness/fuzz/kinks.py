@@ -97,10 +97,15 @@ class KinkDraw:
     weights: np.ndarray
 
 
+def drawable(exclude: frozenset = frozenset()) -> list[str]:
+    """The kinks whose op the engine has: the property is not applicable where there is none."""
+    return sorted(name for name in KINKS if OPS_OF.get(name, name) not in exclude)
+
+
 @st.composite
 def kink_draws(draw, exclude: frozenset = frozenset()) -> KinkDraw:
     """An op with kinks (not one the engine lacks) and operands whose elements sit on its kinks often."""
-    op = draw(st.sampled_from(sorted(name for name in KINKS if OPS_OF.get(name, name) not in exclude)), label="op")
+    op = draw(st.sampled_from(drawable(exclude)), label="op")
     kink = KINKS[op]
     shape = draw(st.sampled_from([(3,), (2, 3)]), label="shape")
     elements = st.sampled_from(kink.values)
@@ -126,8 +131,9 @@ def case_of(example: KinkDraw) -> dict:
         "schema_version": 1, "title": f"fuzz: the gradient of {example.op} exactly at its kinks",
         "rules": [kink.rule], "source": "hypothesis draw (harness/fuzz/kinks.py)",
         "derivation": f"the convention of {kink.rule}, applied elementwise to the drawn points",
-        "capabilities": ["grad", "torch_kink_conventions"], "dtypes": ["float64"], "tensors": tensors,
-        "steps": [f"s = sum({kink.call} * w)", {"grad": {"outputs": "s", "inputs": names, "as": [f"g{n}" for n in names]}},
+        # a derivative step: grad where the engine has it, else backward into .grad (engines without grad too)
+        "capabilities": ["derivatives", "torch_kink_conventions"], "dtypes": ["float64"], "tensors": tensors,
+        "steps": [f"s = sum({kink.call} * w)", {"derivative": {"of": "s", "wrt": names, "as": [f"g{n}" for n in names]}},
                   {"expect": {"value": {f"g{n}": np.asarray(e, dtype=float).tolist()
                                         for n, e in zip(names, expected, strict=True)}}}],
     }

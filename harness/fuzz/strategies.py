@@ -116,7 +116,7 @@ def graphs(draw, max_leaves: int = 3, max_ops: int = 6, indexing: bool = False, 
     for index in range(draw(st.integers(1, max_ops), label="ops")):
         if indexing and draw(st.booleans(), label=f"indexing step {index}"):
             source = draw(_index(len(nodes)), label=f"indexed operand of op {index}")
-            made = _indexing_step(draw, *nodes[source], index)
+            made = _indexing_step(draw, *nodes[source], index, exclude)
             if made is not None:
                 steps.append(made[0])
                 nodes.append((f"v{index}", made[1]))
@@ -150,7 +150,8 @@ def graphs(draw, max_leaves: int = 3, max_ops: int = 6, indexing: bool = False, 
         "capabilities": ["grad", "view_ops"] if indexing else ["grad"],
         "dtypes": ["float64"],
         "tensors": tensors,
-        "steps": steps or [f"v0 = clone({output})"],
+        # with no op drawn, the output is a copy of a leaf: clone, or a product with one where clone is excluded
+        "steps": steps or [f"v0 = clone({output})" if "clone" not in exclude else f"v0 = {output} * 1"],
     }
     if not steps:
         output = "v0"
@@ -170,12 +171,22 @@ def _families(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     return {family: tuple(members) for family, members in families.items() if members}
 
 
-def _indexing_step(draw, name: str, value: np.ndarray, index: int) -> tuple[str, np.ndarray] | None:
-    """`v<index> = <a view or an indexing of name>`, and its value; None where the value has no dimension to index."""
+# The op each kind of indexing step calls, so that an op the engine lacks is never drawn.
+INDEXING_OPS = {"slice": "getitem", "list": "getitem", "select": "select", "unsqueeze": "unsqueeze", "expand": "expand",
+                "transpose": "transpose", "diagonal": "diagonal"}
+
+
+def _indexing_step(draw, name: str, value: np.ndarray, index: int,
+                   exclude: frozenset = frozenset()) -> tuple[str, np.ndarray] | None:
+    """`v<index> = <a view or an indexing of name>`, and its value; None where the value has no dimension to index,
+    or every kind of step calls an op in `exclude`."""
     if value.ndim == 0:
         return None
     size = value.shape[0]
     kinds = ["slice", "list", "select", "unsqueeze", "expand"] + (["transpose", "diagonal"] if value.ndim == 2 else [])
+    kinds = [kind for kind in kinds if INDEXING_OPS[kind] not in exclude]
+    if not kinds:
+        return None
     kind = draw(_choice(tuple(kinds)), label=f"indexing of op {index}")
     if kind == "slice":
         start = draw(st.integers(0, size - 1), label=f"start of op {index}")

@@ -24,15 +24,22 @@ from gradspec.language.expressions import parse_statement
 from gradspec.language.forwards import numpy_forward
 from hypothesis import strategies as st
 
-VIEW_CAPABILITIES = CAPABILITIES | {"views", "view_ops", "inplace", "setitem", "detach"}
+VIEW_CAPABILITIES = CAPABILITIES | {"views", "view_ops", "inplace", "version_counters", "setitem", "detach"}
 RULES = ("VIEW-1", "VIEW-3", "VIEW-4", "VIEW-5", "VIEW-11")
 # What a program's steps do, repeated to weigh them: views and in-place updates above all.
 KINDS = ("view", "inplace", "view", "inplace", "setitem", "save", "inplace", "save", "detach", "copy", "unbind",
          "hook")
+# The op each kind of step, and each kind of view, calls: an op the engine lacks is never drawn (every program
+# multiplies and sums, as sequences.NEEDED_OPS says).
+STEP_OPS = {"detach": "detach", "copy": "getitem", "unbind": "unbind"}
+VIEW_OPS = {"slice": "getitem", "select": "select", "narrow": "narrow", "unsqueeze": "unsqueeze",
+            "transpose": "transpose", "diagonal": "diagonal"}
 
 
 @st.composite
-def view_sequences(draw, max_steps: int = 8, max_calls: int = 3) -> Sequence:
+def view_sequences(draw, max_steps: int = 8, max_calls: int = 3, exclude: frozenset = frozenset()) -> Sequence:
+    """A program of views and in-place updates, then autograd calls; no step calls an op in `exclude`."""
+    kinds = tuple(kind for kind in KINDS if STEP_OPS.get(kind) not in exclude)
     shape = draw(st.sampled_from([(4,), (2, 3)]), label="shape of x")
     x, w = draw(leaf_values(shape), label="value of x"), draw(leaf_values(()), label="value of w")
     weights = draw(leaf_values(shape), label="weights")
@@ -46,7 +53,7 @@ def view_sequences(draw, max_steps: int = 8, max_calls: int = 3) -> Sequence:
         steps.append("p_b = b * b")
         shapes["p_b"], summed = shape, ["p_b"]
     for index in range(draw(st.integers(2, max_steps), label="steps")):
-        kind = draw(st.sampled_from(KINDS), label=f"step {index}")
+        kind = draw(st.sampled_from(kinds), label=f"step {index}")
         # updates and views mostly act on the newest view or alias, sometimes on the leaf x (leaf_inplace)
         pool = [*reversed(targets), "x"] if kind in ("view", "inplace", "setitem", "save") else sorted(shapes)
         if kind == "hook":  # on b or a product, before later updates: HOOK-13's old and new bindings
@@ -54,7 +61,7 @@ def view_sequences(draw, max_steps: int = 8, max_calls: int = 3) -> Sequence:
                                                 label=f"hooked tensor of step {index}"), "as": f"f{index}"})
             continue
         source = draw(st.sampled_from(pool), label=f"operand of step {index}")
-        made = _step(draw, kind, source, shapes[source], index)
+        made = _step(draw, kind, source, shapes[source], index, exclude)
         if made is None:
             continue
         text, bound, role = made
@@ -86,11 +93,13 @@ def view_sequences(draw, max_steps: int = 8, max_calls: int = 3) -> Sequence:
     return Sequence(data, ("x", "w"), first_call, values=tuple(sorted(shapes)), rules=RULES)
 
 
-def _step(draw, kind: str, source: str, shape: tuple, index: int) -> tuple[str, list[str], str] | None:
+def _step(draw, kind: str, source: str, shape: tuple, index: int,
+          exclude: frozenset = frozenset()) -> tuple[str, list[str], str] | None:
     """One drawn step: its text, the names it binds, and their role (view, alias, summed, or none)."""
     size = shape[0] if shape else 0
-    if kind == "view" and size:
-        options = ["slice", "select", "narrow", "unsqueeze"] + (["transpose", "diagonal"] if len(shape) == 2 else [])
+    options = [view for view in ["slice", "select", "narrow", "unsqueeze"] + (
+        ["transpose", "diagonal"] if len(shape) == 2 else []) if VIEW_OPS[view] not in exclude]
+    if kind == "view" and size and options:
         view = draw(st.sampled_from(options), label=f"view of step {index}")
         start = draw(st.integers(0, size - 1), label=f"start of step {index}")
         stop = draw(st.integers(start + 1, size), label=f"stop of step {index}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 
 from gradspec import contracts
@@ -36,7 +37,14 @@ def load_adapter(name: str) -> type[Adapter]:
         try:
             cls = getattr(importlib.import_module(module_name), attribute)
         except (ImportError, AttributeError) as exc:
-            raise EngineNotFound(f"cannot load adapter {name!r}: {exc}") from None
+            hint = ""
+            missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+            if missing and (module_name == missing or module_name.startswith(f"{missing}.")):  # the module itself
+                top = module_name.split(".")[0]
+                hint = (f"; a module of no installed package is found through PYTHONPATH (PYTHONPATH=FOLDER gradspec "
+                        f"run --engine {name}, where FOLDER holds {top}.py or the package {top}/), or install its "
+                        "package (and register the class as a gradspec.adapters entry point)")
+            raise EngineNotFound(f"cannot load adapter {name!r}: {exc}{hint}") from None
     else:
         names = registered()
         if name not in names:
@@ -66,6 +74,9 @@ def adapter_problems(cls: type[Adapter]) -> list[str]:
     ops = contracts.ops()
     for op in sorted(set(cls.lacks_ops) - set(ops)):
         problems.append(f"`lacks_ops` names {op!r}, which is no op of spec/ops.yaml{did_you_mean(op, ops)}")
+    table = getattr(cls, "ops", None)  # an op table made with the class (one made per instance is checked when built)
+    for op in sorted(set(table) - set(ops) if isinstance(table, Mapping) else ()):
+        problems.append(f"its op table `ops` maps {op!r}, which is no op of spec/ops.yaml{did_you_mean(op, ops)}")
     if not cls.name:
         problems.append("its `name` is empty")
     for what in ("devices", "dtypes"):
