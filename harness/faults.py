@@ -1364,6 +1364,8 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
           _lazy_zero_gradients),
     Fault("SHAPE-4", "mean's gradient is not divided by the element count",
           lambda patch: patch.op("mean", rules=(O._sum_grad,))),
+    Fault("SHAPE-6", "exp computes and gives back its result in float32, even in a float64 run",
+          lambda patch: patch.op("exp", forward=lambda a: np.exp(a).astype(np.float32))),
     Fault("DERIV-1", "sin's derivative is computed in float32, even in a float64 backward", _sin_in_float32),
     Fault("DERIV-2", "tanh's derivative rule records only half its dependence on the output",
           _tanh_second_derivative_halved),

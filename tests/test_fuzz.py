@@ -15,6 +15,8 @@ from gradspec.reference_engine import ops
 from gradspec.running.interpreter import FAILED, PASSED, run_case
 from hypothesis import HealthCheck, given, settings
 
+from .conftest import REPO
+
 QUICK = settings(max_examples=200, deadline=None, database=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
@@ -428,3 +430,102 @@ def test_a_chain_function_backward_is_the_chain_rule_over_recomputed_values():
     function = chain_function(["sin", "square"])
     assert function["forward"] == ["u1 = sin(x)", "y = u1 * u1"]
     assert function["backward"] == ["u1 = sin(x)", "g1 = grad_y * (u1 * 2)", "gx = g1 * (cos(x))"]
+
+
+# -- engines with backward but no grad (issue 25) ----------------------------------------------------------------
+
+
+class BackwardOnly(ReferenceAdapter):
+    """A teaching engine's shape: backward into .grad, no functional grad."""
+
+    name = "backward-only"
+    capabilities = ReferenceAdapter.capabilities - {"grad"}
+
+    def grad(self, *args):
+        raise AssertionError("the oracle must not call grad on an engine that lacks it")
+
+
+class BackwardOnlySmall(BackwardOnly, SmallVocabulary):
+    name = "backward-only-small"
+
+
+class BackwardOnlyAccumulating(BackwardOnlySmall):
+    """Nor .grad assignment: the second backward of a Hessian-vector product adds to the first gradient."""
+
+    name = "backward-only-accumulating"
+    capabilities = BackwardOnlySmall.capabilities - {"grad_assignment"}
+
+    def set_grad(self, tensor, value):
+        raise AssertionError("set_grad called on an engine without grad_assignment")
+
+
+def test_the_fuzz_properties_run_on_an_engine_without_grad(pytester):
+    """Finite differences judge it through backward and .grad; only the properties that call grad are skipped."""
+    pytester.makeconftest("")
+    pytester.makepyfile(backward_only_engine="from tests.test_fuzz import BackwardOnly as Engine\n")
+    pytester.syspathinsert()
+    pytester.syspathinsert(str(REPO))  # for tests.test_fuzz
+    result = pytester.runpytest("--pyargs", "gradspec.fuzz", "--engine", "backward_only_engine:Engine",
+                                "--fuzz-examples", "5", "--hypothesis-profile", "ci", "-v")
+    for name in ("first_order_gradients_match_finite_differences",
+                 "first_order_gradients_through_views_and_indexing_match_finite_differences",
+                 "hessian_vector_products_match_finite_differences_of_the_gradient",
+                 "gradients_exactly_at_kinks_follow_the_rule_book"):
+        result.stdout.fnmatch_lines([f"*test_{name}?backward-only-cpu-float64? PASSED*"])
+    result.assert_outcomes(passed=4, skipped=3)  # sequences and wrapping call grad
+
+
+@pytest.mark.parametrize("adapter_cls", [BackwardOnlySmall, BackwardOnlyAccumulating])
+def test_a_planted_fault_is_found_through_backward_and_staged_as_a_case_that_reproduces_it(adapter_cls, tmp_path,
+                                                                                             monkeypatch):
+    adapter = adapter_cls("cpu", "float64")
+    original = ops.OPS["sin"]
+    monkeypatch.setitem(ops.OPS, "sin", ops.Op(np.sin, (lambda g, a, b, o, t: g * ops.cos(a) * (1 + 1e-4),), ("a",)))
+    with pytest.raises(oracle.OracleMismatch, match=r"(?s)first derivative.*shrunk draw written to"):
+        properties.run(properties.first_order, adapter, QUICK, tmp_path, "first-order")
+    (path,) = (tmp_path / "cases").glob("*.yaml")
+    case = load_case(path)
+    assert any(step.kind == "derivative" for step in case.steps) and "grad" not in case.capabilities
+    assert run_case(case, adapter).status == FAILED  # it replays on the engine without grad ...
+    monkeypatch.setitem(ops.OPS, "sin", original)
+    assert run_case(case, adapter).status == PASSED  # ... and passes once the bug is gone
+    properties.run(properties.first_order, adapter, QUICK, tmp_path / "healthy", "first-order")
+
+
+@pytest.mark.parametrize("adapter_cls", [BackwardOnlySmall, BackwardOnlyAccumulating])
+def test_a_second_order_fault_is_found_through_backward_with_create_graph(adapter_cls, tmp_path, monkeypatch):
+    adapter = adapter_cls("cpu", "float64")
+    properties.run(properties.second_order, adapter, QUICK, tmp_path / "healthy", "second-order")
+    original = ops.OPS["sin"]
+    monkeypatch.setitem(ops.OPS, "sin", ops.Op(np.sin, (_sin_with_second_derivative_off,), ("a",)))
+    with pytest.raises(oracle.OracleMismatch, match=r"second derivative.*\n.*shrunk draw written to"):
+        properties.run(properties.second_order, adapter, QUICK, tmp_path, "second-order")
+    (path,) = (tmp_path / "cases").glob("*.yaml")
+    case = load_case(path)
+    assert case.rules == ("DERIV-2", "HIGHER-4") and "grad" not in case.capabilities
+    assert run_case(case, adapter).status == FAILED
+    monkeypatch.setitem(ops.OPS, "sin", original)
+    assert run_case(case, adapter).status == PASSED
+
+
+def test_sequences_call_backward_with_create_graph_only_on_engines_that_have_it():
+    """Paddle's Tensor.backward has no create_graph (capability backward_create_graph): a drawn sequence must not ask
+    it for one there, while its grad calls keep create_graph, and a draw that does use it declares the capability."""
+    from gradspec.fuzz import sequences
+    from hypothesis import find
+    from hypothesis.errors import NoSuchExample
+
+    def calls(sequence, kind):
+        return [step for step in sequence.data["steps"] if isinstance(step, dict) and kind in step]
+
+    def backward_with_create_graph(sequence):
+        return any(step.get("create_graph") for step in calls(sequence, "backward"))
+
+    quick = settings(max_examples=300, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    drawn = find(sequences.sequences(extras=frozenset({"backward_create_graph"})), backward_with_create_graph,
+                 settings=quick)
+    assert "backward_create_graph" in drawn.data["capabilities"]
+    with pytest.raises(NoSuchExample):
+        find(sequences.sequences(), backward_with_create_graph, settings=quick)
+    find(sequences.sequences(), lambda s: any(step["grad"].get("create_graph") for step in calls(s, "grad")),
+         settings=quick)

@@ -211,6 +211,93 @@ def test_the_backward_route_reports_a_wrong_derivative(monkeypatch):
     assert outcome.status == FAILED and "d_sin" in outcome.message + " ".join(outcome.details)
 
 
+class ReplacingBackward(BackwardOnly):
+    """mygrad's way: backward replaces every leaf's .grad instead of adding to it."""
+
+    name = "replacing-backward"
+
+    def __init__(self, device, dtype):
+        super().__init__(device, dtype)
+        self.leaves: list = []
+
+    def tensor(self, value, requires_grad, dtype):
+        self.leaves.append(super().tensor(value, requires_grad, dtype))
+        return self.leaves[-1]
+
+    def backward(self, output, gradient, retain_graph, create_graph, inputs):
+        for leaf in self.leaves:
+            self.set_grad(leaf, None)
+        super().backward(output, gradient, retain_graph, create_graph, inputs)
+
+
+TWO_DERIVATIVES = """\
+schema_version: 1
+title: two derivative steps in a row, then .grad as the backward steps left it
+rules: [DERIV-1]
+source: test
+derivation: d/dx sum(3x) = 3, d/dx sum(x*x) = 2x = [2, 4]; backward of sum(5x) leaves .grad 5
+capabilities: [backward]
+tensors:
+  x: {value: [1.0, 2.0], requires_grad: true}
+steps:
+  - w = sum(x * 5)
+  - backward: w
+  - y = sum(x * 3)
+  - derivative: {of: y, wrt: x, as: d1}
+  - z = sum(x * x)
+  - derivative: {of: z, wrt: x, as: d2}
+  - expect:
+      value: {d1: [3.0, 3.0], d2: [2.0, 4.0]}
+  - expect:
+      grad: {x: [5.0, 5.0]}
+"""
+
+
+@pytest.mark.parametrize("adapter_cls", [ReplacingBackward, BackwardOnly], ids=["replaces", "accumulates"])
+def test_derivative_steps_judge_the_derivative_and_leave_grad_as_it_was(adapter_cls):
+    """Not .grad after less before: 2x - 3 where backward replaces .grad; and no change ACC steps would see after."""
+    outcome = run(TWO_DERIVATIVES, adapter_cls, capabilities=["backward", "derivatives"])
+    assert outcome.status == PASSED, outcome.report()
+
+
+def test_without_grad_assignment_a_derivative_step_is_the_change_of_grad():
+    """The only reading of backward there is; an engine without .grad assignment that accumulates passes."""
+    class NoAssignment(BackwardOnly):
+        capabilities = BackwardOnly.capabilities - {"grad_assignment"}
+
+        def set_grad(self, tensor, value):
+            raise AssertionError("set_grad called on an engine without grad_assignment")
+
+    text = TWO_DERIVATIVES.replace("grad: {x: [5.0, 5.0]}", "grad: {x: [10.0, 12.0]}")  # 5 + 3 + 2x
+    assert run(text, NoAssignment, capabilities=["backward", "derivatives"]).status == PASSED
+
+
+OTHER_LEAF = """\
+schema_version: 1
+title: a derivative step with respect to one leaf leaves another leaf's .grad alone
+rules: [DERIV-1]
+source: test
+derivation: d/dx sum(x * y) = y = [3, 4]; y.grad stays 1 from the backward of sum(y) before
+capabilities: [backward, backward_inputs]
+tensors:
+  x: {value: [1.0, 2.0], requires_grad: true}
+  y: {value: [3.0, 4.0], requires_grad: true}
+steps:
+  - s = sum(y)
+  - backward: s
+  - p = sum(x * y)
+  - derivative: {of: p, wrt: x, as: dx}
+  - expect:
+      value: {dx: [3.0, 4.0]}
+      grad: {y: [1.0, 1.0]}
+"""
+
+
+def test_a_derivative_step_by_backward_touches_no_other_leaf():
+    """The backward ran over every leaf: y.grad became [4, 5]."""
+    assert run(OTHER_LEAF, BackwardOnly, capabilities=["backward", "backward_inputs", "derivatives"]).status == PASSED
+
+
 THREADS = """\
 schema_version: 1
 title: a thread fails while the other waits at a barrier
@@ -248,3 +335,115 @@ def test_threads_run_to_the_end_and_their_names_are_defined_after(adapter_cls):
         "  - expect:\n      grad:", "  - expect:\n      requires_grad: {z: true}\n      grad:").replace(
         "capabilities: [backward, threads]", "capabilities: [backward, threads, introspection]")
     assert run(text, adapter_cls).status == PASSED
+
+
+def test_an_engine_that_can_clear_grad_but_not_assign_it_is_judged_on_its_derivatives():
+    """mygrad's shape: backward replaces .grad, null_grad clears it, nothing assigns it."""
+    class ClearsOnly(ReplacingBackward):
+        capabilities = ReplacingBackward.capabilities - {"grad_assignment"}
+
+        def set_grad(self, tensor, value):
+            if value is not None:
+                raise AssertionError("set_grad with a value on an engine without grad_assignment")
+            super().set_grad(tensor, None)
+
+        def clear_grad(self, tensor):
+            self.set_grad(tensor, None)
+
+    text = TWO_DERIVATIVES.replace("grad: {x: [5.0, 5.0]}", "grad: {x: [2.0, 4.0]}")  # its backward's own .grad
+    assert run(text, ClearsOnly, capabilities=["backward", "derivatives"]).status == PASSED
+
+
+class WithoutVersionCounters(ReferenceAdapter):
+    """In-place operations, but no version counters: mygrad's shape."""
+
+    name = "without-version-counters"
+    capabilities = ReferenceAdapter.capabilities - {"version_counters"}
+
+
+def test_in_place_value_cases_run_without_version_counters_and_inplace_modified_cases_are_not_applicable():
+    from gradspec.faults import FAULTS, planted
+
+    inplace = [load_case(path) for path in sorted(CASES.rglob("*.yaml"))]
+    inplace = [case for case in inplace if "inplace" in case.capabilities or "version_counters" in case.capabilities]
+    with planted(FAULTS["INPLACE-1"]):  # the engine really has none: saved values are used whatever their version
+        outcomes = {case.id: run_case(case, WithoutVersionCounters("cpu", "float64")).status for case in inplace}
+    guarded = {case.id for case in inplace if "version_counters" in case.capabilities}
+    assert "inplace/saved-value-modified.yaml" in guarded
+    assert {outcomes[case] for case in guarded} == {NOT_APPLICABLE}
+    values = {case.id for case in inplace if case.id not in guarded
+              and not case.capabilities & {"torch_detach_inplace", "torch_no_grad_views"}}
+    assert len(values) >= 20 and {case: outcomes[case] for case in values if outcomes[case] != PASSED} == {}
+
+
+class ReturnsFloat32(ReferenceAdapter):
+    """Computes in float64 and gives back float32: judged in the dtype it gave, it passed 67 of mygrad's 68 cases."""
+
+    name = "returns-float32"
+
+    def to_numpy(self, tensor):
+        values = super().to_numpy(tensor)
+        return values.astype(np.float32) if values.dtype == np.float64 else values
+
+    def dtype_name(self, tensor):
+        name = super().dtype_name(tensor)
+        return "float32" if name == "float64" else name
+
+
+HOOKED = """\
+schema_version: 1
+title: a hook's gradient
+rules: [HOOK-1]
+source: test
+derivation: dy/dx = 3
+capabilities: [backward, tensor_hooks]
+tensors:
+  x: {value: [1.0], requires_grad: true}
+steps:
+  - y = sum(x * 3)
+  - register_hook: x
+    as: h
+  - backward: y
+  - expect:
+      hook_grads: {h: [[3.0]]}
+"""
+
+
+@pytest.mark.parametrize(("text", "what"), [
+    (VALID_CASE.replace("grad: {x: [6.0]}", "value: {y: 9.0}"), "value of y: dtype float32, expected float64 (SHAPE-6)"),
+    (VALID_CASE, ".grad of x: dtype float32, expected float64 (SHAPE-1)"),
+    (HOOKED, "hook h, call 1: dtype float32, expected float64 (SHAPE-1)"),
+], ids=["value", "grad", "hook"])
+def test_a_result_in_another_dtype_than_asked_for_fails_naming_both(text, what):
+    """Exact in float32 (9, 6, 3), so only the dtype tells: the dtype asked for decides, not the one given."""
+    outcome = run(text, ReturnsFloat32, "float64")
+    assert outcome.status == FAILED and outcome.message == what
+    assert run(text, ReturnsFloat32, "float32").status == PASSED
+
+
+def test_the_tolerance_is_the_dtype_asked_fors_not_the_one_given():
+    """0.1 * 3 in float32 is 0.30000001192..., inside float32's tolerance of 0.30000000000000004 but not float64's."""
+    text = VALID_CASE.replace("x: {value: [3.0], requires_grad: true}", "x: {value: [0.1], requires_grad: true}")
+    text = text.replace("y = sum(x ** 2)", "y = sum(x * 3)").replace("grad: {x: [6.0]}", "value: {y: 0.30000000000000004}")
+    outcome = run(text, ReturnsFloat32, "float64")
+    assert outcome.status == FAILED
+    assert "dtype float32, expected float64 (SHAPE-6); expected 0.30000000000000004" in outcome.message
+    assert "rtol=1e-12" in outcome.message
+
+
+def test_an_engine_that_declares_it_lacks_a_dtype_is_judged_in_the_one_it_gives():
+    """A tensor fixed to float64 on an engine without float64: no dtype failure, float32's tolerance."""
+    class Float32Only(ReturnsFloat32):
+        dtypes = ("float32",)
+
+    text = VALID_CASE.replace("x: {value: [3.0], requires_grad: true}", "x: {value: [0.1], dtype: float64}")
+    text = text.replace("capabilities: [backward]", "capabilities: []").replace("  - backward: y\n", "")
+    text = text.replace("y = sum(x ** 2)", "y = sum(x * 3)").replace("grad: {x: [6.0]}", "value: {y: 0.30000000000000004}")
+    assert run(text, Float32Only, "float32").status == PASSED
+    assert "dtype float32, expected float64" in run(text, ReturnsFloat32, "float32").message
+
+
+def test_an_engine_returning_float32_in_a_float64_run_fails_every_derivative_case():
+    outcomes = [run_case(load_case(path), ReturnsFloat32("cpu", "float64")).status
+                for path in sorted((CASES / "derivatives").glob("*.yaml"))]
+    assert outcomes.count(PASSED) == 0 and outcomes.count(FAILED) > 50

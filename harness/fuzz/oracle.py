@@ -7,7 +7,8 @@ With h = 1e-6 the truncation error, about h² times the third derivative over 6,
 negligible next to the tolerance, and the rounding error, about eps·|f|/h, is part of
 it. The second order compares
 wᵀHu, from a double backward, with the derivative along w of uᵀ∇f. When a directional
-check fails, a per-element pass names the input and the element that disagree.
+check fails, a per-element pass names the input and the element that disagree. An engine
+without grad is differentiated through backward and .grad (`backward_grads`).
 """
 
 from __future__ import annotations
@@ -51,15 +52,21 @@ class Problem:
         return output.item() if self.draw.grad_output is None else float(np.vdot(output, self.weights))
 
     def gradient(self, values: dict[str, np.ndarray] | None = None, create_graph: bool = False):
-        """The engine's ∇f at `values`: (engine tensors or None per leaf, the leaves as engine tensors)."""
+        """The engine's ∇f at `values`: (engine tensors or None per leaf, the leaves as engine tensors).
+
+        Fresh leaves each time, so that an engine without grad answers through backward and .grad alike.
+        """
         values = self.point if values is None else {**self.point, **values}
         tensors = {t.name: self.adapter.tensor(values[t.name], t.requires_grad, t.dtype or self.adapter.dtype)
                    for t in self.case.tensors}
         output = self.on_engine(tensors)
+        inputs = [tensors[name] for name in self.draw.leaves]
+        if not by_grad(self.adapter):
+            weights = self.weights if self.draw.grad_output is not None else np.ones(self.adapter.to_numpy(output).shape)
+            return backward_grads(self.adapter, output, self.adapter.like(weights, output), inputs, create_graph), tensors
         grad_outputs = None
         if self.draw.grad_output is not None:
             grad_outputs = [self.adapter.like(self.weights, output)]
-        inputs = [tensors[name] for name in self.draw.leaves]
         grads = self.adapter.grad([output], inputs, grad_outputs, None, create_graph or None, True, None)
         return list(grads), tensors
 
@@ -77,6 +84,31 @@ class Problem:
 
     def moved(self, direction: list[np.ndarray], step: float) -> dict[str, np.ndarray]:
         return {n: self.point[n] + step * d for n, d in zip(self.draw.leaves, direction, strict=True)}
+
+
+def by_grad(adapter: Adapter) -> bool:
+    """Whether the oracle differentiates with the engine's grad; an engine without one, with backward into .grad."""
+    return "grad" in adapter.capabilities
+
+
+def backward_grads(adapter: Adapter, output, gradient, inputs: list, create_graph: bool = False,
+                   clear: bool = False) -> list:
+    """The inputs' gradients by one backward with an explicit output gradient: each input's .grad after it.
+
+    None stays None (the input got no gradient: zeros to `Problem.arrays`, which finite differences then judge).
+    With `clear`, the inputs hold a gradient already (a second backward for the Hessian): it is cleared first where
+    the engine has grad_assignment, and subtracted after where it does not (an accumulating engine).
+    """
+    before = [None] * len(inputs)
+    if clear and "grad_assignment" in adapter.capabilities:
+        for tensor in inputs:
+            adapter.set_grad(tensor, None)
+    elif clear:
+        before = [None if g is None else adapter.to_numpy(g) for g in map(adapter.read_grad, inputs)]
+    adapter.backward(output, gradient, None, create_graph or None, None)
+    grads = [adapter.read_grad(tensor) for tensor in inputs]
+    return [g if g is None or b is None else adapter.like(adapter.to_numpy(g) - b, g)
+            for g, b in zip(grads, before, strict=True)]
 
 
 def derivative_along(function, problem: Problem, direction: list[np.ndarray]) -> tuple[float, float]:
@@ -124,7 +156,10 @@ def check_second_order(problem: Problem, u: list[np.ndarray], w: list[np.ndarray
         for term in terms[1:]:
             total = adapter.apply("add", [total, term], {})
         inputs = [env[n] for n in problem.draw.leaves]
-        hvp = problem.arrays(adapter.grad([total], inputs, None, None, None, True, None))
+        if by_grad(adapter):
+            hvp = problem.arrays(adapter.grad([total], inputs, None, None, None, True, None))
+        else:  # backward(create_graph=True) filled .grad with g; a second backward differentiates uᵀg
+            hvp = problem.arrays(backward_grads(adapter, total, adapter.like(np.ones(()), total), inputs, clear=True))
     engine, terms = _inner(hvp, w)
     estimate, size = derivative_along(lambda values: _inner(problem.gradient_arrays(values), u)[0], problem, w)
     if np.isfinite(estimate) and abs(engine - estimate) > 10 * problem.allowance(terms + abs(estimate), size):

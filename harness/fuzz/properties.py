@@ -47,8 +47,10 @@ def run(check: Callable, adapter: Adapter, fuzz_settings: settings, staging_fold
         problem = oracle.Problem(adapter, draw)
         if check is second_order:  # the same directions the check drew, so the case replays the failure
             u = oracle.directions(np.random.default_rng(seed), problem)
+            # an engine without grad or grad assignment keeps the first gradient in .grad beside H·u
+            first = None if {"grad", "grad_assignment"} & adapter.capabilities else oracle.elementwise_gradient(problem)
             data = staging.with_hessian_vector_expectation(draw, u, oracle.elementwise_hvp(problem, u),
-                                                           adapter, HVP_DERIVATION)
+                                                           adapter, HVP_DERIVATION, first)
         else:
             data = staging.with_gradient_expectation(draw, oracle.elementwise_gradient(problem), adapter,
                                                      FD_DERIVATION, ["VJP-2"])
@@ -84,10 +86,11 @@ def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Pat
 
 
 def excluded_ops(adapter: Adapter) -> frozenset[str]:
-    """The ops a property does not draw for this engine: those it lacks, and those whose difference in the installed
+    """The ops a property does not draw for this engine: those it lacks (`lacking_ops`: declared, and its op table's
+    gaps), and those whose difference in the installed
     release spec/versions.yaml already records (its known failures are the corpus's; fuzzing looks for new ones)."""
     from gradspec.reports.versions import recorded_ops
-    return frozenset(adapter.lacks_ops) | recorded_ops(adapter.name, adapter.version())
+    return adapter.missing_ops() | recorded_ops(adapter.name, adapter.version())
 
 
 def run_kinks(adapter: Adapter, fuzz_settings: settings, staging_folder: Path, engine: str | None = None) -> None:

@@ -10,6 +10,7 @@ case whose expectations are what the reference engine observed.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,13 +29,17 @@ EITHER_ERROR = {"freed_graph", "inplace_modified", "custom_grad_count", "custom_
 CAPABILITIES = frozenset({"grad", "backward", "allow_unused", "create_graph", "graph_lifetime", "retain_grad",
                           "tensor_hooks", "grad_assignment"})
 # What it calls besides, where the engine has them: post-accumulate hooks, hooks on the nodes of intermediates,
-# backward over some inputs, the grad mode inside hooks and custom backwards (compared), calls of custom
-# functions (FUNCTIONS), and inference_mode blocks that update a leaf in place (with inplace).
-OPTIONAL = frozenset({"post_accumulate_grad_hooks", "node_hooks", "backward_inputs", "grad_mode", "custom_function",
-                      "custom_multiple_outputs", "argument_forms", "several_roots", "inference_mode", "inplace",
-                      "grad_mode_forms"})
+# backward over some inputs (and with create_graph), the grad mode inside hooks and custom backwards (compared),
+# calls of custom functions (FUNCTIONS), and inference_mode blocks that update a leaf in place (with inplace, and
+# version_counters: a later pass through a node that saved the leaf raises inplace_modified on the reference engine).
+OPTIONAL = frozenset({"post_accumulate_grad_hooks", "node_hooks", "backward_inputs", "backward_create_graph",
+                      "grad_mode", "custom_function", "custom_multiple_outputs", "argument_forms", "several_roots",
+                      "inference_mode", "inplace", "version_counters", "grad_mode_forms"})
+BLOCKS = frozenset({"inplace", "version_counters"})  # what a grad-mode block's in-place update of a leaf needs
 # How a call's tensor arguments may be written (argument_forms): a bare tensor only where it stands for one.
 FORMS = ("tensor", "list", "tuple")
+# Every sequence multiplies, sums and adds (its loss): an engine lacking one of them has nothing to draw here.
+NEEDED_OPS = frozenset({"mul", "sum", "add"})
 # Custom functions a sequence may call; Flattened's backward returns a 0-d gradient, which only a 0-d input takes
 # (CUSTOM-4), so that both engines must raise custom_grad_shape for the others.
 FUNCTIONS = {
@@ -73,7 +78,7 @@ def sequences(draw, max_calls: int = 5, exclude: frozenset = frozenset(), extras
         loss = f"sum(mul({graph.output}, weights))"
     used = set()
     if "custom_function" in extras:
-        custom_steps, outputs, used = draw(custom_calls(list(graph.leaves) + intermediates, extras))
+        custom_steps, outputs, used = draw(custom_calls(list(graph.leaves) + intermediates, extras, exclude))
         steps += custom_steps
         loss = " + ".join([loss, *(f"sum({name})" for name in outputs)])
         if used:
@@ -92,10 +97,16 @@ def sequences(draw, max_calls: int = 5, exclude: frozenset = frozenset(), extras
 
 
 @st.composite
-def custom_calls(draw, names: list[str], extras: frozenset) -> tuple[list[str], list[str], set[str]]:
-    """Up to two calls of custom functions on values of the graph: the steps, the outputs, the functions used."""
+def custom_calls(draw, names: list[str], extras: frozenset,
+                 exclude: frozenset = frozenset()) -> tuple[list[str], list[str], set[str]]:
+    """Up to two calls of custom functions on values of the graph: the steps, the outputs, the functions used; none
+    whose steps call an op in `exclude`."""
     steps, outputs, used = [], [], set()
-    choices = sorted(name for name in FUNCTIONS if name != "Pair" or "custom_multiple_outputs" in extras)
+    choices = sorted(name for name, function in FUNCTIONS.items()
+                     if (name != "Pair" or "custom_multiple_outputs" in extras)
+                     and not set(re.findall(r"(\w+)\(", " ".join(function["forward"] + function["backward"]))) & exclude)
+    if not choices:
+        return steps, outputs, used
     for index in range(draw(st.integers(0, 2), label="custom calls")):
         name = draw(st.sampled_from(choices), label=f"custom function {index}")
         operands = [draw(st.sampled_from(names), label=f"operand {slot} of custom call {index}")
@@ -116,6 +127,8 @@ def _called(steps: list) -> set[str]:
                 found.add("post_accumulate_grad_hooks")
             if "inputs" in step and "backward" in step:
                 found.add("backward_inputs")
+            if step.get("create_graph") and "backward" in step:
+                found.add("backward_create_graph")
             forms = step.get("forms") or (step.get("grad") or {}).get("forms")
             if forms:
                 found.add("argument_forms")
@@ -124,9 +137,9 @@ def _called(steps: list) -> set[str]:
             if "register_node_prehook" in step or "register_node_hook" in step:
                 found.add("node_hooks")
             if "inference_mode" in step:
-                found |= {"inference_mode", "inplace"}  # the block updates a leaf in place
+                found |= {"inference_mode", *BLOCKS}  # the block updates a leaf in place
             if "no_grad" in step or "set_grad_enabled" in step:
-                found |= {"grad_mode", "inplace"}
+                found |= {"grad_mode", *BLOCKS}
             if "form" in step:
                 found.add("grad_mode_forms")
             if any(key.startswith("register_") for key in step):
@@ -154,15 +167,18 @@ def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str]
     # Grad-mode blocks update a leaf in place, after which no hook is registered (_without_hooks): one sequence in
     # four has them, so that hooks keep most of the draws.
     blocks = draw(st.integers(0, 3), label="grad-mode blocks") == 0
-    if blocks and {"inference_mode", "inplace"} <= extras:
+    if blocks and {"inference_mode", *BLOCKS} <= extras:
         kinds.append("inference_mode")
-    if blocks and {"grad_mode", "inplace"} <= extras:
+    if blocks and {"grad_mode", *BLOCKS} <= extras:
         kinds.append("grad_mode_block")
     for index in range(draw(st.integers(1, max_calls), label="calls")):
         kind = draw(st.sampled_from(kinds), label=f"call {index}")
         if kind in ("backward", "grad"):
+            # Paddle's backward has no create_graph (backward_create_graph); grad always has it
+            keys = ("retain_graph", "create_graph") if kind == "grad" or "backward_create_graph" in extras \
+                else ("retain_graph",)
             options = {key: draw(st.sampled_from([None, False, True]), label=f"{key} of call {index}")
-                       for key in ("retain_graph", "create_graph")}
+                       for key in keys}
             options = {key: value for key, value in options.items() if value is not None}
             if kind == "backward":
                 if "backward_inputs" in extras and draw(st.booleans(), label=f"inputs of call {index}"):

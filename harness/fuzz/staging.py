@@ -11,7 +11,9 @@ import copy
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import yaml
+from gradspec.fuzz import definition
 from gradspec.language.expressions import names_used
 from gradspec.language.loader import load_case
 
@@ -37,29 +39,52 @@ def with_gradient_expectation(draw, expected: dict, adapter, derivation: str, ru
     case = copy.deepcopy(draw.data)
     leaves = [leaf for leaf in draw.leaves if leaf in _dependencies(draw.case, draw.output)]
     names = [f"grad_{leaf}" for leaf in leaves]
-    call = {"outputs": draw.output, "inputs": list(leaves), "as": names}
-    if draw.grad_output is not None:
-        call["grad_outputs"] = [plain(draw.grad_output)]
+    if "grad" in adapter.capabilities:
+        step = {"grad": {"outputs": draw.output, "inputs": list(leaves), "as": names}}
+        if draw.grad_output is not None:
+            step["grad"]["grad_outputs"] = [plain(draw.grad_output)]
+    else:  # an engine without grad: backward into .grad, as the oracle differentiated it
+        step = {"derivative": {"of": draw.output, "wrt": list(leaves), "gradient": _output_gradient(draw),
+                               "as": names}}
     case.update(
         title=f"fuzz: gradient of a random graph disagrees with finite differences on {adapter.name}",
         rules=rules,
         derivation=derivation,
-        capabilities=sorted({"grad", *draw.data["capabilities"]}),
+        capabilities=sorted({"grad" if "grad" in step else "derivatives", *_forward_capabilities(draw)}),
         tolerance={"rtol": 1e-6, "atol": 1e-9, "reason": "expected values are finite-difference estimates"},
     )
     case["steps"] = list(case["steps"]) + [
-        {"grad": call},
+        step,
         {"expect": {"value": {n: plain(expected[leaf]) for n, leaf in zip(names, leaves, strict=True)}}},
     ]
     return case
 
 
-def with_hessian_vector_expectation(draw, u: list, expected: dict, adapter, derivation: str) -> dict:
+def _forward_capabilities(draw) -> set[str]:
+    """What the drawn forward steps need (a draw declares grad too, for the engines that have it)."""
+    return set(draw.data["capabilities"]) - {"grad"}
+
+
+def _output_gradient(draw) -> list:
+    """The draw's output gradient, or ones of the output's shape where it has one element: always explicit, so that
+    a backward needs no implicit gradient of a non-scalar one-element output (VJP-6)."""
+    if draw.grad_output is not None:
+        return plain(draw.grad_output)
+    point = {t.name: t.value.astype(np.float64) for t in draw.case.tensors}
+    return plain(np.ones(np.shape(definition.numpy_function(draw.case, draw.output)(point))))
+
+
+def with_hessian_vector_expectation(draw, u: list, expected: dict, adapter, derivation: str,
+                                    gradient: dict | None = None) -> dict:
     """The drawn forward steps, the gradient with create_graph, and the gradient of its product with u.
 
     Leaves the output does not depend on are left out of both calls: their gradient is None,
-    which cannot be multiplied, and their row of the Hessian is zero anyway.
+    which cannot be multiplied, and their row of the Hessian is zero anyway. An engine without
+    grad gets backward steps instead (_hessian_vector_by_backward); `gradient`, the first
+    derivatives, is what its .grad holds besides where it cannot clear .grad.
     """
+    if "grad" not in adapter.capabilities:
+        return _hessian_vector_by_backward(draw, u, expected, adapter, derivation, gradient)
     case = copy.deepcopy(draw.data)
     used = [leaf for leaf in draw.leaves if leaf in _dependencies(draw.case, draw.output)]
     first = {"outputs": draw.output, "inputs": used, "create_graph": True, "as": [f"g_{leaf}" for leaf in used]}
@@ -80,6 +105,37 @@ def with_hessian_vector_expectation(draw, u: list, expected: dict, adapter, deri
     case["steps"] = list(case["steps"]) + [
         {"grad": first}, f"along_u = {products}", {"grad": second},
         {"expect": {"value": {f"h_{leaf}": plain(expected[leaf]) for leaf in used}}},
+    ] if used else list(case["steps"])
+    return case
+
+
+def _hessian_vector_by_backward(draw, u: list, expected: dict, adapter, derivation: str,
+                                gradient: dict | None) -> dict:
+    """backward with create_graph, each leaf's .grad times u summed, and a second backward of that sum: the leaves'
+    .grad is then H·u, after clearing it (grad_assignment), or the first gradient plus H·u (an accumulating engine)."""
+    case = copy.deepcopy(draw.data)
+    used = [leaf for leaf in draw.leaves if leaf in _dependencies(draw.case, draw.output)]
+    clears = "grad_assignment" in adapter.capabilities
+    if not clears and gradient is None:
+        raise ValueError("an engine without grad_assignment keeps the first gradient in .grad: pass `gradient`")
+    directions = dict(zip(draw.leaves, u, strict=True))
+    case.update(
+        title=f"fuzz: a Hessian-vector product of a random graph disagrees with finite differences on {adapter.name}",
+        rules=["DERIV-2", "HIGHER-4"], derivation=derivation,
+        capabilities=sorted({"backward", "create_graph", "backward_create_graph", *(["grad_assignment"] if clears else []),
+                             *_forward_capabilities(draw)}),
+        tolerance={"rtol": 1e-4, "atol": 1e-6, "reason": "expected values are nested finite-difference estimates"},
+    )
+    case["tensors"] = {**case["tensors"], **{f"u_{leaf}": {"value": plain(directions[leaf])} for leaf in used}}
+    want = {leaf: expected[leaf] if clears else np.asarray(expected[leaf]) + np.asarray(gradient[leaf])
+            for leaf in used}
+    case["steps"] = list(case["steps"]) + [
+        {"backward": draw.output, "gradient": _output_gradient(draw), "create_graph": True},
+        *(f"g_{leaf} = {leaf}.grad" for leaf in used),
+        f"along_u = {' + '.join(f'sum(g_{leaf} * u_{leaf})' for leaf in used)}",
+        *([{"set_grad": {leaf: None for leaf in used}}] if clears else []),
+        {"backward": "along_u"},
+        {"expect": {"grad": {leaf: plain(want[leaf]) for leaf in used}}},
     ] if used else list(case["steps"])
     return case
 

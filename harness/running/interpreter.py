@@ -13,7 +13,7 @@ import sys
 import threading
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from gradspec import contracts
 from gradspec.adapter import Adapter
 from gradspec.language.case import NO_WARNING, Case, Step, argument_forms, as_list, thawed, written
 from gradspec.language.expressions import Apply, Call, Expr, GradOf, Num, Ref, call_kwargs, python_index
-from gradspec.running.compare import array_mismatch
+from gradspec.running.compare import array_mismatch, judged_dtype
 from gradspec.running.custom import FunctionProgram
 from gradspec.running.saved_hooks import SavedHookLog
 from gradspec.running.threads import Threads
@@ -31,6 +31,7 @@ from gradspec.running.threads import Threads
 # failed: the engine did not behave as the case says; error: the adapter or gradspec itself broke,
 # so nothing was learnt about the engine (a conformance report must not blame the engine for it).
 PASSED, FAILED, ERROR, NOT_APPLICABLE = "passed", "failed", "error", "not_applicable"
+Expected = tuple[frozenset[str], str]  # the floating dtypes a value may have (none: not judged), and the rule
 MESSAGE_LIMIT = 2000  # characters of an engine's message kept in outcomes and reports
 REPORT_LIMIT = 20000  # characters of one outcome's whole text
 
@@ -41,6 +42,8 @@ class Outcome:
     message: str = ""
     step: str | None = None  # which step failed, e.g. "step 5 (backward, line 21)"
     details: tuple[str, ...] = field(default_factory=tuple)
+    line: int | None = None  # the failing step's line in the case file, and the tensor its check was about:
+    tensor: str | None = None  # reports mark that tensor in the case's graph (graph.node_at)
 
     def report(self) -> str:
         """What went wrong, cut to REPORT_LIMIT characters: an engine's message can be megabytes."""
@@ -65,6 +68,15 @@ class _StepFailed(Exception):
         super().__init__(message)
         self.message, self.details = message, details
         self.engine_error: Exception | None = None  # set where the failure is an error the engine raised
+        self.line: int | None = None  # where it failed, set by the innermost step that saw it (locate)
+        self.tensor: str | None = None
+        self.located = False
+
+    def locate(self, step: Step) -> None:
+        """The failing step's line and the tensor it is about, once: the innermost step knows best."""
+        if not self.located:
+            self.located, self.line = True, step.line
+            self.tensor = self.tensor or _subject(step)
 
 
 class _StepErrored(_StepFailed):
@@ -72,9 +84,10 @@ class _StepErrored(_StepFailed):
 
 
 def missing_capabilities(case: Case, adapter: Adapter) -> list[str]:
-    """What the case needs that the engine lacks: capabilities, then ops (as `op:NAME`)."""
+    """What the case needs that the engine lacks: capabilities, then ops (as `op:NAME (why)`, from lacking_ops)."""
+    lacking = adapter.lacking_ops()
     return (sorted(case.capabilities - effective_capabilities(type(adapter)))
-            + [f"op:{op}" for op in sorted(case.ops & adapter.missing_ops())])
+            + [f"op:{op} ({lacking[op]})" for op in sorted(case.ops & set(lacking))])
 
 
 def effective_capabilities(adapter_cls: type[Adapter]) -> set[str]:
@@ -153,6 +166,12 @@ class _Run:
         self.backward_log: list[dict] = []  # every call of a case function's backward (custom.py)
         self.functions: dict[str, Callable] = {}  # the engine's function for each case function, made on first use
         self.saved_hooks = SavedHookLog(adapter)  # the calls of saved-tensor hooks (saved_tensor_hooks blocks)
+        # The dtype asked for judges every value (SHAPE-1, SHAPE-6), never the one the engine gave: per name, the
+        # floating dtypes its value may have and the rule saying so; per hook label, those of its gradients.
+        floating = {decl.dtype or adapter.dtype for decl in case.tensors} - {"int64"}
+        self.case_dtypes: Expected = (frozenset(floating or {adapter.dtype}), "SHAPE-6")  # where nothing more is known
+        self.dtypes: dict[str, Expected] = {}
+        self.hook_dtypes: dict[str, Expected] = {}
         self.local = threading.local()  # per thread of a `threads` step: the step running, the block's Threads
 
     @property
@@ -172,27 +191,36 @@ class _Run:
             self.make_tensors()
             self.run_steps(self.case.steps, prefix="")
         except _StepErrored as error:
-            return Outcome(ERROR, error.message, self.current, error.details)
+            return Outcome(ERROR, error.message, self.current, error.details, error.line, error.tensor)
         except _StepFailed as failure:
-            return Outcome(FAILED, failure.message, self.current, failure.details)
+            return Outcome(FAILED, failure.message, self.current, failure.details, failure.line, failure.tensor)
         return Outcome(PASSED)
 
     def make_tensors(self) -> None:
         self.current = "creating tensors"
         for decl in self.case.tensors:
             try:
-                self.env[decl.name] = self.adapter.tensor(decl.value, decl.requires_grad, decl.dtype or self.adapter.dtype)
+                dtype = decl.dtype or self.adapter.dtype
+                self.dtypes[decl.name] = (frozenset({dtype} - {"int64"}), "SHAPE-6")
+                self.env[decl.name] = self.adapter.tensor(decl.value, decl.requires_grad, dtype)
             except Exception as exc:  # noqa: BLE001 - an engine's error is a finding; an adapter's is no verdict
                 if self.adapter.classify(exc) is None and _raised_by_harness(exc, self.adapter):
                     message, details = no_verdict(exc, self.tracebacks)
-                    raise _StepErrored(f"creating tensor {decl.name!r}: {message}", details) from None
-                raise _StepFailed(f"creating tensor {decl.name!r} raised {_exception(exc)}") from None
+                    failure = _StepErrored(f"creating tensor {decl.name!r}: {message}", details)
+                else:
+                    failure = _StepFailed(f"creating tensor {decl.name!r} raised {_exception(exc)}")
+                failure.tensor, failure.located = decl.name, True
+                raise failure from None
 
     def run_steps(self, steps: tuple[Step, ...], prefix: str) -> None:
         for number, step in enumerate(steps, start=1):
             label = f"{prefix}{number}"
             self.current = f"step {label} ({step.describe()})"
-            self.run_step(step, label)
+            try:
+                self.run_step(step, label)
+            except _StepFailed as failure:
+                failure.locate(step)
+                raise
 
     def run_step(self, step: Step, label: str) -> None:
         # Python's warning filters are global: only the thread that started a `threads` block captures them
@@ -280,7 +308,11 @@ class _Run:
         def generator():  # a generator function, as the decorator sees it: one step per resume
             for number, inner in enumerate(step.body, start=1):
                 self.current = f"step {label}.{number} ({inner.describe()})"
-                self.run_step(inner, f"{label}.{number}")
+                try:
+                    self.run_step(inner, f"{label}.{number}")
+                except _StepFailed as failure:
+                    failure.locate(inner)
+                    raise
                 yield
         for _ in self.grad_mode_block(step)(generator)():
             pass
@@ -335,6 +367,35 @@ class _Run:
             raise _StepFailed(f"an operand of {expr.op!r} is None (a .grad the engine did not produce)")
         return self.adapter.apply(expr.op, args, call_kwargs(expr))
 
+    def expected_dtypes(self, expr: Expr) -> Expected | None:
+        """The floating dtypes the value of `expr` may have, and the rule saying so; None for a number.
+
+        A gradient has its tensor's dtype (SHAPE-1); a result has its operands' floating dtype (SHAPE-6), either
+        of two where operands of two dtypes meet, none (not judged) for an integer or boolean result: an op
+        without a derivative (comparisons, argmax) or one of integer operands only. Index and condition operands
+        do not count; a number takes the dtype of the tensors it meets.
+        """
+        if isinstance(expr, Num):
+            return None
+        if isinstance(expr, Ref):
+            return self.dtypes.get(expr.name, self.case_dtypes)
+        if isinstance(expr, GradOf):
+            return self.gradient_dtypes(expr.name)
+        operands = list(expr.args)
+        if isinstance(expr, Call):
+            entry = contracts.ops().get(expr.op, {})
+            if entry.get("differentiable", True) is False:
+                return frozenset(), "SHAPE-6"
+            skipped = {entry.get("index_operand"), entry.get("condition_operand")}
+            operands = [arg for index, arg in enumerate(expr.args) if index not in skipped]
+        known = [found[0] for found in map(self.expected_dtypes, operands) if found is not None]
+        return (frozenset().union(*known), "SHAPE-6") if known else None
+
+    def expect_dtypes(self, names: list[str], expected: Expected | None) -> None:
+        """Record what each name's value may be (a number alone: the case's dtypes)."""
+        for name in names:
+            self.dtypes[name] = self.case_dtypes if expected is None else expected
+
     def function(self, name: str) -> Callable:
         """The engine's custom function for case function `name`, made once per run."""
         if name not in self.functions:
@@ -355,6 +416,7 @@ class _Run:
     def do_compute(self, step: Step) -> None:
         statement = step.statement
         value = self.evaluate(statement.expr)
+        self.expect_dtypes(list(statement.targets or [statement.target]), self.expected_dtypes(statement.expr))
         if not statement.targets:
             self.env[statement.target] = value
             return
@@ -415,11 +477,12 @@ class _Run:
         if len(results) != len(inputs):
             raise _StepFailed(f"grad returned {len(results)} result(s) for {len(inputs)} input(s)")
         if "as" in call:
-            for name, result in zip(as_list(call["as"]), results, strict=True):
+            for name, result, of in zip(as_list(call["as"]), results, as_list(call["inputs"]), strict=True):
                 self.env[name] = result
+                self.dtypes[name] = self.gradient_dtypes(of)
 
     def do_derivative(self, step: Step) -> None:
-        """Derivative values by the engine's grad, or else by backward: each leaf's .grad after less before."""
+        """Derivative values by the engine's grad, or else by backward into the leaves' .grad (derivative_by_backward)."""
         call = step.args["derivative"]
         output, inputs = self.tensor(call["of"]), [self.tensor(n) for n in as_list(call["wrt"])]
         gradient = call.get("gradient")
@@ -428,15 +491,46 @@ class _Run:
             results = list(self.adapter.grad([output], inputs, None if gradient is None else [gradient],
                                              None, None, None, None))
         else:
+            results = self.derivative_by_backward(output, gradient, inputs)
+        for name, result, of in zip(as_list(call["as"]), results, as_list(call["wrt"]), strict=True):
+            self.env[name] = result
+            self.dtypes[name] = self.gradient_dtypes(of)
+
+    def derivative_by_backward(self, output: Any, gradient: Any, inputs: list) -> list:
+        """Each input's .grad from one backward, with .grad cleared before and, with grad_assignment, restored after.
+
+        Cleared, because an engine may replace .grad instead of adding to it (mygrad): "after less before" would
+        then show its right derivative as wrong, and a derivative step judges derivatives, not accumulation (ACC).
+        Restored, so that later steps see the .grad they would see without this step; an engine that can clear
+        .grad but not assign it (an adapter's own clear_grad) keeps the derivative there, as its backward would.
+        An engine that can do neither gets .grad after less before, as an accumulation.
+        """
+        adapter = self.adapter
+        # only the inputs' .grad, where backward can be told so: other leaves' .grad stay as later steps expect
+        only = inputs if "backward_inputs" in adapter.capabilities else None
+        clears = "grad_assignment" in adapter.capabilities or type(adapter).clear_grad is not Adapter.clear_grad
+        if not clears:
             before = [self.read_grad_array(t) for t in inputs]
-            self.adapter.backward(output, gradient, None, None, None)
+            adapter.backward(output, gradient, None, None, only)
             results = []
             for tensor, earlier in zip(inputs, before, strict=True):
-                after = self.read_grad_array(tensor)
-                change = None if after is None else after - (0 if earlier is None else earlier)
-                results.append(None if change is None else self.adapter.like(change, tensor))
-        for name, result in zip(as_list(call["as"]), results, strict=True):
-            self.env[name] = result
+                after = adapter.read_grad(tensor)  # the change made like the .grad, in the dtype the engine gave it
+                results.append(None if after is None else adapter.like(
+                    adapter.to_numpy(after) - (0 if earlier is None else earlier), after))
+            return results
+        restores = "grad_assignment" in adapter.capabilities
+        saved = [adapter.read_grad(t) for t in inputs] if restores else []
+        try:
+            for tensor in inputs:
+                adapter.clear_grad(tensor)
+            adapter.backward(output, gradient, None, None, only)
+            grads = [adapter.read_grad(t) for t in inputs]
+            # copies in the engine's own dtype (SHAPE-1 is judged on them), apart from the buffer restoring may reuse
+            return [None if g is None else adapter.like(adapter.to_numpy(g), g) for g in grads]
+        finally:
+            if restores:
+                for tensor, grad in zip(inputs, saved, strict=True):
+                    adapter.set_grad(tensor, grad)
 
     def read_grad_array(self, tensor: Any) -> np.ndarray | None:
         grad = self.adapter.read_grad(tensor)
@@ -444,6 +538,10 @@ class _Run:
 
     def do_retain_grad(self, step: Step) -> None:
         self.adapter.retain_grad(self.tensor(step.args["retain_grad"]))
+
+    def gradient_dtypes(self, name: str) -> Expected:
+        """What a gradient of tensor `name` may be: its dtype (SHAPE-1)."""
+        return self.dtypes.get(name, self.case_dtypes)[0], "SHAPE-1"
 
     def log_hook(self, label: str, gradient: Any) -> None:
         """One hook call: its label, the gradient it saw (None for a post-accumulate hook on an empty .grad) and
@@ -469,6 +567,7 @@ class _Run:
             return self.adapter.like(np.asarray(returns["value"], dtype=np.float64), gradient)
 
         self.handles[label] = self.adapter.register_hook(self.tensor(step.args["register_hook"]), hook)
+        self.hook_dtypes[label] = self.gradient_dtypes(step.args["register_hook"])
 
     def do_register_post_accumulate_grad_hook(self, step: Step) -> None:
         label, modifies, returns = step.args["as"], step.args.get("modifies"), step.args.get("returns")
@@ -486,6 +585,7 @@ class _Run:
 
         tensor = self.tensor(step.args["register_post_accumulate_grad_hook"])
         self.handles[label] = self.adapter.register_post_accumulate_grad_hook(tensor, hook)
+        self.hook_dtypes[label] = self.gradient_dtypes(step.args["register_post_accumulate_grad_hook"])
 
     def do_register_node_prehook(self, step: Step) -> None:
         label, scale = step.args["as"], (step.args.get("returns") or {}).get("scale")
@@ -497,6 +597,7 @@ class _Run:
             return (self.adapter.apply("mul", [grad_outputs[0], float(scale)], {}), *grad_outputs[1:])
 
         self.handles[label] = self.adapter.register_node_prehook(self.tensor(step.args["register_node_prehook"]), hook)
+        self.hook_dtypes[label] = self.gradient_dtypes(step.args["register_node_prehook"])
 
     def do_register_node_hook(self, step: Step) -> None:
         label = step.args["as"]
@@ -505,6 +606,7 @@ class _Run:
             self.log_hook(label, grad_outputs[0])
 
         self.handles[label] = self.adapter.register_node_hook(self.tensor(step.args["register_node_hook"]), hook)
+        self.hook_dtypes[label] = self.gradient_dtypes(step.args["register_node_hook"])
 
     def do_remove_hook(self, step: Step) -> None:
         self.adapter.remove_hook(self.handles[step.args["remove_hook"]])
@@ -525,23 +627,34 @@ class _Run:
 
     def do_expect(self, step: Step) -> None:
         problems: list[str] = []
+        first: list[str] = []  # the tensor of the first problem, for reports to mark in the case's graph
+
+        def about(name: str) -> None:
+            if problems and not first:
+                first.append(name)
+
         expect = step.args["expect"]
         for name, want in expect.get("value", {}).items():
             value = self.env[name]
-            self.check_array(problems, f"value of {name}", want, value)
+            self.check_array(problems, f"value of {name}", want, value, self.dtypes.get(name, self.case_dtypes))
+            about(name)
         for name, want in expect.get("grad", {}).items():
-            self.check_array(problems, f".grad of {name}", want, self.adapter.read_grad(self.tensor(name)))
+            self.check_array(problems, f".grad of {name}", want, self.adapter.read_grad(self.tensor(name)),
+                             self.gradient_dtypes(name))
+            about(name)
         for name, want in expect.get("grad_dtype", {}).items():
             grad = self.adapter.read_grad(self.tensor(name))
             got = None if grad is None else self.adapter.dtype_name(grad)
             if got != want:
                 problems.append(f"dtype of .grad of {name}: expected {want}, got {got}")
+            about(name)
         for flag, read in (("requires_grad", self.adapter.requires_grad), ("is_leaf", self.adapter.is_leaf),
                            ("has_grad_fn", self.adapter.has_grad_fn), ("is_inference", self.adapter.is_inference)):
             for name, want in expect.get(flag, {}).items():
                 got = bool(read(self.tensor(name)))
                 if got != want:
                     problems.append(f"{flag} of {name}: expected {want}, got {got}")
+                about(name)
         if "hook_calls" in expect:
             self.check_hook_calls(problems, expect["hook_calls"])
         if "hook_grads" in expect:
@@ -549,12 +662,15 @@ class _Run:
         if "backward_calls" in expect:
             self.check_backward_calls(problems, expect["backward_calls"])
         if "saved_hook_calls" in expect:
-            self.saved_hooks.check(problems, expect["saved_hook_calls"], self.case.tolerance)
+            self.saved_hooks.check(problems, expect["saved_hook_calls"], self.case.tolerance, self.case_dtypes[0])
         if problems:
-            raise _StepFailed(problems[0] if len(problems) == 1 else f"{len(problems)} expectations failed",
-                              tuple(problems) if len(problems) > 1 else ())
+            failure = _StepFailed(problems[0] if len(problems) == 1 else f"{len(problems)} expectations failed",
+                                  tuple(problems) if len(problems) > 1 else ())
+            failure.tensor = first[0] if first else None
+            raise failure
 
-    def check_array(self, problems: list[str], what: str, want: Any, value: Any) -> None:
+    def check_array(self, problems: list[str], what: str, want: Any, value: Any, expected: Expected) -> None:
+        """The value against `want`, judged in the dtype asked for (`expected`), whose dtype is itself checked."""
         try:
             got = None if value is None else self.adapter.to_numpy(value)
         except _ADAPTER_BUGS:
@@ -562,19 +678,29 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - the engine's own reading of its result failed (SHAPE-5)
             problems.append(f"{what}: the result cannot be read as a user reads it ({_exception(exc)}), SHAPE-5")
             return
-        dtype = self.adapter.dtype_name(value) if value is not None else self.adapter.dtype
+        given = () if value is None else (self.adapter.dtype_name(value), str(got.dtype))
+        self.compare(problems, what, want, got, given, expected)
+
+    def compare(self, problems: list[str], what: str, want: Any, got: np.ndarray | None, given: tuple[str, ...],
+                expected: Expected) -> None:
+        """One problem line for `what`: its dtype (judged_dtype), then its values in the tolerance of the dtype asked
+        for; `given` holds the dtypes the engine gave it (none where it gave None)."""
+        dtype, wrong = judged_dtype(expected[0], given or (self.adapter.dtype,), type(self.adapter).dtypes)
         mismatch = array_mismatch(thawed(want), got, dtype, self.case.tolerance)
-        if mismatch:
-            problems.append(f"{what}: {mismatch}")
+        found = [f"{wrong} ({expected[1]})"] if wrong else []
+        found += [mismatch] if mismatch else []
+        if found:
+            problems.append(f"{what}: {'; '.join(found)}")
 
     def take_hook_log(self) -> list[tuple[str, np.ndarray | None, bool | None]]:
         """Every hook call since the last time the log was taken, in order; the log starts afresh."""
         log, self.hook_log = self.hook_log, []
         return log
 
-    def log_dtype(self, grad: np.ndarray | None) -> str:
-        """The dtype a recorded gradient is compared in (the run's when the hook saw None)."""
-        return str(grad.dtype) if grad is not None else self.adapter.dtype
+    @staticmethod
+    def logged(grad: np.ndarray | None) -> tuple[str, ...]:
+        """The dtype a logged gradient came in (none where the hook saw None)."""
+        return () if grad is None else (str(grad.dtype),)
 
     def check_hook_grads(self, problems: list[str], expected: Any) -> None:
         """Per hook, the gradients it saw in order; the order across hooks is not checked."""
@@ -588,9 +714,8 @@ class _Run:
                 problems.append(f"hook {label}: expected {len(wanted)} call(s), got {len(seen)}")
                 continue
             for index, (want, grad) in enumerate(zip(wanted, seen, strict=True), start=1):
-                mismatch = array_mismatch(thawed(want), grad, self.log_dtype(grad), self.case.tolerance)
-                if mismatch:
-                    problems.append(f"hook {label}, call {index}: {mismatch}")
+                self.compare(problems, f"hook {label}, call {index}", want, grad, self.logged(grad),
+                             self.hook_dtypes.get(label, self.case_dtypes))
 
     def check_hook_calls(self, problems: list[str], expected: Any) -> None:
         log = self.take_hook_log()
@@ -600,9 +725,8 @@ class _Run:
             return
         for index, (call, (label, grad, mode)) in enumerate(zip(expected, log, strict=True), start=1):
             if "grad" in call:
-                mismatch = array_mismatch(thawed(call["grad"]), grad, self.log_dtype(grad), self.case.tolerance)
-                if mismatch:
-                    problems.append(f"hook call {index} ({label}): {mismatch}")
+                self.compare(problems, f"hook call {index} ({label})", call["grad"], grad, self.logged(grad),
+                             self.hook_dtypes.get(label, self.case_dtypes))
             if "grad_mode" in call and mode != call["grad_mode"]:
                 problems.append(f"hook call {index} ({label}): grad mode inside was {mode}, expected {call['grad_mode']}")
 
@@ -622,12 +746,32 @@ class _Run:
                                 f"gradient(s), got {len(seen['grads'])}")
                 continue
             for slot, (want_grad, grad) in enumerate(zip(call["grads"], seen["grads"], strict=True)):
-                mismatch = array_mismatch(thawed(want_grad), grad, self.log_dtype(grad), self.case.tolerance)
-                if mismatch:
-                    problems.append(f"backward call {number} ({seen['function']}), gradient {slot}: {mismatch}")
+                self.compare(problems, f"backward call {number} ({seen['function']}), gradient {slot}", want_grad,
+                             grad, self.logged(grad), self.case_dtypes)
             if "grad_mode" in call and seen["grad_mode"] != call["grad_mode"]:
                 problems.append(f"backward call {number} ({seen['function']}): grad mode inside was "
                                 f"{seen['grad_mode']}, expected {call['grad_mode']}")
+
+
+# Steps whose own argument names the tensor (or tensors, first one counts) they act on.
+_ON_TENSOR = ("backward", "retain_grad", "register_hook", "register_post_accumulate_grad_hook", "register_node_prehook",
+              "register_node_hook", "set_grad", "zero_grad", "requires_grad_", "detach_")
+
+
+def _subject(step: Step) -> str | None:
+    """The tensor a step is about: the result it computes (a derivative's or grad's `as` included), or the tensor it
+    acts on (backward's output, a hook's tensor); None for a block, an `expect` (do_expect names its own) or a step
+    about something else (a hook label)."""
+    if step.statement is not None:
+        return step.statement.target
+    value = step.args.get(step.kind)
+    if step.kind in ("grad", "derivative") and isinstance(value, Mapping):
+        names = as_list(value.get("as") or value.get("outputs" if step.kind == "grad" else "of"))
+    elif step.kind in _ON_TENSOR:
+        names = list(value) if isinstance(value, Mapping) else as_list(value)
+    else:
+        return None
+    return names[0] if names and isinstance(names[0], str) else None
 
 
 def _by_label(log: list[tuple[str, Any]]) -> dict[str, list]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from gradspec.adapter import Adapter
 from gradspec.language.case import thawed
-from gradspec.running.compare import array_mismatch
+from gradspec.running.compare import array_mismatch, judged_dtype
 
 
 class SavedHookLog:
@@ -38,9 +38,14 @@ class SavedHookLog:
 
         return adapter.saved_tensor_hooks(pack_hook, unpack_hook)
 
-    def check(self, problems: list[str], expected: Any, tolerance: Any) -> None:
-        """Pack calls in the order values were saved; unpack calls in any order (engines promise none, SAVED-2)."""
+    def check(self, problems: list[str], expected: Any, tolerance: Any, dtypes: frozenset[str] = frozenset()) -> None:
+        """Pack calls in the order values were saved; unpack calls in any order (engines promise none, SAVED-2).
+
+        `dtypes`: the floating dtypes a saved value may have (the case's), whose tolerance judges it, never the dtype
+        the engine gave: a floating value of another dtype is itself a problem (SHAPE-6).
+        """
         calls, self.calls = self.calls, []
+        supported = type(self.adapter).dtypes
         for which in ("pack", "unpack"):
             got = [(label, value) for label, call, value in calls if call == which]
             want = [(call[which], thawed(call["value"])) for call in expected if which in call]
@@ -49,20 +54,22 @@ class SavedHookLog:
                                 f"({[label for label, _ in got]})")
                 continue
             if which == "unpack":
-                got = _facing(want, got, tolerance)
+                got = _facing(want, got, tolerance, dtypes, supported)
             for number, ((want_label, want_value), (label, value)) in enumerate(zip(want, got, strict=True), 1):
-                mismatch = array_mismatch(want_value, value, str(value.dtype), tolerance)
+                dtype, wrong = judged_dtype(dtypes, (str(value.dtype),), supported)
+                mismatch = "; ".join(filter(None, [wrong and f"{wrong} (SHAPE-6)",
+                                                   array_mismatch(want_value, value, dtype, tolerance)]))
                 if label != want_label or mismatch:
                     problems.append(f"saved-tensor {which} call {number}: expected {want_label} with {want_value}, "
                                     f"got {label}: {mismatch or 'the same value'}")
 
 
-def _facing(want: list, got: list, tolerance: Any) -> list:
+def _facing(want: list, got: list, tolerance: Any, dtypes: frozenset[str], supported: tuple[str, ...]) -> list:
     """`got` reordered so that each wanted call faces an equal one where there is one, and a leftover where not."""
     left, facing = list(got), [None] * len(want)
     for slot, (want_label, want_value) in enumerate(want):
         index = next((i for i, (label, value) in enumerate(left) if label == want_label and not array_mismatch(
-            want_value, value, str(value.dtype), tolerance)), None)
+            want_value, value, judged_dtype(dtypes, (str(value.dtype),), supported)[0], tolerance)), None)
         if index is not None:
             facing[slot] = left.pop(index)
     return [call if call is not None else left.pop(0) for call in facing]
