@@ -99,3 +99,12 @@ def rules() -> dict[str, Rule]:
                 raise ValueError(f"spec/semantics.md defines rule {rule.id} twice")
             found[rule.id] = rule
     return found
+
+
+AREA_HEADING = re.compile(r"^## (?P<area>[A-Z]+): (?P<title>.+)$")
+
+
+@cache
+def rule_areas() -> dict[str, str]:
+    """The rule book's areas (the prefix of rule ids: LIFE, ACC, ...) and their titles, in the book's order."""
+    return {m["area"]: m["title"] for line in _read("semantics.md").splitlines() if (m := AREA_HEADING.match(line))}

@@ -9,10 +9,11 @@ from gradspec.reports.tables import (
     coverage_table,
     disagreements,
     engine_matrix,
-    op_matrix,
     failure_links,
     failures,
+    op_matrix,
     outcomes_table,
+    reproduce,
     run_name,
     verdict,
 )
@@ -40,9 +41,16 @@ def render(report: dict) -> str:
     for result in failed:
         crashed = " (error: no verdict)" if result["outcome"] == "error" else ""
         lines += [f'<a id="{anchor(result)}"></a>', "", f"### {text(result['case'])} on {text(run_name(result))}{crashed}",
-                  "", text(result["title"]), "", *fenced(result["message"].strip()), ""]
+                  "", text(result["title"]), "", *fenced(result["message"].strip()), "",
+                  "Rerun exactly this:", "", *fenced(reproduce(result, report)), ""]
     for file in broken:
         lines += [f"### {text(file['path'])} could not be loaded", "", *fenced(file["error"]), ""]
+    passes = [r for r in report["results"] if r["outcome"] == "unexpected_pass"]
+    if passes:  # a listed known failure that passed: a fix to confirm, and under --strict-expectations a failed run
+        strict = " (each fails the run: --strict-expectations)" if report.get("strict_expectations") else ""
+        lines += ["## Unexpected passes", "", f"Listed as known failures, yet passed{strict}; drop their lines "
+                  "from the expectation file once the fix is confirmed:", ""]
+        lines += [f"- {text(r['case'])} on {text(run_name(r))}: {text(r['message'])}" for r in passes] + [""]
     return "\n".join(lines) + "\n"
 
 

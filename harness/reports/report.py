@@ -31,6 +31,7 @@ class ReportBuilder:
         self.items_reported = 0  # every item's final report, gradspec's or not, to tell whether any was lost
         self.expected = 0
         self.complete = True
+        self.strict_expectations = False  # --strict-expectations: an unexpected pass fails the run
 
     def add_test(self, report: pytest.TestReport) -> dict | None:
         """Count a final report; for a case item, record and return its result (None for any other item)."""
@@ -55,6 +56,8 @@ class ReportBuilder:
         }
         if outcome in ("failed", "error") and "gradspec_graph" in properties:
             result["graph"] = json.loads(properties["gradspec_graph"])
+        if outcome in ("failed", "error") and "gradspec_failed_at" in properties:
+            result["failed_at"] = json.loads(properties["gradspec_failed_at"])
         self.results.append(result)
         return result
 
@@ -94,6 +97,7 @@ class ReportBuilder:
             "engines": self.engines,
             "summary": dict(sorted(Counter(r["outcome"] for r in self.results).items())),
             "complete": self.complete, "expected_items": self.expected, "reported_items": self.items_reported,
+            "strict_expectations": self.strict_expectations,
             "results": sorted(self.results, key=lambda r: (r["case"], r["engine"], r["device"], r["dtype"])),
             "broken_case_files": sorted(self.broken, key=lambda b: b["path"]),
             "rule_coverage": self.rule_coverage(),
@@ -110,12 +114,19 @@ class ReportBuilder:
 
 
 def is_final(report: pytest.TestReport) -> bool:
-    """The report that decides an item's outcome: the call, a setup that skipped, or pytest-xdist's report of
-    an item whose worker crashed (its phase is "???")."""
-    return report.when in ("call", "???") or (report.when == "setup" and report.skipped)
+    """The report that decides an item's outcome: the call, a setup that skipped or failed (a fixture raised, so no
+    call follows), or pytest-xdist's report of an item whose worker crashed (its phase is "???")."""
+    return report.when in ("call", "???") or (report.when == "setup" and not report.passed)
+
+
+STRICT_XPASS = "[XPASS(strict)]"  # pytest's report of a strict xfail that passed: failed, with no wasxfail
 
 
 def _outcome(report: pytest.TestReport, properties: dict) -> tuple[str, str]:
+    if report.failed and isinstance(report.longrepr, str) and report.longrepr.startswith(STRICT_XPASS):
+        # --strict-expectations: a listed case that passed. It fails the run, but it is still an unexpected pass of
+        # the engine, never an error of the adapter.
+        return "unexpected_pass", report.longrepr.removeprefix(STRICT_XPASS).strip()
     if hasattr(report, "wasxfail"):
         if report.skipped:
             return "expected_failure", report.wasxfail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter, defaultdict
 
 from gradspec import contracts
@@ -65,13 +66,17 @@ def verdict(report: dict) -> str:
     if report.get("complete") is False:
         return (f"INCOMPLETE: the run was interrupted or lost results ({report.get('reported_items')} of "
                 f"{report.get('expected_items')} collected items reported); what is below is not the whole run")
-    if counts["failed"] or counts["error"] or broken:
+    strict = counts["unexpected_pass"] if report.get("strict_expectations") else 0  # they failed the run
+    if counts["failed"] or counts["error"] or broken or strict:
         parts = [f"{counts[o]} {o}" for o in ("failed", "error") if counts[o]]
+        parts += [f"{strict} unexpected pass(es) under --strict-expectations"] if strict else []
         parts += [f"{broken} case file(s) not loaded"] if broken else []
         return f"FAILED: {', '.join(parts)}, in {judged} judged results"
     if not judged:
         return "NOTHING JUDGED: every result was skipped or not applicable, so this run says nothing"
-    known = f" ({counts['expected_failure']} known differences)" if counts["expected_failure"] else ""
+    notes = [f"{counts['expected_failure']} known differences"] if counts["expected_failure"] else []
+    notes += [f"{counts['unexpected_pass']} unexpected pass(es)"] if counts["unexpected_pass"] else []
+    known = f" ({', '.join(notes)})" if notes else ""
     return f"PASSED: {judged} judged results behave as the rule book says{known}"
 
 
@@ -161,3 +166,49 @@ def _matrix_cell(counts: Counter) -> str:
         return ""
     return f"{counts['passed']} / {counts['differs']} / {counts['not_applicable']}" + (
         f" ({counts['skipped']} skipped)" if counts["skipped"] else "")
+
+
+def reproduce(result: dict, report: dict) -> str:
+    """The command that reruns exactly this result: its pytest node id, selected on its engine, device and dtype
+    (run where the run ran). The engine is named as --engine was given (`spec`), a label where that is unknown."""
+    spec = (report.get("engines", {}).get(result["engine"]) or {}).get("spec") or result["engine"]
+    nodeid = result.get("nodeid") or f"cases/{result['case']}::{run_name(result)}"
+    if str((report.get("corpus") or {}).get("source", "")).startswith("gradspec"):  # the shipped corpus
+        return shlex.join(["gradspec", "run", f"cases/{result['case']}::{run_name(result)}", "--engine", spec,
+                           "--device", result["device"], "--dtype", result["dtype"]])
+    return shlex.join(["pytest", nodeid, "--engine", spec, "--device", result["device"], "--dtype", result["dtype"]])
+
+
+def run_verdict(counts: Counter, strict: bool) -> str:
+    """One run's word: FAIL (a failure, an error, or an unexpected pass under --strict-expectations), NOTHING
+    JUDGED (every result skipped or not applicable), else PASS; as verdict() decides for the whole report."""
+    if counts["failed"] or counts["error"] or (strict and counts["unexpected_pass"]):
+        return "FAIL"
+    return "PASS" if any(counts[o] for o in JUDGED) else "NOTHING JUDGED"
+
+
+def rule_area(rule: str) -> str:
+    """LIFE-2's area is LIFE: the rule book's section (contracts.rule_areas)."""
+    return rule.rsplit("-", 1)[0]
+
+
+def heat_map(report: dict, kind: str) -> tuple[list[str], list[str], dict[str, dict[str, Counter]]]:
+    """Rows (rule areas in the book's order, or ops in ops.yaml's), runs, and per row and run the outcomes counted.
+
+    A result counts once in each rule area its rules name; under `op`, once per op it calls, and `lacks` counts the
+    not-applicable results whose reason is that the engine declares the op absent.
+    """
+    cells: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    for result in report["results"]:
+        run = run_name(result)
+        if kind == "op":
+            for op in result.get("ops", ()):
+                cells[op][run][result["outcome"]] += 1
+                if result["outcome"] == "not_applicable" and f"op:{op}" in result["message"]:
+                    cells[op][run]["lacks"] += 1
+        else:
+            for area in dict.fromkeys(rule_area(rule) for rule in result["rules"]):
+                cells[area][run][result["outcome"]] += 1
+    order = list(contracts.ops() if kind == "op" else contracts.rule_areas())
+    rows = sorted(cells, key=lambda key: (order.index(key) if key in order else len(order), key))
+    return rows, runs(report), cells
