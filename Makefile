@@ -22,7 +22,7 @@ matrix: $(STAMP) $(VENV)/.gradspec-engines  ## every engine, every case: the cro
 	$(BIN)/pytest cases --engine all -p no:cacheprovider $(foreach f,$(wildcard expectations/*.txt),--expectations $(f)) \
 		--gradspec-report=reports/matrix.json --gradspec-markdown=reports/matrix.md --gradspec-html=reports/matrix.html $(ARGS)
 
-engines: $(VENV)/.gradspec-engines  ## install the optional engines (JAX, TensorFlow, HIPS autograd, tinygrad)
+engines: $(VENV)/.gradspec-engines  ## install the optional engines (JAX, TensorFlow, HIPS autograd, tinygrad, mygrad, PaddlePaddle)
 
 $(VENV)/.gradspec-engines: requirements/engines.txt $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements/engines.txt

@@ -13,7 +13,9 @@ says what newly fails, what got fixed and what else changed (exit 1 on new failu
 `gradspec faults [PATH ...]` plants a violation of each MUST rule in the reference engine
 and says which cases catch it (exit 1 if a rule's violation would pass); `gradspec versions
 REPORT.json ...` builds the matrix of one engine's releases (`make versions`) and exits 1
-on a difference that spec/versions.yaml does not explain.
+on a difference that spec/versions.yaml does not explain. `gradspec expectations REPORT.json
+[-o FILE]` writes the expectation file of a run's failures, a reason placeholder on each line;
+`gradspec ci-workflow [-o FILE]` writes a GitHub Actions workflow for an engine's repository.
 Running the cases is pytest's job: `pytest cases --engine NAME`.
 """
 
@@ -104,8 +106,24 @@ def engines(names: Sequence[str]) -> int:
         lacking = sorted(set(contracts.capabilities()) - effective_capabilities(adapter))
         print(f"  capabilities: {', '.join(sorted(adapter.capabilities)) or 'none'}")
         print(f"  lacks: {', '.join(lacking) or 'nothing'}")
-        print(f"  lacks ops: {', '.join(sorted(adapter.lacks_ops)) or 'none'}")
+        _print_lacking_ops(adapter, reason)
     return 1 if broken else 0
+
+
+def _print_lacking_ops(adapter: type, unavailable: str | None) -> None:
+    """Each op the engine lacks, with the reason (Adapter.lacking_ops: declared ones and its op table's gaps)."""
+    if unavailable is None:
+        device = next((d for d in adapter.devices if adapter.device_unavailable_reason(d) is None), adapter.devices[0])
+        try:
+            lacking = adapter(device, adapter.dtypes[0]).lacking_ops()
+        except Exception as exc:  # noqa: BLE001 - an adapter that cannot be made says so, and the others still print
+            print(f"  lacks ops: unknown (making the adapter raised {type(exc).__name__}: {exc})")
+            return
+    else:  # its op table is known only where the engine can be imported
+        lacking = adapter.declared_lacking_ops()
+    print(f"  lacks ops: {len(lacking) or 'none'}")
+    for op, why in lacking.items():
+        print(f"    {op}: {why}")
 
 
 def check_faults(paths: Sequence[str]) -> int:
@@ -214,6 +232,41 @@ def export(path: str, device: str, dtype: str, output: str | None) -> int:
     return 0
 
 
+def write_expectations(path: str, output: str | None) -> int:
+    """The expectation file of a run's failures (running.expectations.from_report); unexpected passes are left out."""
+    from gradspec.running.expectations import from_report
+
+    text, dropped = from_report(read_report(path), source=Path(path).name)
+    for note in dropped:
+        print(f"gradspec: {note}", file=sys.stderr)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def ci_workflow(output: str | None) -> int:
+    """The GitHub Actions workflow gradspec ships for an engine's repository (gradspec/ci/github-actions.yml)."""
+    from gradspec.corpus import ci_workflow_file
+
+    text = ci_workflow_file().read_text(encoding="utf-8")
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def ops(markdown: bool) -> int:
+    """Each vocabulary op with its adapter signature and NumPy spelling; with `markdown`, docs/ops.md itself."""
+    from gradspec import ops_guide
+
+    sys.stdout.write(ops_guide.markdown() if markdown else ops_guide.text())
+    return 0
+
+
 def run(pytest_args: Sequence[str]) -> int:
     """pytest over the shipped corpus, with the given options."""
     import pytest
@@ -222,13 +275,33 @@ def run(pytest_args: Sequence[str]) -> int:
     # gradspec is imported already (this command is part of it), so pytest cannot rewrite the plugin's asserts;
     # it has none to rewrite, and says so in a warning that would only confuse.
     quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    return int(pytest.main([str(cases_folder()), "-p", "no:cacheprovider", *quiet, *pytest_args]))
+    folder = cases_folder()
+    args = [shipped_case(arg, folder) for arg in pytest_args]
+    # a shipped case named (as reports' rerun commands name them) runs alone, not with the whole corpus
+    corpus = [] if any(names_shipped_case(arg, folder) for arg in args) else [str(folder)]
+    return int(pytest.main([*corpus, "-p", "no:cacheprovider", *quiet, *args]))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["run"]:  # everything after `run` belongs to pytest, options included
-        return run(argv[1:])
+def names_shipped_case(arg: str, folder: Path) -> bool:
+    """Whether a command-line argument is a case file of the shipped corpus, or a node id in one."""
+    path = arg.partition("::")[0]
+    if arg.startswith("-") or not path.endswith(".yaml") or not Path(path).is_file():
+        return False
+    return folder.resolve() in Path(path).resolve().parents
+
+
+def shipped_case(arg: str, folder: Path) -> str:
+    """`cases/x.yaml::run` (a report's case id) as the shipped case's node id, where no such file is here;
+    any other argument as it is."""
+    path, sep, run_name = arg.partition("::")
+    if arg.startswith("-") or not path.endswith(".yaml") or Path(path).exists():
+        return arg
+    shipped = folder / path.removeprefix("cases/")
+    return f"{shipped}{sep}{run_name}" if shipped.is_file() else arg
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of every subcommand but `run`'s options, which are pytest's (tests check commands with it)."""
     parser = argparse.ArgumentParser(prog="gradspec", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"gradspec {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -260,7 +333,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     script.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     script.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     script.add_argument("-o", "--output", metavar="PATH", help="write the script here (default: standard output)")
-    args = parser.parse_args(argv)
+    known = commands.add_parser("expectations", help="write the expectation file of a run's failures, with a reason "
+                                                    "placeholder per line that --strict-expectations refuses")
+    known.add_argument("report", help="a JSON report written by --gradspec-report")
+    known.add_argument("-o", "--output", metavar="PATH", help="write the file here (default: standard output)")
+    guide = commands.add_parser("ops", help="the op vocabulary as adapters receive it, with each op's NumPy spelling")
+    guide.add_argument("--markdown", action="store_true", help="the adapter guide docs/ops.md, in Markdown")
+    workflow = commands.add_parser("ci-workflow", help="write a GitHub Actions workflow that runs gradspec on an "
+                                                       "engine's repository")
+    workflow.add_argument("-o", "--output", metavar="PATH",
+                          help="write it here, e.g. .github/workflows/gradspec.yml (default: standard output)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:  # everything after `run` belongs to pytest, options included
+        return run(argv[1:])
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "export":
             return export(args.case, args.device, args.dtype, args.output)
@@ -272,6 +362,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return engines(args.names)
         if args.command == "versions":
             return versions(args.reports, args.markdown)
+        if args.command == "expectations":
+            return write_expectations(args.report, args.output)
+        if args.command == "ci-workflow":
+            return ci_workflow(args.output)
+        if args.command == "ops":
+            return ops(args.markdown)
         from gradspec.corpus import cases_folder
         paths = args.paths or [str(cases_folder())]
         return {"validate": validate, "list": list_cases, "faults": check_faults}[args.command](paths)

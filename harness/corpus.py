@@ -24,6 +24,11 @@ def expectation_file(name: str) -> Path:
     return Path(str(resources.files("gradspec.expectations"))) / f"{name}.txt"
 
 
+def ci_workflow_file() -> Path:
+    """The GitHub Actions workflow for an engine's repository that `gradspec ci-workflow` writes out."""
+    return Path(str(resources.files("gradspec.ci"))) / "github-actions.yml"
+
+
 def describe(case_paths: Iterable[str]) -> dict:
     """Which corpus the cases of a run came from, and a digest of their text to tell corpora apart."""
     paths = sorted({Path(p).resolve() for p in case_paths})

@@ -4,7 +4,8 @@ Ids read `cases/accumulation/x.yaml::torch-cpu-float64`. A broken case file is o
 collection error naming file, line and column; the other cases still run. An engine or
 device asked for that cannot run here is a usage error with the reason (with `--engine
 all`, those not installed are skipped and the summary says why); a case that needs a
-capability the engine lacks is skipped as not applicable. A run that judges nothing fails.
+capability the engine lacks is skipped as not applicable. A run that judges nothing fails, and
+so does a fuzz run whose every property was skipped.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from gradspec import __version__, contracts
 from gradspec.language.case import Case
 from gradspec.language.errors import CaseFileError, did_you_mean
-from gradspec.language.graph import case_graph
+from gradspec.language.graph import case_graph, node_at
 from gradspec.language.loader import is_case_file, load_case, loops_back
 from gradspec.reports import html, markdown
 from gradspec.reports.report import ReportBuilder, is_final
@@ -60,7 +61,8 @@ class EngineChoice:
             version = str(self.adapter.version())
         except Exception as exc:  # noqa: BLE001 - the adapter's fault, reported, never a broken case file
             version = f"unknown (version() raised {type(exc).__name__}: {str(exc)[:200]})"
-        return {"version": version, "capabilities": sorted(self.adapter.capabilities)}
+        # spec: the --engine value that selects it again, for a report's reproduction commands
+        return {"version": version, "capabilities": sorted(self.adapter.capabilities), "spec": self.name}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -80,9 +82,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gradspec-html", metavar="PATH", help="write a self-contained HTML report")
     group.addoption("--expectations", action="append", default=[], metavar="FILE",
                     help="a known-failures file: `<case id>[::run] <reason>` per line; listed failures are "
-                         "expected failures and do not fail the run (repeatable); gradspec:NAME is a shipped file")
+                         "expected failures and do not fail the run (repeatable); gradspec:NAME is a shipped file; "
+                         "`gradspec expectations REPORT.json` writes one from a run")
     group.addoption("--strict-expectations", action="store_true",
-                    help="fail on a listed case that passes and on an id that matches no collected case")
+                    help="fail on a listed case that passes and on an id that matches no collected case, and refuse "
+                         "a line whose reason is still the placeholder `gradspec expectations` wrote")
     group.addoption("--gradspec-traceback", action="store_true",
                     help="show the whole traceback of an engine or adapter exception in a failure")
     group.addoption("--gradspec-isolation", choices=("process", "none"), default="process",
@@ -165,14 +169,21 @@ class _Session:
         self.devices = _split(config.getoption("--device"))  # checked against the engines' own in resolve()
         self.dtypes = _split(config.getoption("--dtype"))
         self.outcomes: dict[str, Counter] = defaultdict(Counter)
+        self.fuzz_outcomes: Counter = Counter()  # passed, failed, skipped over the fuzz properties' items
         self.report = ReportBuilder()
+        self.report.strict_expectations = bool(config.getoption("--strict-expectations"))
         try:
             self.expectations = [e for path in config.getoption("--expectations") for e in expectations.load(path)]
         except expectations.ExpectationFileError as exc:
             raise pytest.UsageError(str(exc)) from None
+        unexplained = [e for e in self.expectations if e.placeholder]
+        if unexplained and config.getoption("--strict-expectations"):
+            raise pytest.UsageError("--strict-expectations: " + "; ".join(
+                f"{e.where}: the reason is still the placeholder {expectations.PLACEHOLDER!r}: write why the engine "
+                "differs (checked by hand in the engine)" for e in unexplained))
         if not hasattr(config, "workerinput"):
             reports = [config.getoption(o) for o in ("--gradspec-report", "--gradspec-markdown", "--gradspec-html")]
-            _check_writable(reports)
+            _check_writable([*reports, config.getoption("xmlpath", None)])  # pytest's --junitxml too
             if any(reports) and threading.current_thread() is threading.main_thread():
                 # SIGTERM (a CI job's timeout) stops the run as Ctrl-C does, so the reports are still written,
                 # marked incomplete, instead of nothing at all.
@@ -197,6 +208,9 @@ class _Session:
         With --strict-expectations an unexpected pass fails (strict xfail) and so does an id that
         names no collected case: a stale list would hide a regression behind a fixed bug.
         """
+        for item in items:  # fuzz properties carry a mark of their own through pytest-xdist: judged_nothing counts them
+            if "gradspec_fuzz_engine" in getattr(item, "fixturenames", ()):
+                item.user_properties.append(("gradspec_fuzz", "1"))
         if not self.expectations:
             return
         strict = config.getoption("--strict-expectations")
@@ -223,6 +237,8 @@ class _Session:
             _junit_classname(self.config, report, properties["gradspec_case"])
         if not is_final(report):
             return
+        if "gradspec_fuzz" in properties:
+            self.fuzz_outcomes[report.outcome] += 1
         result = self.report.add_test(report)  # every item counts towards completeness
         if result is None:
             return  # not a case item
@@ -232,8 +248,11 @@ class _Session:
             self.skip_reasons[run] = properties["gradspec_skip_reason"]
 
     def judged_nothing(self) -> bool:
-        """Case items ran, yet none was judged: all skipped or not applicable, so the run says nothing."""
-        return bool(self.outcomes) and not any(counts[o] for counts in self.outcomes.values() for o in JUDGED)
+        """Case items or fuzz properties ran, yet none was judged: all skipped or not applicable, so the run says
+        nothing about any engine."""
+        cases = any(counts[o] for counts in self.outcomes.values() for o in JUDGED)
+        fuzz = self.fuzz_outcomes["passed"] + self.fuzz_outcomes["failed"]
+        return bool(self.outcomes or self.fuzz_outcomes) and not (cases or fuzz)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -269,6 +288,9 @@ class _Session:
                 self.unwritten.append(f"{path}: {exc.strerror or exc}")
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.judged_nothing() and not self.outcomes:  # fuzz properties only: no table of cases to show
+            terminalreporter.write_line(f"no fuzz property was judged ({self.fuzz_outcomes['skipped']} skipped: see the "
+                                        "reasons with -rs): this run says nothing about any engine, and fails", red=True)
         if not (self.outcomes or self.case_file_errors or self.unwritten):
             return
         write = terminalreporter.write_line
@@ -498,6 +520,9 @@ class CaseItem(pytest.Item):
             pytest.skip(f"not applicable: {outcome.message}")
         if outcome.status in (FAILED, ERROR):  # the graph only where it helps: JUnit XML carries every property
             self.user_properties.append(("gradspec_graph", json.dumps(self.graph)))
+            self.user_properties.append(("gradspec_failed_at", json.dumps({  # reports mark this node in the graph
+                "step": outcome.step, "line": outcome.line, "tensor": outcome.tensor,
+                "node": node_at(self.graph, outcome.tensor, outcome.line)})))
         if outcome.status == FAILED:
             self.user_properties += [("gradspec_message", self.failure_text(outcome))]
             raise CaseFailed(outcome)

@@ -43,7 +43,7 @@ def test_the_wheel_ships_the_whole_corpus_and_the_expectation_files(wheel_names)
 def test_the_wheel_ships_the_fuzzer_and_every_sub_package(wheel_names):
     for module in ("fuzz/test_properties.py", "fuzz/oracle.py", "language/loader.py", "running/interpreter.py",
                    "reports/report.py", "faults.py", "corpus.py", "spec/semantics.md", "spec/versions.yaml",
-                   "spec/ops.schema.json"):
+                   "spec/ops.schema.json", "ci/github-actions.yml"):
         assert f"gradspec/{module}" in wheel_names, module
 
 

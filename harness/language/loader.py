@@ -60,13 +60,19 @@ def case_id(path: Path, root: Path | None = None) -> str:
 
 
 CASE_MARKERS = (re.compile(r"^schema_version\s*:", re.M), re.compile(r"^steps\s*:", re.M))
+# Top-level keys that, with `steps:`, make a file under a `cases` folder a case that forgot its schema_version.
+CASE_KEYS = re.compile(r"^(rules|tensors)\s*:", re.M)
 
 
 def is_case_file(path: str | Path) -> bool:
-    """Whether a YAML file is a gradspec case file: its top level has `schema_version:` and `steps:` keys.
+    """Whether a YAML file is a gradspec case file: its top level has `schema_version:` and `steps:` keys,
+    or it lies under a folder named `cases` and has `steps:` with `rules:` or `tensors:`.
 
-    Both are required by spec/case.schema.json, so a case file missing either is broken anyway;
+    Both keys are required by spec/case.schema.json, so a case file missing either is broken anyway;
     any other YAML file (a CI workflow, another project's test data) is none of gradspec's business.
+    A file under a `cases` folder that has steps and rules or tensors but no `schema_version` is a case
+    that forgot it: it is collected, so that loading it says so at its line, instead of being skipped
+    without a word (another project's data in a folder named `cases`, `steps: 4`, is still left alone).
     Only the first 64 KiB are read, and only of a regular file.
     """
     path = Path(path)
@@ -77,7 +83,10 @@ def is_case_file(path: str | Path) -> bool:
             head = handle.read(65536)
     except OSError:
         return False
-    return all(marker.search(head) for marker in CASE_MARKERS)
+    version, steps = (bool(marker.search(head)) for marker in CASE_MARKERS)
+    if not steps or version:
+        return steps
+    return bool(CASE_KEYS.search(head)) and any(parent.name == "cases" for parent in path.resolve().parents)
 
 
 def loops_back(folder: Path) -> bool:
@@ -261,7 +270,7 @@ class _Builder:
                 self.fail(base + ("dirty", index), f"a dirty input is returned among the outputs: add {value!r} there")
         self.implied.add("custom_function")
         for key, token in FUNCTION_OPTIONS.items():
-            if raw.get(key) not in (None, False, []) and not (key == "materialize_grads" and raw[key] is True):
+            if (raw.get(key) is False) if key == "materialize_grads" else raw.get(key) not in (None, False, []):
                 self.implied.add(token)  # materialized gradients are the default: only false needs the option
         if len(outputs) > 1:
             self.implied.add("custom_multiple_outputs")

@@ -10,6 +10,7 @@ expect an error are not held to this, since the error may be the point.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -46,8 +47,9 @@ def shape_problems(case: Case) -> list[ShapeProblem]:
 
 
 def advice(case: Case, implied: set[str]) -> list[str]:
-    """What is odd but not wrong: capabilities that neither a step nor a cited rule needs, and a case that checks nothing."""
-    notes = []
+    """What is odd but not wrong: capabilities that neither a step nor a cited rule needs, a case that checks nothing,
+    and a cited rule that the steps cannot touch."""
+    notes = rule_reach(case, implied)
     rules = contracts.rules()
     for_rules = {need for rule in case.rules if rule in rules for need in rules[rule].needs}
     for name, entry in contracts.capabilities().items():
@@ -57,6 +59,65 @@ def advice(case: Case, implied: set[str]) -> list[str]:
             notes.append(f"declares capability {name!r}, which no step needs: engines without it miss this case")
     if not any(_checks(step) for step in _all_steps(case.steps)):
         notes.append("checks nothing: no expect step, and no step expects an error or a warning")
+    return notes
+
+
+def _tokens(*capabilities: str) -> frozenset[str]:
+    entries = contracts.capabilities()
+    return frozenset(token for name in capabilities for token in entries[name].get("implied_by", ()))
+
+
+PASSES = frozenset({"backward", "grad", "derivative"})
+GRAD_MODES = frozenset({"no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "op:detach", "detach_"})
+
+
+@cache
+def _reach() -> dict[str, tuple[frozenset[str], str]]:
+    """Per rule area (or single rule, which wins), the step tokens (the loader's `implied`) of which a case citing it
+    needs one, and what is missing otherwise. Only where that is decidable from the steps: LEAF is left out (a rule
+    about flags can be checked by any step), and rules about what happens without an option need only a pass."""
+    views = frozenset(f"op:{name}" for name, entry in contracts.ops().items() if entry.get("view"))
+    passes = (PASSES, "has no backward, grad or derivative step")
+    reads_grad = (frozenset({"retain_grad", "backward.inputs", "expect.grad", "read_grad", "warns"}),
+                  "neither calls retain_grad nor reads a .grad")
+    return {
+        "ACC": (frozenset({"backward"}), "has no backward step, so nothing accumulates into .grad"),
+        "HOOK": (frozenset({"register_hook", "register_post_accumulate_grad_hook"}), "registers no hook"),
+        "RETAIN": (frozenset({"retain_grad", "backward.inputs"}), "neither calls retain_grad nor lists a backward's "
+                                                                  "inputs"),
+        "MODE": (GRAD_MODES, "has no grad-mode block and no detach"),
+        "INPLACE": (frozenset({"inplace", "setitem", "detach_", "custom_dirty", "op:data"}),
+                    "has no in-place operation"),
+        "VIEW": (views | _tokens("view_ops", "index_ops", "setitem"), "uses no view, indexing or scatter op"),
+        "SAVED": (frozenset({"saved_tensor_hooks"}), "has no saved_tensor_hooks block"),
+        "CUSTOM": (frozenset({"custom_function"}), "defines no function under `functions:`"),
+        "HIGHER": (_tokens("create_graph"), "never sets create_graph"),
+        "LIFE": (_tokens("graph_lifetime", "create_graph"), "neither retains nor frees a graph (no retain_graph, "
+                                                            "create_graph or expected freed_graph)"),
+        "GRAD": (frozenset({"grad", "backward.inputs", "backward.forms"}), "has no grad step and no backward with "
+                                                                           "inputs"),
+        **{area: passes for area in ("VJP", "SHAPE", "PASS", "KINK", "DERIV")},
+        # Rules about what happens without the area's option, or about reading a .grad that nothing retained.
+        **{rule: passes for rule in ("HIGHER-3", "HIGHER-7", "HIGHER-10")},
+        **{rule: reads_grad for rule in ("RETAIN-1", "RETAIN-6")},
+        "PASS-10": (GRAD_MODES, "has no grad-mode block"),  # grad mode per thread: no pass needed
+    }
+
+
+def rule_reach(case: Case, implied: set[str]) -> list[str]:
+    """A cited rule whose area the steps cannot touch (ACC without backward, HOOK without a hook, ...), or whose
+    capabilities (the brackets of its level in spec/semantics.md) no step uses: a valid id citing the wrong rule."""
+    rules, reach, notes = contracts.rules(), _reach(), []
+    for rule in case.rules:
+        area = rule.rsplit("-", 1)[0]
+        needed, missing = reach.get(rule) or reach.get(area) or (None, "")
+        if needed is not None and not needed & implied:
+            notes.append(f"cites {rule}, but the case {missing}: its steps cannot check that rule")
+        for capability in rules[rule].needs if rule in rules else ():
+            tokens = _tokens(capability)
+            if capability != "requires_grad" and tokens and not tokens & implied:  # requires_grad: any flag check
+                notes.append(f"cites {rule}, which is about {capability!r}, but no step uses it: its steps cannot "
+                             "check that rule")
     return notes
 
 
