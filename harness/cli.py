@@ -124,6 +124,11 @@ def _print_lacking_ops(adapter: type, unavailable: str | None) -> None:
     print(f"  lacks ops: {len(lacking) or 'none'}")
     for op, why in lacking.items():
         print(f"    {op}: {why}")
+    once = adapter.once_differentiable_ops
+    if once:
+        print(f"  ops without a second derivative: {len(once)}")
+        for op, why in sorted(once.items()):
+            print(f"    {op}: {why}")
 
 
 def check_faults(paths: Sequence[str]) -> int:

@@ -6,13 +6,14 @@ import gradspec.reference_engine.engine as reference_engine_core
 import numpy as np
 import pytest
 import yaml
-from gradspec import contracts, reference_engine
+from gradspec import cli, contracts, reference_engine
 from gradspec.adapters.reference_adapter import ReferenceAdapter
 from gradspec.fuzz import definition, oracle, properties, staging
 from gradspec.fuzz.strategies import Draw, graphs
 from gradspec.language.loader import build_case, load_case
 from gradspec.reference_engine import ops
 from gradspec.running.interpreter import FAILED, PASSED, run_case
+from gradspec.running.registry import adapter_problems
 from hypothesis import HealthCheck, given, settings
 
 from .conftest import REPO
@@ -217,6 +218,40 @@ def _sin_with_second_derivative_off(g, a, b, o, t):
     if isinstance(a, np.ndarray):
         return g * np.cos(a)
     return g * (ops.cos(a) + 0.05 * (a - ops.constant(ops.data_of(a), a)))
+
+
+class SinOnceDifferentiable(SmallVocabulary):
+    """An engine that records sin's lack of a second derivative as a known difference (as Paddle does for 48 ops)."""
+
+    name = "sin-once-differentiable"
+    once_differentiable_ops = {"sin": "no double-grad kernel for sin"}
+
+
+def test_declared_ops_without_a_second_derivative_are_drawn_once_differentiated_only(tmp_path, monkeypatch):
+    """The second-order property kept re-finding a recorded difference; now it looks past it, and the first-order
+    property still draws the op (where sin's first derivative is still checked)."""
+    adapter = SinOnceDifferentiable("cpu", "float64")
+    assert "sin" in properties.excluded_ops(adapter, twice=True) and "sin" not in properties.excluded_ops(adapter)
+    monkeypatch.setitem(ops.OPS, "sin", ops.Op(np.sin, (_sin_with_second_derivative_off,), ("a",)))
+    properties.run(properties.second_order, adapter, QUICK, tmp_path, "second-order")  # no failure: sin not drawn
+    with pytest.raises(oracle.OracleMismatch):  # without the declaration, the same run finds the planted fault
+        properties.run(properties.second_order, SmallVocabulary("cpu", "float64"), QUICK, tmp_path, "second-order")
+    monkeypatch.setitem(ops.OPS, "sin", ops.Op(np.sin, (lambda g, a, b, o, t: g * ops.cos(a) * (1 + 1e-4),), ("a",)))
+    with pytest.raises(oracle.OracleMismatch):  # and sin's first derivative is still fuzzed
+        properties.run(properties.first_order, adapter, QUICK, tmp_path, "first-order")
+
+
+def test_gradspec_engines_lists_the_ops_without_a_second_derivative(capsys):
+    assert cli.engines(["tests.test_fuzz:SinOnceDifferentiable"]) == 0
+    out = capsys.readouterr().out
+    assert "  ops without a second derivative: 1\n    sin: no double-grad kernel for sin\n" in out
+
+
+def test_an_adapter_naming_no_op_as_once_differentiable_is_refused():
+    class Typo(ReferenceAdapter):
+        name = "typo"
+        once_differentiable_ops = {"sinn": "no such op"}
+    assert any("`once_differentiable_ops` names 'sinn'" in p for p in adapter_problems(Typo))
 
 
 def test_a_second_order_failure_is_written_as_a_second_order_case_that_reproduces_it(tmp_path, monkeypatch):

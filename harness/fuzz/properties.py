@@ -56,7 +56,8 @@ def run(check: Callable, adapter: Adapter, fuzz_settings: settings, staging_fold
                                                      FD_DERIVATION, ["VJP-2"])
         return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}")
 
-    _run_and_stage("draw", st.tuples(graphs(indexing=indexing, exclude=excluded_ops(adapter)), st.integers(0, 2**32 - 1)),
+    exclude = excluded_ops(adapter, twice=check is second_order)
+    _run_and_stage("draw", st.tuples(graphs(indexing=indexing, exclude=exclude), st.integers(0, 2**32 - 1)),
                    judge,
                    oracle.OracleMismatch, write,
                    adapter, fuzz_settings, engine)
@@ -79,18 +80,22 @@ def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Pat
         data = sequences.as_case(sequence, observed, adapter.name)
         return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}")
 
-    default = sequences.sequences(exclude=excluded_ops(adapter), extras=adapter.capabilities & sequences.OPTIONAL)
+    # a sequence may differentiate a create_graph result again
+    twice = "create_graph" in adapter.capabilities
+    default = sequences.sequences(exclude=excluded_ops(adapter, twice), extras=adapter.capabilities & sequences.OPTIONAL)
     _run_and_stage("sequence", default if strategy is None else strategy,
                    lambda sequence: sequences.compare(sequence, adapter, reference),
                    sequences.Disagreement, write, adapter, fuzz_settings, engine)
 
 
-def excluded_ops(adapter: Adapter) -> frozenset[str]:
+def excluded_ops(adapter: Adapter, twice: bool = False) -> frozenset[str]:
     """The ops a property does not draw for this engine: those it lacks (`lacking_ops`: declared, and its op table's
-    gaps), and those whose difference in the installed
-    release spec/versions.yaml already records (its known failures are the corpus's; fuzzing looks for new ones)."""
+    gaps), those whose difference in the installed release spec/versions.yaml already records (its known failures are
+    the corpus's; fuzzing looks for new ones), and, for a property that differentiates `twice`, those the adapter
+    declares `once_differentiable_ops`."""
     from gradspec.reports.versions import recorded_ops
-    return adapter.missing_ops() | recorded_ops(adapter.name, adapter.version())
+    once = frozenset(adapter.once_differentiable_ops) if twice else frozenset()
+    return adapter.missing_ops() | recorded_ops(adapter.name, adapter.version()) | once
 
 
 def run_kinks(adapter: Adapter, fuzz_settings: settings, staging_folder: Path, engine: str | None = None) -> None:
@@ -107,7 +112,7 @@ def run_wrapping(adapter: Adapter, fuzz_settings: settings, staging_folder: Path
     def write(example: wrapping.Wrapped, failure: Exception) -> Path:
         return staging.write_case(wrapping.case_of(example, adapter), staging_folder, f"wrapping-{adapter.name}")
 
-    _run_and_stage("wrapped graph", wrapping.wrapped_graphs(exclude=excluded_ops(adapter)),
+    _run_and_stage("wrapped graph", wrapping.wrapped_graphs(exclude=excluded_ops(adapter, twice=True)),
                    lambda example: wrapping.check(example, adapter), wrapping.NotTransparent, write, adapter,
                    fuzz_settings, engine)
 

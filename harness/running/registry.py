@@ -74,6 +74,9 @@ def adapter_problems(cls: type[Adapter]) -> list[str]:
     ops = contracts.ops()
     for op in sorted(set(cls.lacks_ops) - set(ops)):
         problems.append(f"`lacks_ops` names {op!r}, which is no op of spec/ops.yaml{did_you_mean(op, ops)}")
+    for op in sorted(set(cls.once_differentiable_ops) - set(ops)):
+        problems.append(f"`once_differentiable_ops` names {op!r}, which is no op of spec/ops.yaml"
+                        f"{did_you_mean(op, ops)}")
     table = getattr(cls, "ops", None)  # an op table made with the class (one made per instance is checked when built)
     for op in sorted(set(table) - set(ops) if isinstance(table, Mapping) else ()):
         problems.append(f"its op table `ops` maps {op!r}, which is no op of spec/ops.yaml{did_you_mean(op, ops)}")
