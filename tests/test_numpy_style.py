@@ -20,7 +20,7 @@ X = np.array([[0.3, -0.6, 0.45], [-0.2, 0.7, 0.5]])
 Y = np.array([[0.5, 0.4, -0.35], [0.9, -0.25, 0.6]])
 SQUARE = np.array([[2.0, 0.5, 0.1], [0.3, 1.5, -0.4], [0.2, 0.1, 1.2]])
 INDEX = np.array([[2, 0], [1, 1]])
-POSITIVE = {"log", "sqrt", "log2", "log10", "rsqrt", "reciprocal", "log1p"}
+POSITIVE = {"log", "sqrt", "log2", "log10", "rsqrt", "reciprocal", "log1p", "pow"}  # pow: a real power of a negative base is nan
 UNIT = {"asin", "acos", "atanh"}
 # Arguments and attributes for each op: several attribute sets where the NumPy spelling branches on them.
 SAMPLES: dict[str, list[tuple[tuple, dict]]] = {
