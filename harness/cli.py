@@ -22,6 +22,7 @@ Running the cases is pytest's job: `pytest cases --engine NAME`.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -131,12 +132,15 @@ def _print_lacking_ops(adapter: type, unavailable: str | None) -> None:
             print(f"    {op}: {why}")
 
 
-def check_faults(paths: Sequence[str]) -> int:
+def check_faults(paths: Sequence[str], coverage_path: str | None = None) -> int:
     """Per MUST rule (and convention with a planted fault), the cases that fail when the reference engine is made to
-    break it (gradspec.faults)."""
-    from gradspec.faults import FAULTS, REALISTIC, catching_cases, rule_coverage
+    break it (gradspec.faults); with `coverage_path`, that per case as JSON, for reports to read."""
+    from gradspec.faults import FAULTS, REALISTIC, catching_cases, coverage_data, rule_coverage
 
     cases, broken = load_all(paths)
+    if coverage_path is not None:
+        Path(coverage_path).write_text(json.dumps(coverage_data(cases), indent=1, sort_keys=True) + "\n")
+        print(f"wrote the cases' fault coverage to {coverage_path}")
     uncovered = 0
     for rule, entry in rule_coverage(cases).items():
         if entry["level"] != "MUST" and rule not in FAULTS:
@@ -318,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
                                        "if no case catches one")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("paths", nargs="*", help="case files or folders (default: the shipped corpus)")
+        if name == "faults":
+            command.add_argument("--write-coverage", metavar="PATH",
+                                 help="also write which rules' faults each case catches, as JSON (the shipped corpus's "
+                                      "is spec/fault_coverage.json, which reports read)")
     listing = commands.add_parser("engines", help="registered engines: version, devices, dtypes, capabilities, "
                                                  "and why any cannot run here")
     listing.add_argument("names", nargs="*", help="engine names or package.module:Class (default: every registered one)")
@@ -375,7 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ops(args.markdown)
         from gradspec.corpus import cases_folder
         paths = args.paths or [str(cases_folder())]
-        return {"validate": validate, "list": list_cases, "faults": check_faults}[args.command](paths)
+        if args.command == "faults":
+            return check_faults(paths, args.write_coverage)
+        return {"validate": validate, "list": list_cases}[args.command](paths)
     except NotAReport as exc:
         print(f"gradspec: {exc}", file=sys.stderr)
         return 2

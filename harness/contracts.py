@@ -79,6 +79,13 @@ def case_schema() -> dict:
 
 
 @cache
+def fault_coverage() -> dict:
+    """Which rules' planted faults each shipped case catches (spec/fault_coverage.json, `gradspec faults
+    --write-coverage`): what reports read instead of running cases again."""
+    return json.loads(_read("fault_coverage.json"))
+
+
+@cache
 def report_schema() -> dict:
     """The JSON Schema of conformance reports (spec/report.schema.json)."""
     return json.loads(_read("report.schema.json"))

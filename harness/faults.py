@@ -17,6 +17,7 @@ they stay small and keep working when the engine's hot paths change.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sys
 import time
 import warnings
@@ -24,6 +25,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradspec.reference_engine.engine as E
@@ -128,6 +130,26 @@ def rule_coverage(cases: Iterable[Case]) -> dict[str, dict]:
         coverage[rule] = {"level": entry.level, "cited_by": cited_by,
                           "caught_by": caught_by if entry.level == "MUST" or fault else None}
     return coverage
+
+
+def coverage_data(cases: Iterable[Case]) -> dict:
+    """Per case: a digest of its file and the rules whose planted fault it catches, for reports to read.
+
+    A run's report must not execute cases (a hanging or crashing one would lose every report), so it reads what
+    `gradspec faults --write-coverage` computed here, and trusts it only for case files whose text is unchanged.
+    """
+    cases = list(cases)
+    catches: dict[str, set[str]] = {case.id: set() for case in cases}
+    for rule, entry in rule_coverage(cases).items():
+        for case_id in entry["caught_by"] or ():
+            catches[case_id].add(rule)
+    return {"faulted_rules": sorted(FAULTS),
+            "cases": {case.id: {"sha256": file_digest(Path(case.path)), "catches": sorted(catches[case.id])}
+                      for case in sorted(cases, key=lambda c: c.id)}}
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # -- small helpers for the faults below ------------------------------------------------------

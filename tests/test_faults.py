@@ -72,5 +72,58 @@ def test_reports_say_which_rules_a_planted_violation_would_fail(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:]
     coverage = json.loads(report.read_text())["rule_coverage"]
     assert coverage["ACC-3"]["caught_by"] == ["accumulation/user-grad-added-into.yaml"]
-    assert coverage["LIFE-1"] == {"level": "MUST", "cited_by": [], "caught_by": []}
+    assert coverage["LIFE-1"] == {"level": "MUST", "cited_by": [], "caught_by": [], "unverified": []}
     assert coverage["LIFE-5"]["caught_by"] is None
+
+
+def test_the_shipped_fault_coverage_is_in_step_with_the_corpus(corpus):
+    """Reports read spec/fault_coverage.json instead of running cases; regenerate it when a case changes:
+    gradspec faults --write-coverage spec/fault_coverage.json"""
+    assert faults.coverage_data(corpus) == contracts.fault_coverage(), (
+        "spec/fault_coverage.json is stale: run gradspec faults --write-coverage spec/fault_coverage.json")
+
+
+BLOCK_CASE_RUNS_AT_REPORT_TIME = """
+import sys
+import pytest
+
+
+class NoFaults:
+    def find_spec(self, name, path=None, target=None):
+        if name == "gradspec.faults":
+            raise ImportError("the report writer imported gradspec.faults: it runs cases again")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    import gradspec.running.interpreter as interpreter
+    sys.modules.pop("gradspec.faults", None)
+    sys.meta_path.insert(0, NoFaults())
+
+    def refuse(*args, **kwargs):
+        raise SystemExit("a case ran while the reports were written")
+    interpreter.run_case = refuse
+"""
+
+
+def test_writing_the_reports_runs_no_case(pytester):
+    """Report writing ran every case again under each planted fault, in pytest's process, unguarded: a case that
+    hangs or crashes then lost all four reports. Now it reads the shipped coverage, and a local case is unverified."""
+    pytester.makeconftest(BLOCK_CASE_RUNS_AT_REPORT_TIME)
+    cases = pytester.path / "cases"
+    (cases / "accumulation").mkdir(parents=True)
+    shipped = "accumulation/user-grad-added-into.yaml"
+    (cases / shipped).write_text((CASES / shipped).read_text())
+    local = (CASES / shipped).read_text().replace("title: A .grad", "title: (a local copy) A .grad", 1)
+    (cases / "accumulation" / "local-copy.yaml").write_text(local)
+    out = pytester.path / "out"
+    result = pytester.runpytest_subprocess(
+        "cases", "--engine", "reference", "--dtype", "float64", f"--gradspec-report={out / 'r.json'}",
+        f"--gradspec-markdown={out / 'r.md'}", f"--gradspec-html={out / 'r.html'}", f"--junitxml={out / 'r.xml'}")
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    import json
+    report = json.loads((out / "r.json").read_text())
+    assert report["rule_coverage"]["ACC-3"] == {"level": "MUST", "cited_by": ["accumulation/local-copy.yaml", shipped],
+                                                "caught_by": [shipped],
+                                                "unverified": ["accumulation/local-copy.yaml"]}
+    assert all((out / name).stat().st_size > 0 for name in ("r.md", "r.html", "r.xml"))

@@ -50,7 +50,12 @@ def _caught(entry: dict | None) -> str:
     """Whether a planted violation of the rule fails one of its cases (gradspec.faults), and by how many."""
     if entry is None or entry["caught_by"] is None:
         return ""
-    return f"yes ({len(entry['caught_by'])} of {len(entry['cited_by'])} cases)" if entry["caught_by"] else "NO"
+    unverified = entry.get("unverified") or []
+    if entry["caught_by"]:
+        return f"yes ({len(entry['caught_by'])} of {len(entry['cited_by'])} cases)"
+    if unverified:  # local or changed case files: `gradspec faults` on them says
+        return f"unknown ({len(unverified)} case(s) not in spec/fault_coverage.json)"
+    return "NO"
 
 
 def failures(report: dict) -> list[dict]:
