@@ -13,6 +13,7 @@ parent's sys.path, so adapters given as `package.module:Class` are found there t
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import signal
 import sys
@@ -28,6 +29,7 @@ class Request:
     device: str
     dtype: str
     tracebacks: bool
+    id: int = 0  # the worker answers (id, outcome): an answer to another request is never taken for this one
 
 
 class Worker:
@@ -36,8 +38,35 @@ class Worker:
     def __init__(self):
         self.process = None
         self.connection = None
+        self.requests = 0
 
     def run(self, request: Request, timeout: float) -> Outcome:
+        """The outcome of `request`, from a worker whose every answer so far matched its request.
+
+        A wait interrupted from outside (pytest-timeout, a signal handler's exception) leaves the worker's answer
+        to that request in the pipe, where the next request would read it as its own: every later verdict of the
+        worker would belong to the case before. So an interrupted wait discards the worker, and an answer tagged
+        with another request's id discards it too (the request is then run once more, in a fresh worker).
+        """
+        for _attempt in range(2):
+            self.requests += 1
+            tagged = dataclasses.replace(request, id=self.requests)
+            try:
+                answer = self._ask(tagged, timeout)
+            except BaseException:
+                self.stop()
+                raise
+            if isinstance(answer, Outcome):
+                return answer
+            answered_id, outcome = answer
+            if answered_id == tagged.id:
+                return outcome
+            self.stop()
+        return Outcome(ERROR, "the engine's process answered another request than the one asked, twice, in fresh "
+                              "processes: no verdict can be trusted to this case")
+
+    def _ask(self, request: Request, timeout: float):
+        """(id, outcome) as the worker answered, or an error Outcome of its own when it hung or died."""
         if self.process is None or not self.process.is_alive():
             self._start()
         self.connection.send(request)
@@ -102,4 +131,4 @@ def _serve(connection, path: list[str]) -> None:
         except Exception as exc:  # noqa: BLE001 - whatever fails before a verdict is an error of this case
             message, details = no_verdict(exc, request.tracebacks)
             outcome = Outcome(ERROR, message, None, details)
-        connection.send(outcome)
+        connection.send((request.id, outcome))
