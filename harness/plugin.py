@@ -30,7 +30,7 @@ from gradspec.reports.report import ReportBuilder, is_final
 from gradspec.reports.tables import JUDGED, OUTCOMES
 from gradspec.running import expectations
 from gradspec.running.interpreter import ERROR, FAILED, NOT_APPLICABLE, Outcome, run_case
-from gradspec.running.isolation import Request, Worker
+from gradspec.running.isolation import Request, Workers
 from gradspec.running.registry import EngineNotFound, default_engines, load_adapter, registered
 
 ALL_DTYPES = ("float64", "float32")
@@ -190,7 +190,7 @@ class _Session:
                 signal.signal(signal.SIGTERM, _stop_as_if_interrupted)
         self.unmatched: list[expectations.Expectation] = []
         self.unwritten: list[str] = []  # reports that could not be written, and why
-        self.worker = Worker()  # the process engines run in (--gradspec-isolation process)
+        self.worker = Workers()  # the processes engines run in, one per engine (--gradspec-isolation process)
         self.case_files_seen: dict[Path, Path] = {}  # resolved path: the path it was first collected under
         self.skip_reasons: dict[str, str] = {}  # why a whole engine-device-dtype run could not start
         self.case_file_errors: set[str] = set()

@@ -52,7 +52,7 @@ class StaleAnswer:
         answer = self.connection.recv()
         if self.first:
             self.first = False
-            return (answer[0] - 1, answer[1])
+            return (answer[0] - 1, *answer[1:])
         return answer
 
 
@@ -65,3 +65,112 @@ def test_an_answer_to_another_request_discards_the_worker_and_the_case_runs_agai
     outcome = worker.run(Request(str(failing), "reference", "cpu", "float64", False), 120)
     assert outcome.status == FAILED, outcome.message
     assert worker.process is not first_process  # the worker that answered out of turn was discarded
+
+
+SLOW_ENGINE = """
+import time
+from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+time.sleep(3)  # an engine that takes seconds to import
+
+
+class Slow(ReferenceAdapter):
+    name = "slow-import"
+"""
+
+GRAD_MODE_LEAKING_ENGINE = """
+from gradspec.adapters.reference_adapter import ReferenceAdapter
+from gradspec.reference_engine import grad_mode
+
+
+class Leaky(ReferenceAdapter):
+    name = "leaky"
+
+    def backward(self, *args):
+        super().backward(*args)
+        grad_mode._state.enabled = False  # an engine that leaves global state behind
+"""
+
+
+def test_an_engine_slow_to_import_is_not_a_hanging_case(worker, tmp_path, monkeypatch):
+    """The import counted against the first case's time limit: every case of a slow engine was 'the engine hangs'."""
+    (tmp_path / "slow_engine.py").write_text(SLOW_ENGINE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    outcome = worker.run(Request(PASSING, "slow_engine:Slow", "cpu", "float64", False), 2.0)
+    assert outcome.status == PASSED, outcome.message
+    assert worker.startup_seconds >= 3
+
+
+def test_an_engine_that_cannot_load_is_an_error_naming_it(worker):
+    outcome = worker.run(Request(PASSING, "no_such_module_here:Engine", "cpu", "float64", False), 30)
+    assert outcome.status == "error" and "could not be loaded" in outcome.message
+
+
+def test_each_engine_gets_its_own_worker(worker):
+    assert worker.run(Request(PASSING, "reference", "cpu", "float64", False), 120).status == PASSED
+    first = worker.process
+    assert worker.run(Request(PASSING, "torch", "cpu", "float64", False), 120).status == PASSED
+    assert worker.process is not first and worker.recycled == ["another engine (torch)"]
+
+
+def test_a_worker_whose_case_left_grad_mode_off_is_replaced(worker, tmp_path, monkeypatch):
+    """The next cases in that worker ran with grad mode off: correct cases failed for what an earlier one did."""
+    (tmp_path / "leaky_engine.py").write_text(GRAD_MODE_LEAKING_ENGINE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    request = Request(PASSING, "leaky_engine:Leaky", "cpu", "float64", False)
+    assert worker.run(request, 120).status == PASSED
+    assert worker.recycled == ["grad mode left off by a case"] and worker.process is None
+    assert worker.run(request, 120).status == PASSED  # in a fresh worker, grad mode on again
+
+
+def test_a_worker_past_its_memory_limit_is_replaced():
+    worker = Worker(memory_limit=1)
+    try:
+        assert worker.run(Request(PASSING, "reference", "cpu", "float64", False), 120).status == PASSED
+        assert worker.recycled and worker.recycled[0].startswith("memory grew to")
+    finally:
+        worker.stop()
+
+
+PARENT_KILLED = """
+import os, signal, sys
+sys.path[:0] = {path!r}
+from gradspec.running.isolation import Request, Worker
+worker = Worker()
+worker.run(Request({case!r}, "reference", "cpu", "float64", False), 120)
+print(worker.process.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_worker_dies_when_its_parent_is_killed():
+    """pytest killed with SIGKILL left its workers running (at 100% CPU in an engine's loop)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    script = PARENT_KILLED.format(path=sys.path, case=PASSING)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    pid = int(run.stdout.split()[0])
+    for _ in range(40):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.25)
+    os.kill(pid, 9)
+    raise AssertionError(f"worker {pid} still running 10 s after its parent was killed")
+
+
+def test_engines_in_turn_each_keep_their_own_worker():
+    """--engine all runs a case on each engine in turn: one worker for all had to import each engine again."""
+    from gradspec.running.isolation import Workers
+    workers = Workers()
+    try:
+        for _ in range(2):
+            for engine in ("reference", "torch"):
+                assert workers.run(Request(PASSING, engine, "cpu", "float64", False), 120).status == PASSED
+        assert sorted(workers.by_engine) == ["reference", "torch"]
+        assert all(not worker.recycled for worker in workers.by_engine.values())
+    finally:
+        workers.stop()
