@@ -65,6 +65,21 @@ class EngineChoice:
         return {"version": version, "capabilities": sorted(self.adapter.capabilities), "spec": self.name}
 
 
+def time_limit(text: str) -> float:
+    """A case's time limit: a finite number of seconds above 0 and at most a week (0, nan or inf would make every
+    case an error, or none ever one)."""
+    import argparse
+    import math
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(seconds) and 0 < seconds <= 7 * 24 * 3600):
+        raise argparse.ArgumentTypeError(f"{text!r}: a time limit is a number of seconds above 0 and at most "
+                                         "604800 (a week)")
+    return seconds
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradspec", "gradspec conformance cases")
     group.addoption("--engine", action="append", default=[], metavar="NAME",
@@ -92,7 +107,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gradspec-isolation", choices=("process", "none"), default="process",
                     help="run engines in a worker process, so that a crash or a hang costs one case (default), "
                          "or in pytest's own process (none: for a debugger)")
-    group.addoption("--gradspec-timeout", type=float, default=600.0, metavar="SECONDS",
+    group.addoption("--gradspec-timeout", type=time_limit, default=600.0, metavar="SECONDS",
                     help="the longest one case may take before it is an error and its process is killed "
                          "(default 600; with --gradspec-isolation process)")
     fuzz = parser.getgroup("gradspec-fuzz", "gradspec fuzzing (pytest --pyargs gradspec.fuzz)")

@@ -174,3 +174,14 @@ def test_engines_in_turn_each_keep_their_own_worker():
         assert all(not worker.recycled for worker in workers.by_engine.values())
     finally:
         workers.stop()
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "nan", "inf", "1e300", "ten"])
+def test_a_time_limit_that_cannot_work_is_a_usage_error(pytester, limit):
+    """0 and negatives made every case an error, nan and inf let a hang run forever; all were accepted."""
+    cases = pytester.path / "cases"
+    cases.mkdir()
+    (cases / "one.yaml").write_text((CASES / "accumulation" / "user-grad-added-into.yaml").read_text())
+    result = pytester.runpytest("cases", "--engine", "reference", f"--gradspec-timeout={limit}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gradspec-timeout*"])
