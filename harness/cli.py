@@ -193,11 +193,12 @@ def read_report(path: str) -> dict:
     import json
 
     import jsonschema
+    from gradspec.paths import readable_file
 
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(readable_file(path, "report").read_text(encoding="utf-8"))
         jsonschema.validate(data, contracts.report_schema())
-    except (OSError, ValueError, jsonschema.ValidationError) as exc:
+    except (OSError, ValueError, RecursionError, jsonschema.ValidationError) as exc:  # BadPath is a ValueError
         raise NotAReport(f"{path}: not a gradspec report: {str(exc).splitlines()[0]}") from None
     return data
 

@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 
 import pytest
-from gradspec import __version__, contracts
+from gradspec import __version__, contracts, paths
 from gradspec.language.case import Case
 from gradspec.language.errors import CaseFileError, did_you_mean
 from gradspec.language.graph import case_graph, node_at
@@ -152,15 +152,13 @@ def write_atomically(path: Path, text: str) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _check_writable(paths) -> None:
-    """A report that cannot be written is a usage error now, not a surprise after the whole run."""
-    for path in filter(None, paths):
-        try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8"):
-                pass
-        except OSError as exc:
-            raise pytest.UsageError(f"cannot write the report {path}: {exc.strerror or exc}") from None
+def _check_writable(outputs: dict[str, str | None], inputs: list[str]) -> None:
+    """A report that cannot be written, or must not be (a device, a FIFO, a case file, another report's path), is a
+    usage error now, not a surprise after the whole run; nothing is created before the run has something to write."""
+    try:
+        paths.writable_outputs(outputs, inputs)
+    except paths.BadPath as exc:
+        raise pytest.UsageError(f"cannot write the report: {exc}") from None
 
 
 def _split(values: list[str]) -> list[str]:
@@ -197,8 +195,11 @@ class _Session:
                 f"{e.where}: the reason is still the placeholder {expectations.PLACEHOLDER!r}: write why the engine "
                 "differs (checked by hand in the engine)" for e in unexplained))
         if not hasattr(config, "workerinput"):
-            reports = [config.getoption(o) for o in ("--gradspec-report", "--gradspec-markdown", "--gradspec-html")]
-            _check_writable([*reports, config.getoption("xmlpath", None)])  # pytest's --junitxml too
+            options = ("--gradspec-report", "--gradspec-markdown", "--gradspec-html")
+            reports = [config.getoption(o) for o in options]
+            inputs = [*config.args, *(str(expectations.resolve_path(p)) for p in config.getoption("--expectations"))]
+            _check_writable({**dict(zip(options, reports, strict=True)), "--junitxml": config.getoption("xmlpath", None)},
+                            inputs)  # pytest's --junitxml too
             if any(reports) and threading.current_thread() is threading.main_thread():
                 # SIGTERM (a CI job's timeout) stops the run as Ctrl-C does, so the reports are still written,
                 # marked incomplete, instead of nothing at all.

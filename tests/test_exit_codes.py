@@ -85,5 +85,5 @@ def test_an_unwritable_junitxml_is_a_usage_error_before_anything_runs(pytester, 
     target = tmp_path / "file" / "junit.xml"
     result = pytester.runpytest("cases", "--engine", "reference", "--junitxml", str(target))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*cannot write the report {target}: *"])
+    result.stderr.fnmatch_lines([f"*cannot write the report: --junitxml {target}: *"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str() and "passed" not in result.stdout.str()

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gradspec.paths import BadPath, readable_file
+
 PLACEHOLDER = "REASON: explain why"  # what `gradspec expectations` writes where a person must write the reason
 
 
@@ -50,14 +52,21 @@ class Expectation:
         return not target or any(target == engine or target.startswith(f"{engine}-") for engine in engines)
 
 
-def load(path: str | Path) -> list[Expectation]:
-    """The expectations in a file; `gradspec:NAME` is the file gradspec ships for engine NAME."""
+def resolve_path(path: str | Path) -> Path:
+    """`gradspec:NAME` is the file gradspec ships for engine NAME; any other path is itself."""
     if str(path).startswith("gradspec:"):
         from gradspec.corpus import expectation_file
-        path = expectation_file(str(path).removeprefix("gradspec:"))
-    path = Path(path)
+        return expectation_file(str(path).removeprefix("gradspec:"))
+    return Path(path)
+
+
+def load(path: str | Path) -> list[Expectation]:
+    """The expectations in a file; `gradspec:NAME` is the file gradspec ships for engine NAME."""
+    path = resolve_path(path)
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a leading BOM is not part of the first id
+        lines = readable_file(path, "expectation file").read_text(encoding="utf-8-sig").splitlines()  # -sig: BOM
+    except BadPath as exc:
+        raise ExpectationFileError(str(exc)) from None
     except OSError as exc:
         raise ExpectationFileError(f"{path}: cannot read the expectation file: {exc}") from None
     except UnicodeDecodeError as exc:
