@@ -447,3 +447,18 @@ def test_an_engine_returning_float32_in_a_float64_run_fails_every_derivative_cas
     outcomes = [run_case(load_case(path), ReturnsFloat32("cpu", "float64")).status
                 for path in sorted((CASES / "derivatives").glob("*.yaml"))]
     assert outcomes.count(PASSED) == 0 and outcomes.count(FAILED) > 50
+
+
+class RunsOutOfMemory(ReferenceAdapter):
+    name = "out-of-memory"
+
+    def apply(self, op, args, kwargs):
+        if op == "pow":
+            raise MemoryError("cannot allocate 7.3 GiB")
+        return super().apply(op, args, kwargs)
+
+
+def test_running_out_of_memory_is_no_verdict_on_the_engine():
+    """A case whose size exhausts the machine was reported as the engine's failure."""
+    outcome = run(VALID_CASE, RunsOutOfMemory)
+    assert outcome.status == "error" and "ran out of memory" in outcome.message, outcome.report()

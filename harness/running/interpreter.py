@@ -251,6 +251,9 @@ class _Run:
                 raise _StepFailed(f"expected warning {kind!r}", tuple(f"got {s}" for s in shown))
 
     def judge_error(self, step: Step, exc: Exception) -> None:
+        if isinstance(exc, MemoryError):  # the machine's limit, reached by the case's size as much as the engine
+            raise _StepErrored(f"ran out of memory ({_exception(exc)}): no verdict on the engine; a case this large "
+                               "is the case's problem (see the size limits)", _trace(exc) if self.tracebacks else ())
         kind = "hook_error" if self.raised_by_hook(exc) else self.adapter.classify(exc)
         if kind is None and _raised_by_harness(exc, self.adapter):
             raise _StepErrored(*no_verdict(exc, self.tracebacks))
