@@ -25,6 +25,9 @@ class Absent:
     def backward(self, output, gradient, retain_graph, create_graph, inputs):
         self._absent("backward() accumulating into .grad")
 
+    def grad(self, outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads):
+        self._absent("functional grad (gradients returned without .grad)")
+
     def read_grad(self, tensor):
         self._absent(".grad")
 

@@ -92,7 +92,7 @@ def numpy_style(module: Any, special: Any = None, **overrides: Callable[..., Arr
     """An op table for `module`, a namespace with NumPy's function names: every op of spec/ops.yaml but `detach`.
 
     `special` is searched for functions the module lacks (a scipy.special-like namespace: erf, erfc, logsumexp).
-    `overrides` replace entries by op name (a function, or a `Lacking` with the reason); a composition that uses
+    `overrides` replace entries by op name (a function, or a `Lacking` with the reason, or None); a composition that uses
     another op calls the table's entry for it (relu the `maximum` entry, silu `sigmoid`, softmax `logsumexp`), so an
     override reaches it. An entry whose functions the module lacks is a `Lacking` with the reason.
     """
@@ -100,7 +100,9 @@ def numpy_style(module: Any, special: Any = None, **overrides: Callable[..., Arr
     unknown = sorted(set(overrides) - set(vocabulary))
     if unknown:
         raise TypeError(f"numpy_style: no op {', '.join(map(repr, unknown))} in spec/ops.yaml")
-    table: dict[str, Any] = dict(overrides)
+    # None stands for "absent" too: compositions that need it must become lacking, not call None at run time
+    table: dict[str, Any] = {op: Lacking("set to None in the adapter's numpy_style overrides") if value is None
+                             else value for op, value in overrides.items()}
 
     def entry(op: str) -> Any:
         if op not in table:

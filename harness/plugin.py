@@ -142,7 +142,9 @@ def _stop_as_if_interrupted(signum, frame) -> None:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write beside the target, then rename over it: a kill mid-write leaves the old file or the new one."""
+    """Write beside the target, then rename over it: a kill mid-write leaves the old file or the new one. A symbolic
+    link is followed, so the file it names gets the report and the link stays."""
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -185,6 +187,8 @@ class _Session:
         self.fuzz_outcomes: Counter = Counter()  # passed, failed, skipped over the fuzz properties' items
         self.report = ReportBuilder()
         self.report.strict_expectations = bool(config.getoption("--strict-expectations"))
+        self.report.rerun = {"dir": str(config.invocation_params.dir), "rootdir": str(config.rootpath),
+                             "expectations": list(config.getoption("--expectations"))}
         try:
             self.expectations = [e for path in config.getoption("--expectations") for e in expectations.load(path)]
         except expectations.ExpectationFileError as exc:
@@ -240,7 +244,8 @@ class _Session:
                     used.add(expectation)
                     break
         engines = {engine.label for engine in self.engines}
-        self.unmatched = [e for e in self.expectations if e not in used and e.concerns(engines)]
+        runs = {item.name for item in items if isinstance(item, CaseItem)}
+        self.unmatched = [e for e in self.expectations if e not in used and e.concerns(engines, runs)]
         if strict and self.unmatched:
             raise pytest.UsageError("--strict-expectations: " + "; ".join(
                 f"{e.where}: {e.pattern!r} matches no case collected in this run" for e in self.unmatched))

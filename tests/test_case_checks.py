@@ -24,6 +24,16 @@ def test_a_case_without_schema_version_under_a_cases_folder_is_an_error_at_its_l
     assert "area/forgot.yaml:1:1: missing required key: 'schema_version'" in capsys.readouterr().err
 
 
+def test_a_case_without_schema_version_rules_or_tensors_is_still_found(write_case):
+    """Only `rules:` or `tensors:` beside `steps:` marked a case that forgot its version; one with a title, a
+    derivation and capabilities but neither was skipped without a word."""
+    text = "title: t\nderivation: d\ncapabilities: [backward]\nsteps:\n  - backward: y\n"
+    forgot = write_case(text, "area/nover-norules.yaml")
+    assert is_case_file(forgot)
+    with pytest.raises(CaseFileError, match=r"missing required key: 'schema_version'"):
+        load_case(forgot)
+
+
 def test_other_yaml_files_with_steps_are_still_none_of_gradspecs_business(tmp_path):
     for name, text in {"ci/pipeline.yaml": NO_VERSION, "tests/cases/data.yaml": "shape: [2, 3]\nsteps: 4\n"}.items():
         path = tmp_path / name

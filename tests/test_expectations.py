@@ -101,3 +101,17 @@ def test_gradspec_expectations_refuses_a_file_that_is_not_a_report(tmp_path, cap
     (tmp_path / "r.json").write_text("{}")
     assert cli(["expectations", str(tmp_path / "r.json")]) == 2
     assert "not a gradspec report" in capsys.readouterr().err
+
+
+def test_strict_expectations_accept_a_run_of_one_dtype_against_a_file_of_both(pytester):
+    """A line naming a float32 run was 'matches no case collected' in a float64-only run, so a shipped expectation
+    file could not be used with --strict-expectations and --dtype."""
+    from .conftest import VALID_CASE
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "wrong.yaml").write_text(VALID_CASE.replace("grad: {x: [6.0]}", "grad: {x: [6.5]}"))
+    (pytester.path / "known.txt").write_text("wrong.yaml::reference-cpu-float32 expects 6.5 where 6 is right\n"
+                                             "wrong.yaml::reference-cpu-float64 expects 6.5 where 6 is right\n")
+    result = pytester.runpytest("cases", "--engine", "reference", "--dtype", "float64", "--expectations", "known.txt",
+                                "--strict-expectations")
+    assert result.ret == 0, result.stdout.str()[-2000:] + result.stderr.str()
+    result.assert_outcomes(xfailed=1)

@@ -564,3 +564,20 @@ def test_sequences_call_backward_with_create_graph_only_on_engines_that_have_it(
         find(sequences.sequences(), backward_with_create_graph, settings=quick)
     find(sequences.sequences(), lambda s: any(step["grad"].get("create_graph") for step in calls(s, "grad")),
          settings=quick)
+
+
+class Float32Gradients(SmallVocabulary):
+    """Computes right, but hands gradients back in float32 in a float64 run."""
+
+    name = "float32-gradients"
+
+    def grad(self, *args):
+        return [None if g is None else self.tensor(self.to_numpy(g).astype(np.float32), False, "float32")
+                for g in super().grad(*args)]
+
+
+def test_gradients_in_another_dtype_than_their_leaf_fail_the_fuzz_property(tmp_path):
+    """Finite differences compared them under float64's tolerance and passed: the fuzzer missed what the corpus
+    catches (SHAPE-1)."""
+    with pytest.raises(oracle.OracleMismatch, match=r"has dtype float32, expected float64.*\(SHAPE-1\)"):
+        properties.run(properties.first_order, Float32Gradients("cpu", "float64"), QUICK, tmp_path, "first-order")

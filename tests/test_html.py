@@ -346,3 +346,25 @@ def test_the_rerun_command_of_a_shipped_case_reruns_it_alone_from_any_folder(tmp
     rerun = subprocess.run([sys.executable, "-c", "import sys; from gradspec.cli import main; sys.exit(main())",
                             *command[1:], "-q"], cwd=tmp_path, capture_output=True, text=True)  # no cases/ here
     assert rerun.returncode == 0 and "1 passed in" in rerun.stdout, rerun.stdout + rerun.stderr
+
+
+def test_the_rerun_command_works_from_the_folder_the_run_started_in(pytester, monkeypatch):
+    """Node ids are relative to pytest's rootdir, not to the folder the run started in: the command named a path
+    that did not exist there. An unexpected pass reruns as one only with its expectation file and strictness."""
+    pytester.makeini("[pytest]\n")  # rootdir: the folder above the one the run starts in
+    sub = pytester.path / "sub"
+    (sub / "cases").mkdir(parents=True)
+    (sub / "cases" / "good.yaml").write_text(VALID_CASE)
+    (sub / "known.txt").write_text("good.yaml::reference a listed failure that no longer fails\n")
+    monkeypatch.chdir(sub)
+    first = pytester.runpytest("cases", "--engine", "reference", "--dtype", "float64", "--expectations", "known.txt",
+                               "--strict-expectations", "--gradspec-report", "r.json")
+    assert first.ret == 1
+    report = json.loads((sub / "r.json").read_text())
+    (result,) = report["results"]
+    assert result["outcome"] == "unexpected_pass" and result["nodeid"].startswith("sub/")
+    command = shlex.split(reproduce(result, report))
+    assert command[1].startswith("cases/good.yaml::") and command[-3:] == ["--expectations", "known.txt",
+                                                                         "--strict-expectations"]
+    rerun = pytester.runpytest(*command[1:])
+    assert rerun.ret == 1 and "XPASS(strict)" in rerun.stdout.str()  # that result, as it was

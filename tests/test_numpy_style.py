@@ -139,3 +139,10 @@ def test_the_adapter_guide_is_generated_from_the_vocabulary_and_in_step(capsys):
     assert "| `lerp` | a, b | weight (required) | a tensor | `a + weight * (b - a)` |" in rows
     assert "| `scatter` | a, index (int64 index), src | dim (0) |" in text
     assert "[docs/ops.md](docs/ops.md)" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_an_op_overridden_as_none_is_lacking_and_so_is_every_composition_that_needs_it():
+    """gelu, made from erf, stayed in the table and called None at run time."""
+    table = numpy_style(np, special=SPECIAL, erf=None)
+    assert isinstance(table["erf"], Lacking) and isinstance(table["gelu"], Lacking)
+    assert "erf" in table["gelu"].reason

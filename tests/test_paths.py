@@ -74,3 +74,14 @@ def test_an_expectation_file_or_report_that_is_no_regular_file_is_refused(run_in
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*must be a regular file*"])
     assert cli.main(["report", path, "--markdown", str(run_in.path / "x.md")]) == 2
+
+
+def test_a_report_path_that_is_a_symbolic_link_writes_through_it(run_in):
+    """The link was replaced by a regular file, and the file it named kept a stale report."""
+    target = run_in.path / "real.json"
+    target.write_text("{}")
+    link = run_in.path / "link.json"
+    link.symlink_to(target)
+    result = run_in.runpytest("cases", "--engine", "reference", f"--gradspec-report={link}")
+    assert result.ret == 0
+    assert link.is_symlink() and '"results"' in target.read_text()

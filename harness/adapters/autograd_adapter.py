@@ -23,8 +23,10 @@ try:
     from autograd.extend import defvjp_argnums, primitive
     from autograd.scipy import special
     from autograd.tracer import getval
-except ImportError:  # pragma: no cover - exercised only where autograd is absent
+    _MISSING = None
+except ImportError as exc:  # pragma: no cover - exercised only where autograd (or scipy, for its erf) is absent
     autograd = None
+    _MISSING = exc.name
 
 
 def _norm(a, p=2, dim=None, keepdim=False):
@@ -52,7 +54,11 @@ class AutogradAdapter(FunctionalAdapter):
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        return None if autograd is not None else "HIPS autograd is not installed (pip install gradspec[autograd])"
+        if autograd is not None:
+            return None
+        if _MISSING == "scipy":  # autograd.scipy needs scipy, which autograd itself does not require
+            return "HIPS autograd's scipy functions (erf) need scipy, which is not installed (pip install scipy)"
+        return "HIPS autograd is not installed (pip install gradspec[autograd])"
 
     @classmethod
     def version(cls) -> str:

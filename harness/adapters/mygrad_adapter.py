@@ -112,9 +112,6 @@ class MygradAdapter(Absent, Adapter):
                 return np.zeros_like(self.variables[index].data) if given is None else np.asarray(given)
         return lambda *inputs: mygrad.execute_op(Custom, *inputs)
 
-    def grad(self, outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads):
-        self._absent("functional grad (only backward into .grad)")
-
     def read_grad(self, tensor) -> Any:
         return tensor.grad
 

@@ -74,9 +74,20 @@ class Problem:
         return self.arrays(self.gradient(values)[0])
 
     def arrays(self, grads: list) -> list[np.ndarray]:
-        """Engine gradients, one per leaf, as arrays; None (no dependence) as zeros of the leaf's shape."""
-        return [np.zeros_like(self.point[n]) if g is None else self.adapter.to_numpy(g)
-                for g, n in zip(grads, self.draw.leaves, strict=True)]
+        """Engine gradients, one per leaf, as arrays; None (no dependence) as zeros of the leaf's shape. A gradient
+        in another dtype than its leaf's is a mismatch itself (SHAPE-1): float32 gradients in a float64 run would
+        otherwise pass the finite-difference comparison, whose tolerance is float64's."""
+        dtypes = {t.name: t.dtype or self.adapter.dtype for t in self.case.tensors}
+        arrays = []
+        for g, n in zip(grads, self.draw.leaves, strict=True):
+            if g is None:
+                arrays.append(np.zeros_like(self.point[n]))
+                continue
+            given = self.adapter.dtype_name(g)
+            if given != dtypes[n] and dtypes[n] in self.adapter.dtypes:
+                raise OracleMismatch(f"the gradient of {n} has dtype {given}, expected {dtypes[n]}, its leaf's (SHAPE-1)")
+            arrays.append(self.adapter.to_numpy(g))
+        return arrays
 
     def allowance(self, scale: float, size: float) -> float:
         """How far engine and estimate may differ: relative to the magnitudes involved, plus rounding noise."""

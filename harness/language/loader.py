@@ -61,16 +61,17 @@ def case_id(path: Path, root: Path | None = None) -> str:
 
 CASE_MARKERS = (re.compile(r"^schema_version\s*:", re.M), re.compile(r"^steps\s*:", re.M))
 # Top-level keys that, with `steps:`, make a file under a `cases` folder a case that forgot its schema_version.
-CASE_KEYS = re.compile(r"^(rules|tensors)\s*:", re.M)
+CASE_KEYS = re.compile(r"^(rules|tensors|title|derivation|capabilities|source|functions)\s*:", re.M)
 
 
 def is_case_file(path: str | Path) -> bool:
     """Whether a YAML file is a gradspec case file: its top level has `schema_version:` and `steps:` keys,
-    or it lies under a folder named `cases` and has `steps:` with `rules:` or `tensors:`.
+    or it lies under a folder named `cases` and has `steps:` with another key of a case (`rules:`, `tensors:`,
+    `title:`, `derivation:`, `capabilities:`, `source:`, `functions:`).
 
     Both keys are required by spec/case.schema.json, so a case file missing either is broken anyway;
     any other YAML file (a CI workflow, another project's test data) is none of gradspec's business.
-    A file under a `cases` folder that has steps and rules or tensors but no `schema_version` is a case
+    A file under a `cases` folder that has steps and another case key but no `schema_version` is a case
     that forgot it: it is collected, so that loading it says so at its line, instead of being skipped
     without a word (another project's data in a folder named `cases`, `steps: 4`, is still left alone).
     Only the first 64 KiB are read, and only of a regular file.

@@ -34,6 +34,7 @@ class ReportBuilder:
         self.expected = 0
         self.complete = True
         self.strict_expectations = False  # --strict-expectations: an unexpected pass fails the run
+        self.rerun: dict = {}  # the start folder, rootdir and expectation files, for rerun commands (tables.reproduce)
 
     def add_test(self, report: pytest.TestReport) -> dict | None:
         """Count a final report; for a case item, record and return its result (None for any other item)."""
@@ -101,6 +102,7 @@ class ReportBuilder:
             "summary": dict(sorted(Counter(r["outcome"] for r in self.results).items())),
             "complete": self.complete, "expected_items": self.expected, "reported_items": self.items_reported,
             "strict_expectations": self.strict_expectations,
+            **({"rerun": self.rerun} if self.rerun else {}),
             "results": sorted(self.results, key=lambda r: (r["case"], r["engine"], r["device"], r["dtype"])),
             "broken_case_files": sorted(self.broken, key=lambda b: b["path"]),
             "rule_coverage": self.rule_coverage(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections import Counter, defaultdict
 
@@ -178,10 +179,18 @@ def reproduce(result: dict, report: dict) -> str:
     (run where the run ran). The engine is named as --engine was given (`spec`), a label where that is unknown."""
     spec = (report.get("engines", {}).get(result["engine"]) or {}).get("spec") or result["engine"]
     nodeid = result.get("nodeid") or f"cases/{result['case']}::{run_name(result)}"
+    rerun = report.get("rerun") or {}
+    # an unexpected pass reruns as one only with the expectations that made it one
+    known = [arg for path in rerun.get("expectations", ()) for arg in ("--expectations", path)]
+    known += ["--strict-expectations"] if known and report.get("strict_expectations") else []
     if str((report.get("corpus") or {}).get("source", "")).startswith("gradspec"):  # the shipped corpus
         return shlex.join(["gradspec", "run", f"cases/{result['case']}::{run_name(result)}", "--engine", spec,
-                           "--device", result["device"], "--dtype", result["dtype"]])
-    return shlex.join(["pytest", nodeid, "--engine", spec, "--device", result["device"], "--dtype", result["dtype"]])
+                           "--device", result["device"], "--dtype", result["dtype"], *known])
+    if rerun.get("dir") and rerun.get("rootdir") and "::" in nodeid:  # node ids are relative to pytest's rootdir
+        path, _, rest = nodeid.partition("::")
+        nodeid = f"{os.path.relpath(os.path.join(rerun['rootdir'], path), rerun['dir'])}::{rest}"
+    return shlex.join(["pytest", nodeid, "--engine", spec, "--device", result["device"], "--dtype", result["dtype"],
+                       *known])
 
 
 def run_verdict(counts: Counter, strict: bool) -> str:

@@ -46,10 +46,16 @@ class Expectation:
     def matches(self, case_id: str, run: str, engine: str) -> bool:
         return self.pattern in (case_id, f"{case_id}::{engine}", f"{case_id}::{run}")
 
-    def concerns(self, engines: set[str]) -> bool:
-        """Whether the line is about one of these engines (a bare case id is about every engine)."""
+    def concerns(self, engines: set[str], runs: set[str] | None = None) -> bool:
+        """Whether the line is about one of these engines (a bare case id is about every engine) and, where it names
+        one engine-device-dtype run, about one of the `runs` of this session (a float32 line in a float64-only run
+        is about nothing here)."""
         _, _, target = self.pattern.partition("::")
-        return not target or any(target == engine or target.startswith(f"{engine}-") for engine in engines)
+        if not target or target in engines:
+            return True
+        if runs is not None:
+            return target in runs
+        return any(target.startswith(f"{engine}-") for engine in engines)
 
 
 def resolve_path(path: str | Path) -> Path:
