@@ -54,3 +54,14 @@ def cases(pytester):
             path.write_text(text, encoding="utf-8")
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def grad_mode_left_on():
+    """Fail the test that leaves the reference engine's grad mode off in this thread: every later test in the same
+    process would run without recording (properties then find nothing, or reject every draw)."""
+    from gradspec.reference_engine import grad_mode
+    yield
+    if not grad_mode.is_grad_enabled() or grad_mode.is_inference_mode_enabled():
+        grad_mode._state.enabled, grad_mode._state.inference = True, False
+        pytest.fail("this test left the reference engine's grad mode off (or inference mode on) behind it")

@@ -112,7 +112,9 @@ def run_wrapping(adapter: Adapter, fuzz_settings: settings, staging_folder: Path
     def write(example: wrapping.Wrapped, failure: Exception) -> Path:
         return staging.write_case(wrapping.case_of(example, adapter), staging_folder, f"wrapping-{adapter.name}")
 
-    _run_and_stage("wrapped graph", wrapping.wrapped_graphs(exclude=excluded_ops(adapter, twice=True)),
+    second = {"grad", "create_graph"} <= adapter.capabilities  # else first derivatives, by grad or backward
+    _run_and_stage("wrapped graph", wrapping.wrapped_graphs(exclude=excluded_ops(adapter, twice=second),
+                                                            second_order=second),
                    lambda example: wrapping.check(example, adapter), wrapping.NotTransparent, write, adapter,
                    fuzz_settings, engine)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from gradspec.fuzz.staging import plain
 from gradspec.fuzz.strategies import graphs, leaf_values
+from gradspec.language.case import as_list
 from gradspec.language.loader import build_case
 from gradspec.running.interpreter import Session
 from hypothesis import reject
@@ -68,7 +69,10 @@ def chain_function(chain: list[str]) -> dict:
 
 
 @st.composite
-def wrapped_graphs(draw, exclude: frozenset = frozenset()) -> Wrapped:
+def wrapped_graphs(draw, exclude: frozenset = frozenset(), second_order: bool = True) -> Wrapped:
+    """A graph whose output goes through a chain of ops, inline and wrapped in a custom function; with
+    `second_order` (an engine with grad and create_graph) Hessian-vector products too, else first derivatives by a
+    `derivative` step (grad, or backward into .grad)."""
     graph = draw(graphs(max_ops=3, exclude=exclude))
     usable = sorted(op for op, texts in CHAIN_OPS.items() if not _calls(*texts) & exclude)  # "scale" calls none
     chain = draw(st.lists(st.sampled_from(usable), min_size=1, max_size=3), label="chain")
@@ -76,7 +80,7 @@ def wrapped_graphs(draw, exclude: frozenset = frozenset()) -> Wrapped:
         chain = [op for op in chain if op not in ("square", "exp")] or ["scale"]
     leaves = list(graph.leaves)
     base = copy.deepcopy(graph.data)
-    base["capabilities"] = ["grad", "create_graph"]
+    base["capabilities"] = ["grad", "create_graph"] if second_order else ["derivatives"]
     for leaf in leaves:  # a direction for the Hessian-vector product, one per leaf
         shape = np.shape(base["tensors"][leaf]["value"])
         base["tensors"][f"d_{leaf}"] = {"value": draw(leaf_values(shape), label=f"direction for {leaf}").tolist()}
@@ -89,10 +93,13 @@ def wrapped_graphs(draw, exclude: frozenset = frozenset()) -> Wrapped:
         data = copy.deepcopy(base)
         gradients, second = [f"g_{leaf}" for leaf in leaves], [f"h_{leaf}" for leaf in leaves]
         product = " + ".join(f"sum(g_{leaf} * d_{leaf}) + sum({leaf}) * 0" for leaf in leaves)
-        data["steps"] = [*base["steps"], *chain_steps, f"loss = sum({output}{weigh}) + {reach_all}",
-                         {"grad": {"outputs": "loss", "inputs": list(leaves), "create_graph": True, "as": gradients}},
-                         f"hv = {product}",
-                         {"grad": {"outputs": "hv", "inputs": list(leaves), "as": second}}]
+        data["steps"] = [*base["steps"], *chain_steps, f"loss = sum({output}{weigh}) + {reach_all}"]
+        if not second_order:
+            data["steps"].append({"derivative": {"of": "loss", "wrt": list(leaves), "as": gradients}})
+            return data
+        data["steps"] += [{"grad": {"outputs": "loss", "inputs": list(leaves), "create_graph": True, "as": gradients}},
+                          f"hv = {product}",
+                          {"grad": {"outputs": "hv", "inputs": list(leaves), "as": second}}]
         return data
 
     custom = case([f"w = Chain({graph.output})"], "w")
@@ -100,7 +107,7 @@ def wrapped_graphs(draw, exclude: frozenset = frozenset()) -> Wrapped:
     reads = draw(st.integers(1, 2), label="reads of the saved values")  # each read unpacks them (SAVED-2)
     if reads > 1:
         custom["functions"]["Chain"]["reads_saved"] = reads
-    custom["capabilities"] = ["grad", "create_graph", "custom_function"]
+    custom["capabilities"] = [*base["capabilities"], "custom_function"]
     inline, value = [], graph.output
     for index, op in enumerate(chain):
         inline.append(f"c{index} = {CHAIN_OPS[op][0].format(u=value)}")
@@ -120,7 +127,8 @@ def results(data: dict, adapter) -> dict[str, np.ndarray | None]:
         raised = session.run(step)
         if raised is not None:
             raise Refused(f"{step.describe()} raised {raised}: {session.last_error!r}")
-    names = [name for step in case.steps if step.kind == "grad" for name in step.args["grad"]["as"]]
+    names = [name for step in case.steps if step.kind in ("grad", "derivative")
+             for name in as_list(step.args[step.kind]["as"])]
     return {name: session.value(name) for name in names}
 
 
