@@ -49,21 +49,8 @@ def test_the_plugin_reports_a_case_without_schema_version_as_a_collection_error(
     result.stdout.fnmatch_lines(["cases/forgot.yaml:1:1: missing required key: 'schema_version'"])
 
 
-HOOKLESS = textwrap.dedent("""\
-    schema_version: 1
-    title: cites a hook rule, registers no hook
-    rules: [HOOK-1]
-    source: written for gradspec's own tests
-    derivation: dy/dx = 2x = 6 at x = 3
-    capabilities: [backward]
-    tensors:
-      x: {value: [3.0], requires_grad: true}
-    steps:
-      - y = sum(x ** 2)
-      - backward: y
-      - expect:
-          grad: {x: [6.0]}
-    """)
+HOOKLESS = VALID_CASE.replace("title: y = x^2 at 3 has gradient 6", "title: cites a hook rule, registers no hook") \
+    .replace("rules: [ACC-1]", "rules: [HOOK-1]")
 
 
 @pytest.mark.parametrize("rules, warning", [

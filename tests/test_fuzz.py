@@ -47,10 +47,12 @@ BROADCAST = draw_of(["v0 = mul(x0, x1)"], {"x0": [0.5, -1.2, 2.0], "x1": [[1.0, 
                     "v0", ((1.0, 1.0, 1.0), (1.0, 1.0, 1.0)))
 
 
+SIN_OFF_BY_1E_4 = ops.Op(np.sin, (lambda g, a, b, o, t: g * ops.cos(a) * (1 + 1e-4),), ("a",))
+
+
 @pytest.fixture
 def sin_derivative_off_by_1e_4(monkeypatch):
-    planted = ops.Op(np.sin, (lambda g, a, b, o, t: g * ops.cos(a) * (1 + 1e-4),), ("a",))
-    monkeypatch.setitem(ops.OPS, "sin", planted)
+    monkeypatch.setitem(ops.OPS, "sin", SIN_OFF_BY_1E_4)
 
 
 @pytest.fixture
@@ -236,7 +238,7 @@ def test_declared_ops_without_a_second_derivative_are_drawn_once_differentiated_
     properties.run(properties.second_order, adapter, QUICK, tmp_path, "second-order")  # no failure: sin not drawn
     with pytest.raises(oracle.OracleMismatch):  # without the declaration, the same run finds the planted fault
         properties.run(properties.second_order, SmallVocabulary("cpu", "float64"), QUICK, tmp_path, "second-order")
-    monkeypatch.setitem(ops.OPS, "sin", ops.Op(np.sin, (lambda g, a, b, o, t: g * ops.cos(a) * (1 + 1e-4),), ("a",)))
+    monkeypatch.setitem(ops.OPS, "sin", SIN_OFF_BY_1E_4)
     with pytest.raises(oracle.OracleMismatch):  # and sin's first derivative is still fuzzed
         properties.run(properties.first_order, adapter, QUICK, tmp_path, "first-order")
 
@@ -516,7 +518,7 @@ def test_a_planted_fault_is_found_through_backward_and_staged_as_a_case_that_rep
                                                                                              monkeypatch):
     adapter = adapter_cls("cpu", "float64")
     original = ops.OPS["sin"]
-    monkeypatch.setitem(ops.OPS, "sin", ops.Op(np.sin, (lambda g, a, b, o, t: g * ops.cos(a) * (1 + 1e-4),), ("a",)))
+    monkeypatch.setitem(ops.OPS, "sin", SIN_OFF_BY_1E_4)
     with pytest.raises(oracle.OracleMismatch, match=r"(?s)first derivative.*shrunk draw written to"):
         properties.run(properties.first_order, adapter, QUICK, tmp_path, "first-order")
     (path,) = (tmp_path / "cases").glob("*.yaml")

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from gradspec.absent import Unsupported
 from gradspec.adapter import OPERATOR_OPS
-from gradspec.adapters.torch_like import TorchLikeAdapter, call_method
+from gradspec.adapters.torch_like import TorchLikeAdapter, call_method, custom_forward
 
 paddle: Any = None  # the module, once load() imported it
 PADDLE_SPEC = importlib.util.find_spec("paddle")  # whether it is installed, without importing it
@@ -364,17 +364,7 @@ class PaddleAdapter(TorchLikeAdapter):
             raise Unsupported("PyLayer has no mark_dirty")
         if definition.once_differentiable:
             raise Unsupported("Paddle has no once_differentiable")
-
-        def forward(ctx, *inputs):
-            outputs, saved = program.forward(*inputs)
-            ctx.save_for_backward(*saved)
-            by_name = dict(zip(definition.outputs, outputs, strict=True)) | dict(zip(definition.inputs, inputs,
-                                                                                     strict=True))
-            if definition.non_differentiable:
-                ctx.mark_non_differentiable(*(by_name[name] for name in definition.non_differentiable))
-            if not definition.materialize_grads:
-                ctx.set_materialize_grads(False)
-            return outputs[0] if len(outputs) == 1 else outputs
+        forward = custom_forward(program)  # mark_dirty is never reached: refused above
 
         def backward(ctx, *grads):
             for _ in range(definition.reads_saved - 1):  # every read unpacks (SAVED-2)

@@ -31,6 +31,26 @@ def call_method(name: str):
     return lambda a: getattr(a, name)()
 
 
+def custom_forward(program):
+    """The forward of a case's function for a PyTorch-style ctx (autograd.Function, Paddle's PyLayer): the values to
+    save, and the ctx options the case sets (mark_non_differentiable, mark_dirty, set_materialize_grads)."""
+    definition = program.definition
+
+    def forward(ctx, *inputs):
+        outputs, saved = program.forward(*inputs)
+        ctx.save_for_backward(*saved)
+        by_name = dict(zip(definition.outputs, outputs, strict=True)) | dict(zip(definition.inputs, inputs,
+                                                                                 strict=True))
+        if definition.non_differentiable:
+            ctx.mark_non_differentiable(*(by_name[name] for name in definition.non_differentiable))
+        if definition.dirty:
+            ctx.mark_dirty(*(by_name[name] for name in definition.dirty))
+        if not definition.materialize_grads:
+            ctx.set_materialize_grads(False)
+        return outputs[0] if len(outputs) == 1 else outputs
+    return forward
+
+
 # Every op of spec/ops.yaml, spelled with PyTorch's tensor API.
 OPS = {
     **OPERATOR_OPS,
@@ -136,19 +156,7 @@ class TorchLikeAdapter(Adapter):
         """An autograd.Function subclass running the case's forward and backward (ctx options as the case sets)."""
         base, once_differentiable = self.autograd_function()
         definition = program.definition
-
-        def forward(ctx, *inputs):
-            outputs, saved = program.forward(*inputs)
-            ctx.save_for_backward(*saved)
-            by_name = dict(zip(definition.outputs, outputs, strict=True)) | dict(zip(definition.inputs, inputs,
-                                                                                     strict=True))
-            if definition.non_differentiable:
-                ctx.mark_non_differentiable(*(by_name[name] for name in definition.non_differentiable))
-            if definition.dirty:
-                ctx.mark_dirty(*(by_name[name] for name in definition.dirty))
-            if not definition.materialize_grads:
-                ctx.set_materialize_grads(False)
-            return outputs[0] if len(outputs) == 1 else outputs
+        forward = custom_forward(program)
 
         def backward(ctx, *grads):
             for _ in range(definition.reads_saved - 1):  # every read unpacks (SAVED-2)

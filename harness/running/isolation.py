@@ -55,6 +55,7 @@ class Worker:
         self.engine: str | None = None  # the engine the running worker has imported
         self.startup_timeout, self.memory_limit = startup_timeout, memory_limit
         self.recycled: list[str] = []  # why each worker was replaced, for tests and diagnostics
+        self.startup_seconds: float | None = None  # how long the running worker took to import its engine
 
     def run(self, request: Request, timeout: float) -> Outcome:
         """The outcome of `request`, from a worker whose every answer so far matched its request.
