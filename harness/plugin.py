@@ -240,7 +240,8 @@ class _Session:
                 continue
             for expectation in self.expectations:
                 if expectation.matches(item.case.id, item.name, item.engine.label):
-                    item.add_marker(pytest.mark.xfail(reason=f"{expectation.reason} ({expectation.where})", strict=strict))
+                    item.add_marker(pytest.mark.xfail(reason=f"{expectation.reason} ({expectation.where})",
+                                                      strict=strict and not expectation.intermittent))
                     used.add(expectation)
                     break
         engines = {engine.label for engine in self.engines}

@@ -13,6 +13,10 @@ the last folder named `cases` is dropped. A listed case that fails is an expecte
 as an unexpected pass; neither fails the run. Ids that match no collected case are
 reported, so a list does not silently go stale.
 
+A reason that begins with `intermittent:` is a failure that happens in some runs only (a race the engine loses now
+and then, with its reproduction's rate in the reason): a run where it fails is an expected failure, one where it
+passes is a pass, never an unexpected pass, so --strict-expectations does not fail on the luck of the scheduler.
+
 `gradspec expectations REPORT.json` writes such a file from a run (from_report): one line per
 failure, with PLACEHOLDER as its reason until a person writes why; --strict-expectations
 refuses a file that still has one.
@@ -26,6 +30,7 @@ from pathlib import Path
 from gradspec.paths import BadPath, readable_file
 
 PLACEHOLDER = "REASON: explain why"  # what `gradspec expectations` writes where a person must write the reason
+INTERMITTENT = "intermittent:"  # a reason's prefix for a failure that some runs do not show
 
 
 class ExpectationFileError(ValueError):
@@ -42,6 +47,11 @@ class Expectation:
     def placeholder(self) -> bool:
         """Whether the reason is still the one `gradspec expectations` wrote: nobody has said why yet."""
         return PLACEHOLDER in self.reason
+
+    @property
+    def intermittent(self) -> bool:
+        """Whether the failure shows in some runs only: a pass is then no news, even under --strict-expectations."""
+        return self.reason.lower().startswith(INTERMITTENT)
 
     def matches(self, case_id: str, run: str, engine: str) -> bool:
         return self.pattern in (case_id, f"{case_id}::{engine}", f"{case_id}::{run}")
