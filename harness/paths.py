@@ -30,10 +30,10 @@ def readable_file(path: str | Path, what: str, limit: int = 64 * 1024**2) -> Pat
     return path
 
 
-def writable_outputs(outputs: dict[str, str | None], inputs: Iterable[str | Path] = ()) -> None:
+def writable_outputs(outputs: dict[str, str | None], inputs: Iterable[str | Path] = (), what: str = "a report") -> None:
     """Check the report paths of a run before it starts, creating nothing: each is a regular file or a new name
     in a folder that exists or can be made, no two coincide, and none is an input of the run (or inside an input
-    folder with a case file's suffix)."""
+    folder with a case file's suffix). `what` names the output in messages."""
     seen: dict[Path, str] = {}
     resolved_inputs = [Path(p).resolve() for p in inputs]
     for option, given in outputs.items():
@@ -42,12 +42,12 @@ def writable_outputs(outputs: dict[str, str | None], inputs: Iterable[str | Path
         path = Path(given)
         resolved = path.resolve()
         if resolved in seen:
-            raise BadPath(f"{option} {given}: the same file as {seen[resolved]}: each report needs its own path")
+            raise BadPath(f"{option} {given}: the same file as {seen[resolved]}: each output needs its own path")
         seen[resolved] = f"{option} {given}"
         for source in resolved_inputs:
             inside_folder = source.is_dir() and source in resolved.parents and resolved.suffix in (".yaml", ".yml")
             if resolved == source or inside_folder:
-                raise BadPath(f"{option} {given}: is an input of this run ({source}); a report would replace it")
+                raise BadPath(f"{option} {given}: is an input of this run ({source}); {what} would replace it")
         try:
             status = path.stat()
         except FileNotFoundError:
@@ -56,7 +56,7 @@ def writable_outputs(outputs: dict[str, str | None], inputs: Iterable[str | Path
         except OSError as exc:
             raise BadPath(f"{option} {given}: {exc.strerror or exc}") from None
         if not stat.S_ISREG(status.st_mode):
-            raise BadPath(f"{option} {given}: a report must be written to a regular file, not {_kind(status.st_mode)}")
+            raise BadPath(f"{option} {given}: {what} must be written to a regular file, not {_kind(status.st_mode)}")
         if not os.access(path, os.W_OK):
             raise BadPath(f"{option} {given}: the file is not writable")
 
@@ -77,3 +77,16 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return "a special file"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write beside the target, then rename over it: a kill mid-write leaves the old file or the new one. A symbolic
+    link is followed, so the file it names gets the text and the link stays."""
+    path = Path(os.path.realpath(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -41,12 +41,12 @@ def test_inplace_updates_and_grad_reads():
 
 
 def test_subscripts_are_getitem_with_a_hashable_index():
-    expr = parse_statement("y = x[1:3, 0, None, ..., [0, 0, -1], ::2]").expr
+    expr = parse_statement("y = x[1:3, None, ..., 0, [0, 0, -1], ::2]").expr
     index = dict(expr.kwargs)["index"]
     assert expr.op == "getitem" and expr.args == (Ref("x"),)
-    assert index == (("slice", 1, 3, None), 0, None, "...", ("list", (0, 0, -1)), ("slice", None, None, 2))
-    assert python_index(index) == (slice(1, 3), 0, None, Ellipsis, [0, 0, -1], slice(None, None, 2))
-    assert index_text(index) == "1:3, 0, None, ..., [0, 0, -1], ::2"
+    assert index == (("slice", 1, 3, None), None, "...", 0, ("list", (0, 0, -1)), ("slice", None, None, 2))
+    assert python_index(index) == (slice(1, 3), None, Ellipsis, 0, [0, 0, -1], slice(None, None, 2))
+    assert index_text(index) == "1:3, None, ..., 0, [0, 0, -1], ::2"
     assert hash(expr)  # statements are cached
 
 

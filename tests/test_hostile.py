@@ -376,3 +376,29 @@ def test_sigterm_leaves_reports_marked_incomplete(pytester, cases):
     assert process.wait(timeout=60) != 0
     report = json.loads((pytester.path / "r.json").read_text())
     assert report["complete"] is False
+
+
+def test_the_fuzzer_never_takes_an_adapters_own_exception_for_the_engines(write_case, tmp_path):
+    """Issue 24, item 7: a draw on which the adapter's own code raised was staged as the engine's disagreement with
+    the reference engine ("the engine raised unclassified"); it is an error naming the adapter, and nothing is staged."""
+    from gradspec.adapters.reference_adapter import ReferenceAdapter
+    from gradspec.fuzz import properties
+    from gradspec.running.interpreter import AdapterFault, Session
+    from hypothesis import HealthCheck, settings
+
+    class Buggy(ReferenceAdapter):
+        name = "buggy"
+
+        def apply(self, op, args, kwargs):
+            return self.no_such_helper(op, args, kwargs)  # the adapter's bug, in the adapter's own line
+
+    case = load_case(write_case(VALID_CASE))
+    with pytest.raises(AdapterFault, match="AttributeError: .*no_such_helper"):
+        Session(case, Buggy("cpu", "float64")).run(case.steps[0])
+    engine = Session(case, ReferenceAdapter("cpu", "float64"))  # the engine refusing is still an observation
+    assert [engine.run(step) for step in (case.steps[0], case.steps[1], case.steps[1])] == [None, None, "freed_graph"]
+    quick = settings(max_examples=5, deadline=None, derandomize=True, database=None,
+                     suppress_health_check=list(HealthCheck))
+    with pytest.raises(AdapterFault):
+        properties.run_sequences(Buggy("cpu", "float64"), quick, tmp_path / "staging")
+    assert not list(tmp_path.glob("staging/**/*.yaml"))  # no case staged in the engine's name

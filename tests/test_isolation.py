@@ -185,3 +185,98 @@ def test_a_time_limit_that_cannot_work_is_a_usage_error(pytester, limit):
     result = pytester.runpytest("cases", "--engine", "reference", f"--gradspec-timeout={limit}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--gradspec-timeout*"])
+
+
+COMPARISON_PATCHING_ENGINE = """
+import gradspec.running.compare as compare
+import gradspec.running.interpreter as interpreter
+import gradspec.running.judge as judge
+from gradspec.adapters.reference_adapter import ReferenceAdapter
+
+# An adapter that makes every comparison pass in the process it runs in, wherever gradspec looks it up.
+compare.array_mismatch = judge.array_mismatch = lambda *args, **kwargs: None
+judge.judge_expect = interpreter.judge_expect = lambda *args, **kwargs: ([], None)
+
+
+class Lenient(ReferenceAdapter):
+    name = "lenient"
+"""
+
+EXPECT_SKIPPING_ENGINE = """
+from gradspec.adapters.reference_adapter import ReferenceAdapter
+from gradspec.running import interpreter
+
+interpreter._Run.do_expect = lambda self, step: None  # no expect step is ever judged
+
+
+class Skipper(ReferenceAdapter):
+    name = "skipper"
+"""
+
+
+def wrong_case(tmp_path):
+    """user-grad-added-into.yaml expecting 15 where 10 + 4 is 14: every conforming engine fails it."""
+    path = tmp_path / "wrong.yaml"
+    path.write_text((CASES / "accumulation" / "user-grad-added-into.yaml").read_text().replace("14.0", "15.0"))
+    return path
+
+
+def test_an_adapter_that_patches_the_comparison_in_its_process_still_fails_a_wrong_case(worker, tmp_path, monkeypatch):
+    """The judging ran inside the engine's process: such an adapter passed 44 of 45 cases while broken."""
+    from gradspec.language.loader import load_case
+    (tmp_path / "patching_engine.py").write_text(COMPARISON_PATCHING_ENGINE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    case = load_case(wrong_case(tmp_path))
+    outcome = worker.run(Request(str(case.path), "patching_engine:Lenient", "cpu", "float64", False, case=case), 120)
+    assert outcome.status == FAILED, outcome.message
+    assert outcome.message == ".grad of x: expected [15.], got [14.] (tolerance rtol=1e-12, atol=1e-12, float64)"
+    assert "changed gradspec's own" in outcome.report()  # and it says the worker judged otherwise
+    right = worker.run(Request(PASSING, "patching_engine:Lenient", "cpu", "float64", False), 120)
+    assert right.status == PASSED, right.message  # where both judge alike, the worker's verdict stands
+
+
+def test_a_pass_without_its_expect_steps_judged_is_no_verdict(worker, tmp_path, monkeypatch):
+    (tmp_path / "skipping_engine.py").write_text(EXPECT_SKIPPING_ENGINE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    outcome = worker.run(Request(str(wrong_case(tmp_path)), "skipping_engine:Skipper", "cpu", "float64", False), 120)
+    assert outcome.status == "error", outcome.message
+    assert "without judging the expect step at line 13" in outcome.message
+
+
+def test_the_parsed_case_is_what_runs_and_its_values_stay_read_only(worker, tmp_path, monkeypatch):
+    """The worker re-read the YAML of every case (most of isolation's cost); it gets the parsed case now, and a
+    pickle must not make the case's arrays writable for an adapter that writes into them."""
+    from gradspec.language.loader import load_case
+    (tmp_path / "vandal_engine.py").write_text(
+        "from gradspec.adapters.reference_adapter import ReferenceAdapter\n\n\n"
+        "class Vandal(ReferenceAdapter):\n    name = 'vandal'\n\n"
+        "    def tensor(self, value, requires_grad, dtype):\n        value[...] = 100.0\n"
+        "        return super().tensor(value, requires_grad, dtype)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    case = load_case(wrong_case(tmp_path))
+    gone = tmp_path / "gone.yaml"  # the path names no file: only the parsed case can run
+    outcome = worker.run(Request(str(gone), "reference", "cpu", "float64", False, case=case), 120)
+    assert outcome.status == FAILED and "expected [15.], got [14.]" in outcome.message
+    again = worker.run(Request(str(gone), "reference", "cpu", "float32", False, case=case), 120)  # sent once
+    assert again.status == FAILED and "expected [15.], got [14.]" in again.message and worker.last_case is case
+    vandal = worker.run(Request(str(gone), "vandal_engine:Vandal", "cpu", "float64", False, case=case), 120)
+    assert vandal.status == "error" and "read-only" in vandal.report(), vandal.report()
+
+
+def test_a_prestarted_worker_is_the_one_that_runs_the_first_case(worker):
+    """The plugin starts the first engine's worker while pytest collects: its start-up is not the first case's."""
+    worker.prestart("reference")
+    started = worker.process
+    assert started is not None and not worker.ready
+    assert worker.run(Request(PASSING, "reference", "cpu", "float64", False), 120).status == PASSED
+    assert worker.process is started and worker.ready
+
+
+def test_a_failure_only_the_engines_process_finds_is_no_verdict(worker, tmp_path, monkeypatch):
+    """The other way round: a patched comparison that fails a conforming engine blames it for nothing."""
+    (tmp_path / "strict_engine.py").write_text(COMPARISON_PATCHING_ENGINE.replace(
+        "lambda *args, **kwargs: ([], None)", "lambda *args, **kwargs: (['made up'], None)").replace("Lenient", "Strict"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    outcome = worker.run(Request(PASSING, "strict_engine:Strict", "cpu", "float64", False), 120)
+    assert outcome.status == "error" and outcome.message.startswith("no verdict"), outcome.report()
+    assert "the engine's process found: made up" in outcome.report()

@@ -4,7 +4,8 @@ Python's own `ast` does the parsing; a whitelist then accepts only names, number
 the operators + - * / ** @, unary minus and plus, calls of vocabulary ops (as
 functions, `exp(x)`, or methods, `x.exp()`), and subscripts made of integers, slices,
 None, `...` and integer lists (`x[1:3]`, `x[:, 0]`, `x[[0, 0, 1]]`), which are the op
-`getitem`. Nothing is ever evaluated.
+`getitem`, in the forms numpy and PyTorch read alike (positive steps, one `...`, integer
+lists beside the integers they combine with). Nothing is ever evaluated.
 """
 
 from __future__ import annotations
@@ -189,13 +190,26 @@ def _unpacking(node: ast.Assign, names: list[str], functions: frozenset[str]) ->
 
 
 def _index(node: ast.AST) -> Index:
-    """A subscript: ints, slices of ints, None, ..., and integer lists, separated by commas."""
+    """A subscript: ints, slices of ints, None, ..., and integer lists, separated by commas; only in the forms
+    that numpy (the reference engine, the static checks) and PyTorch read alike."""
     parts = node.elts if isinstance(node, ast.Tuple) else [node]
-    return tuple(_index_part(part) for part in parts)
+    index = tuple(_index_part(part) for part in parts)
+    if index.count("...") > 1:
+        raise ExpressionError("a subscript holds `...` at most once", node.col_offset)
+    advanced = [position for position, part in enumerate(index)
+                if type(part) is int or (isinstance(part, tuple) and part[0] == "list")]
+    if any(isinstance(index[p], tuple) for p in advanced) and advanced != list(range(advanced[0], advanced[-1] + 1)):
+        raise ExpressionError("with an integer list in a subscript, its integers and integer lists stand side by side "
+                              "(`x[:, 0, [1, 2]]`, not `x[0, :, [1, 2]]`): separated by a slice, None or `...`, numpy "
+                              "and PyTorch put the indexed dimensions in different places", node.col_offset)
+    return index
 
 
 def _index_part(node: ast.AST):
     if isinstance(node, ast.Slice):
+        if node.step is not None and _int(node.step) <= 0:
+            raise ExpressionError("a slice's step is a positive integer (PyTorch has no negative or zero steps; "
+                                  "`flip(x, dims=[0])` reverses)", node.step.col_offset)
         return ("slice", *(None if bound is None else _int(bound) for bound in (node.lower, node.upper, node.step)))
     if isinstance(node, ast.Constant) and node.value is None:
         return None
@@ -214,6 +228,8 @@ def _int(node: ast.AST) -> int:
     if not (isinstance(inner, ast.Constant) and type(inner.value) is int):
         raise ExpressionError("a subscript holds integers, slices (1:3), None, ... and integer lists ([0, 2])",
                               getattr(node, "col_offset", 0))
+    if inner.value >= 2 ** 63:
+        raise ExpressionError(f"an index of {inner.value} is beyond any tensor (indices fit in 64 bits)", node.col_offset)
     return -inner.value if negative else inner.value
 
 

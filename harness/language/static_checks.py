@@ -5,7 +5,10 @@ forwards (the reference engine's op table), so an op argument out of range (`sum
 on a 1-d tensor), operands that neither broadcast nor multiply, an in-place update that
 would change a tensor's shape, and an expected value or gradient of the wrong shape are
 errors of the case file at their line: not failures blamed on every engine. Steps that
-expect an error are not held to this, since the error may be the point.
+expect an error are not held to this, since the error may be the point; but no step, and no
+pass of a repeat, may ask for more than the limits allow (limits.py): each op's result is
+bounded from the shapes before numpy computes it (sizes.py), and the steps, threads and
+elements of the whole run are added up, each repeat's body counted once per pass.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from gradspec.language.case import Case, Step, as_list, thawed
 from gradspec.language.expressions import Apply, Call, Expr, GradOf, Num, Ref, python_index
 from gradspec.language.forwards import numpy_forward
 from gradspec.language.limits import limit
+from gradspec.language.sizes import result_size
 from gradspec.reference_engine import views
 
 UNKNOWN = None  # a value the case cannot know before running (never the case for declared shapes)
@@ -30,19 +34,63 @@ class ShapeProblem(Exception):
         self.line, self.message = line, message
 
 
-class _Values(dict):
-    """The values known so far, by name, and the case's functions, whose forwards compute more of them."""
+class TooLarge(ShapeProblem):
+    """A step that would make a tensor beyond the element limit: refused even where the step expects an error."""
 
-    def __init__(self, items, functions):
+
+class OverBudget(ShapeProblem):
+    """The whole case runs more steps, starts more threads or computes more elements than the limits allow."""
+
+
+BUDGET = {"steps": ("GRADSPEC_MAX_STEPS", "run {} steps"), "threads": ("GRADSPEC_MAX_THREADS", "start {} threads"),
+          "elements": ("GRADSPEC_MAX_COMPUTED", "compute {} elements")}
+
+
+class _Budget:
+    """What the case asks of a run in all, each pass of a repeat counted: a repeat's body is walked once, then what
+    that pass cost is added again for every further pass (a body whose shapes change between passes is refused,
+    _repeat, so every pass costs the same)."""
+
+    def __init__(self):
+        self.spent = dict.fromkeys(BUDGET, 0)
+        self.most = {key: limit(name) for key, (name, _) in BUDGET.items()}
+
+    def mark(self) -> dict[str, int]:
+        return dict(self.spent)
+
+    def add(self, line: int | None, what: str = "", **amounts: int) -> None:
+        for key, amount in amounts.items():
+            self.spent[key] += amount
+            if self.spent[key] > self.most[key]:
+                name, doing = BUDGET[key]
+                raise OverBudget(line, f"{what or 'the steps up to here'} would {doing.format(self.spent[key])} in "
+                                       f"all, more than the limit of {self.most[key]} ({name})")
+
+    def again(self, since: dict[str, int], passes: int, line: int | None, what: str) -> None:
+        """Count what was spent since `since` `passes` more times (the further passes of a repeat)."""
+        self.add(line, what, **{key: (self.spent[key] - since[key]) * passes for key in BUDGET})
+
+
+class _Values(dict):
+    """The values known so far, by name; the case's functions, whose forwards compute more of them; and the budget
+    that every value computed is counted against."""
+
+    def __init__(self, items, functions, budget: _Budget):
         super().__init__(items)
-        self.functions = functions
+        self.functions, self.budget = functions, budget
 
 
 def shape_problems(case: Case) -> list[ShapeProblem]:
-    """Every step whose shapes cannot work, in order; an empty list for a consistent case."""
-    values: dict[str, Any] = _Values({t.name: t.value for t in case.tensors}, case.functions)
+    """Every step whose shapes cannot work, in order; an empty list for a consistent case.
+
+    The walk stops at the first step beyond the run's budget: what follows would only repeat that problem.
+    """
+    values: dict[str, Any] = _Values({t.name: t.value for t in case.tensors}, case.functions, _Budget())
     problems: list[ShapeProblem] = []
-    _walk(case.steps, values, problems)
+    try:
+        _walk(case.steps, values, problems)
+    except OverBudget as problem:
+        problems.append(problem)
     return problems
 
 
@@ -132,17 +180,50 @@ def _checks(step: Step) -> bool:
 
 
 def _walk(steps: tuple[Step, ...], values: dict[str, Any], problems: list[ShapeProblem]) -> None:
+    budget = values.budget
     for step in steps:
+        budget.add(step.line, steps=1)
+        if step.kind == "thread":
+            budget.add(step.line, "the threads started up to here", threads=1)
+        if step.kind == "repeat":
+            _repeat(step, values, problems)
+            continue
         try:
             _step(step, values)
+        except OverBudget:
+            raise
         except ShapeProblem as problem:
             problems.append(problem)
         _walk(step.body, values, problems)
 
 
+def _repeat(step: Step, values: dict[str, Any], problems: list[ShapeProblem]) -> None:
+    """A repeat's body, walked once as its first pass; every further pass costs the same and computes the same
+    shapes, which holds where the body leaves each name it rebinds as it found it (`y = y * 2`, not `y = cat(y, y)`:
+    such a chain grows with every pass, beyond what one pass shows)."""
+    budget, count = values.budget, step.args["repeat"]
+    before, since = {name: _shape(value) for name, value in values.items()}, budget.mark()
+    _walk(step.body, values, problems)
+    if count == 1:
+        return
+    changed = [f"{name} from {list(shape)} to {list(_shape(values.get(name)))}" for name, shape in before.items()
+               if shape is not UNKNOWN and _shape(values.get(name)) not in (shape, UNKNOWN)]
+    if changed:
+        problems.append(ShapeProblem(step.line, f"the steps of a repeat change the shape of {', '.join(changed)} in "
+                                                "one pass, so every pass would compute other shapes: a repeat's steps "
+                                                "leave the shapes of the names they rebind as they found them"))
+    budget.again(since, count - 1, step.line, f"with its {count} passes, this repeat")
+
+
+def _shape(value: Any) -> tuple | None:
+    return UNKNOWN if value is UNKNOWN else np.shape(value)
+
+
 def _step(step: Step, values: dict[str, Any]) -> None:
     args = step.args
     if step.raises is not None:  # the error may be the point; what it would have bound stays unknown
+        if step.statement is not None:
+            _sizes_only(step, values)
         for call in (args.get("grad"), args.get("derivative")):
             if call is not None and "as" in call:
                 values.update(dict.fromkeys(as_list(call["as"]), UNKNOWN))
@@ -174,6 +255,18 @@ def _step(step: Step, values: dict[str, Any]) -> None:
         _expectations(step, values)
 
 
+def _sizes_only(step: Step, values: dict[str, Any]) -> None:
+    """A step that expects an error may fail in any way but one: asking for a tensor beyond the limits."""
+    try:
+        _evaluate(step.statement.expr, values, step)
+        if step.statement.inplace_op == "setitem" and values.get(step.statement.target) is not UNKNOWN:
+            _region_size(step, np.shape(values[step.statement.target]))
+    except (TooLarge, OverBudget):
+        raise
+    except Exception:  # noqa: BLE001 - the step expects an error: whatever numpy says of it is no problem of the case
+        pass
+
+
 def _compute(step: Step, values: dict[str, Any]) -> None:
     statement = step.statement
     value = _evaluate(statement.expr, values, step)
@@ -203,10 +296,9 @@ def _evaluate(expr: Expr, values: dict[str, Any], step: Step) -> Any:
     operands = [_evaluate(arg, values, step) for arg in expr.args]
     if any(operand is UNKNOWN for operand in operands):
         return UNKNOWN
-    size, most = _result_size(expr, operands), limit("GRADSPEC_MAX_ELEMENTS")
-    if size > most:
-        raise ShapeProblem(step.line, f"{expr.op} would make a tensor of {size} elements, more than the limit of "
-                                      f"{most} (GRADSPEC_MAX_ELEMENTS)")
+    size = result_size(expr.op, [np.shape(o) for o in operands], dict(expr.kwargs))
+    _within_limit(step, expr.op, size)
+    values.budget.add(step.line, elements=size)
     try:
         with np.errstate(all="ignore"):
             result = numpy_forward(expr.op, operands, dict(expr.kwargs))
@@ -223,7 +315,7 @@ def _apply(expr: Apply, values: dict[str, Any], step: Step) -> Any:
     operands = [_evaluate(arg, values, step) for arg in expr.args]
     if any(operand is UNKNOWN for operand in operands):
         return UNKNOWN
-    inner = _Values(zip(function.inputs, operands, strict=True), values.functions)
+    inner = _Values(zip(function.inputs, operands, strict=True), values.functions, values.budget)
     for statement in function.forward:
         value = _evaluate(statement.expr, inner, step)
         if value is UNKNOWN:
@@ -238,19 +330,17 @@ def _apply(expr: Apply, values: dict[str, Any], step: Step) -> Any:
     return outputs[0] if len(outputs) == 1 else outputs
 
 
-def _result_size(expr: Call, operands: list) -> int:
-    """How many elements the op's result would have, from the shapes alone (nothing is allocated)."""
-    shapes = [np.shape(o) for o in operands]
-    try:
-        if expr.op == "matmul" and all(len(s) >= 2 for s in shapes):
-            shape = np.broadcast_shapes(shapes[0][:-2], shapes[1][:-2]) + (shapes[0][-2], shapes[1][-1])
-        elif expr.op == "reshape":
-            shape = tuple(dict(expr.kwargs).get("shape") or ())
-        else:  # elementwise, broadcasting or not; reductions are smaller than this
-            shape = np.broadcast_shapes(*shapes)
-    except (ValueError, TypeError):
-        return 0  # the op itself will say what is wrong with these shapes
-    return int(np.prod([abs(int(n)) for n in shape], dtype=np.float64))
+def _within_limit(step: Step, what: str, size: int) -> None:
+    """Refuse a tensor beyond the element limit, from its size worked out before anything is allocated."""
+    most = limit("GRADSPEC_MAX_ELEMENTS")
+    if size > most:
+        raise TooLarge(step.line, f"{what} would make a tensor of {size} elements, more than the limit of {most} "
+                                  "(GRADSPEC_MAX_ELEMENTS)")
+
+
+def _region_size(step: Step, shape: tuple) -> None:
+    """The region `x[index] = ...` writes is read first (an integer list copies it): bounded like any result."""
+    _within_limit(step, f"{step.statement.target}[...]", result_size("getitem", [shape], {"index": step.statement.index}))
 
 
 def _inplace(step: Step, values: dict[str, Any]) -> None:
@@ -268,6 +358,7 @@ def _setitem(step: Step, values: dict[str, Any]) -> None:
     target, value = values.get(statement.target), _evaluate(statement.expr, values, step)
     if target is UNKNOWN or value is UNKNOWN:
         return
+    _region_size(step, np.shape(target))
     try:
         region = views.getitem(np.asarray(target), python_index(statement.index))
     except (IndexError, TypeError, ValueError) as exc:

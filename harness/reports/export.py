@@ -8,7 +8,13 @@ the script carries as data.
 
 from __future__ import annotations
 
+import ast
+import builtins
+import contextvars
+import keyword
 import pprint
+import re
+from collections.abc import Mapping
 
 from gradspec import contracts
 from gradspec.adapters import torch_adapter
@@ -238,6 +244,14 @@ def check_hook_grads(where, expected):
 
 def to_torch_script(case: Case, device: str = "cpu", dtype: str = "float64") -> str:
     """The case as a Python script that needs only torch."""
+    token = _RENAMED.set(script_names(case))
+    try:
+        return _script(case, device, dtype)
+    finally:
+        _RENAMED.reset(token)
+
+
+def _script(case: Case, device: str, dtype: str) -> str:
     tolerance = tolerance_for(dtype, case.tolerance)
     rules = contracts.rules()
     # Text from the case (title, source, derivation, id) enters the script only as literals that
@@ -257,7 +271,7 @@ def to_torch_script(case: Case, device: str = "cpu", dtype: str = "float64") -> 
         lines += _function_class(function)
     for tensor in case.tensors:
         tensor_dtype = f"torch.{tensor.dtype}" if tensor.dtype else "DTYPE"
-        lines.append(f"{tensor.name} = torch.tensor({tensor.value.tolist()!r}, dtype={tensor_dtype}, device=DEVICE"
+        lines.append(f"{_n(tensor.name)} = torch.tensor({tensor.value.tolist()!r}, dtype={tensor_dtype}, device=DEVICE"
                      f"{', requires_grad=True' if tensor.requires_grad else ''})")
     _steps(lines, case.steps, "", "")
     lines.append('print("conforms:", CASE["id"])')
@@ -268,26 +282,26 @@ def _function_class(function: FunctionDef) -> list[str]:
     """A case function as a torch.autograd.Function subclass; its backward logs what it receives."""
     def assigned(statement) -> str:
         if statement.inplace_op:
-            return f"        {statement.target}.{_INPLACE[statement.inplace_op]}({_expr(statement.expr)})"
-        return f"        {statement.target} = {_expr(statement.expr)}"
+            return f"        {_n(statement.target)}.{_INPLACE[statement.inplace_op]}({_expr(statement.expr)})"
+        return f"        {_targets(statement)} = {_expr(statement.expr)}"
 
-    grads = [function.grad_name(output) for output in function.outputs]
-    lines = ["", "", f"class {function.name}(torch.autograd.Function):", "    @staticmethod",
-             f"    def forward(ctx, {', '.join(function.inputs)}):", *map(assigned, function.forward),
-             f"        ctx.save_for_backward({', '.join(function.save)})"]
+    grads = [_n(function.grad_name(output)) for output in function.outputs]
+    lines = ["", "", f"class {_n(function.name)}(torch.autograd.Function):", "    @staticmethod",
+             f"    def forward(ctx, {', '.join(map(_n, function.inputs))}):", *map(assigned, function.forward),
+             f"        ctx.save_for_backward({', '.join(map(_n, function.save))})"]
     for option, call in (("non_differentiable", "mark_non_differentiable"), ("dirty", "mark_dirty")):
         if getattr(function, option):
-            lines.append(f"        ctx.{call}({', '.join(getattr(function, option))})")
+            lines.append(f"        ctx.{call}({', '.join(map(_n, getattr(function, option)))})")
     if not function.materialize_grads:
         lines.append("        ctx.set_materialize_grads(False)")
-    lines += [f"        return {', '.join(function.outputs)}", "", "    @staticmethod"]
+    lines += [f"        return {', '.join(map(_n, function.outputs))}", "", "    @staticmethod"]
     if function.once_differentiable:
         lines.append("    @torch.autograd.function.once_differentiable")
     lines += [f"    def backward(ctx, {', '.join(grads)}):"]
     lines += ["        ctx.saved_tensors  # read once more: each read unpacks (SAVED-2)"] * (function.reads_saved - 1)
-    lines += [f"        ({''.join(name + ', ' for name in function.save)}) = ctx.saved_tensors",
+    lines += [f"        ({''.join(_n(name) + ', ' for name in function.save)}) = ctx.saved_tensors",
               f"        logged({function.name!r}, [{', '.join(grads)}])", *map(assigned, function.backward),
-              f"        return {', '.join('None' if name is None else name for name in function.returns) or '()'}", ""]
+              f"        return {', '.join('None' if name is None else _n(name) for name in function.returns) or '()'}", ""]
     return lines
 
 
@@ -329,22 +343,22 @@ def _written(items: list[str], form: str) -> str:
 def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
     args, kind = step.args, step.kind
     if kind == "compute":
-        return [f"{indent}{step.statement.targets_text} = {_expr(step.statement.expr)}"]
+        return [f"{indent}{_targets(step.statement)} = {_expr(step.statement.expr)}"]
     if kind == "setitem":
         statement = step.statement
-        return [f"{indent}{statement.target}[{index_text(statement.index)}] = {_expr(statement.expr)}"]
+        return [f"{indent}{_n(statement.target)}[{index_text(statement.index)}] = {_expr(statement.expr)}"]
     if kind == "detach_":
-        return [f"{indent}{args['detach_']}.detach_()"]
+        return [f"{indent}{_n(args['detach_'])}.detach_()"]
     if kind == "inplace":
         statement = step.statement
-        return [f"{indent}{statement.target}.{_INPLACE[statement.inplace_op]}({_expr(statement.expr)})"]
+        return [f"{indent}{_n(statement.target)}.{_INPLACE[statement.inplace_op]}({_expr(statement.expr)})"]
     if kind == "backward":
         forms = argument_forms("backward", args)  # each argument written as the case writes it
         options = _options(args, ("retain_graph", "create_graph"))
         if "inputs" in args:
-            options.append(f"inputs={_written(as_list(args['inputs']), forms['inputs'])}")
+            options.append(f"inputs={_written(_names(args['inputs']), forms['inputs'])}")
         if forms["backward"] != "tensor":  # autograd.backward: several outputs, or one in a list or a tuple
-            outputs = as_list(args["backward"])
+            outputs = _names(args["backward"])
             gradients = args.get("gradients") if isinstance(args["backward"], tuple) else \
                 None if "gradient" not in args else [args["gradient"]]
             if gradients is not None:
@@ -353,49 +367,52 @@ def _statements(step: Step, indent: str, prefix: str, where: str) -> list[str]:
             return [f"{indent}torch.autograd.backward({_written(outputs, forms['backward'])}"
                     f"{''.join(', ' + o for o in options)})"]
         if "gradient" in args:
-            options.insert(0, f"gradient={_gradient(args['gradient'], args['backward'])}")
-        return [f"{indent}{args['backward']}.backward({', '.join(options)})"]
+            options.insert(0, f"gradient={_gradient(args['gradient'], _n(args['backward']))}")
+        return [f"{indent}{_n(args['backward'])}.backward({', '.join(options)})"]
     if kind == "grad":
         call = args["grad"]
         forms = argument_forms("grad", call)
-        outputs, inputs = as_list(call["outputs"]), as_list(call["inputs"])
+        outputs, inputs = _names(call["outputs"]), _names(call["inputs"])
         options = _options(call, ("retain_graph", "create_graph", "allow_unused", "materialize_grads"))
         if "grad_outputs" in call:
             grads = [_gradient(g, outputs[min(i, len(outputs) - 1)]) for i, g in enumerate(call["grad_outputs"])]
             options.insert(0, f"grad_outputs={_written(grads, forms['grad_outputs'])}")
-        target = f"({', '.join(as_list(call['as']))},) = " if "as" in call else ""
+        target = f"({', '.join(_names(call['as']))},) = " if "as" in call else ""
         return [f"{indent}{target}torch.autograd.grad({_written(outputs, forms['outputs'])}, "
                 f"{_written(inputs, forms['inputs'])}{''.join(', ' + o for o in options)})"]
     if kind == "derivative":  # torch has grad, which is what the step uses where an engine has it
         call = args["derivative"]
-        gradient = f", grad_outputs=[{_gradient(thawed(call['gradient']), call['of'])}]" if "gradient" in call else ""
-        return [f"{indent}({', '.join(as_list(call['as']))},) = torch.autograd.grad([{call['of']}], "
-                f"[{', '.join(as_list(call['wrt']))}]{gradient})"]
+        gradient = f", grad_outputs=[{_gradient(thawed(call['gradient']), _n(call['of']))}]" if "gradient" in call else ""
+        return [f"{indent}({', '.join(_names(call['as']))},) = torch.autograd.grad([{_n(call['of'])}], "
+                f"[{', '.join(_names(call['wrt']))}]{gradient})"]
     if kind == "retain_grad":
-        return [f"{indent}{args['retain_grad']}.retain_grad()"]
+        return [f"{indent}{_n(args['retain_grad'])}.retain_grad()"]
     if kind == "register_hook":
-        hook = f"make_hook({args['as']!r}, {thawed(args.get('returns'))!r})"
-        return [f"{indent}handles[{args['as']!r}] = {args['register_hook']}.register_hook({hook})"]
+        returns = thawed(args.get("returns"))
+        if isinstance(returns, dict) and "backward" in returns:  # a name the hook looks up in the script's globals
+            returns["backward"] = _n(returns["backward"])
+        hook = f"make_hook({args['as']!r}, {returns!r})"
+        return [f"{indent}handles[{args['as']!r}] = {_n(args['register_hook'])}.register_hook({hook})"]
     if kind == "register_post_accumulate_grad_hook":
-        return [f"{indent}handles[{args['as']!r}] = {args['register_post_accumulate_grad_hook']}"
+        return [f"{indent}handles[{args['as']!r}] = {_n(args['register_post_accumulate_grad_hook'])}"
                 f".register_post_accumulate_grad_hook(make_post_hook({args['as']!r}, "
                 f"{thawed(args.get('modifies'))!r}, {thawed(args.get('returns'))!r}))"]
     if kind == "register_node_prehook":
         scale = (thawed(args.get("returns")) or {}).get("scale")
-        return [f"{indent}handles[{args['as']!r}] = {args['register_node_prehook']}.grad_fn.register_prehook("
+        return [f"{indent}handles[{args['as']!r}] = {_n(args['register_node_prehook'])}.grad_fn.register_prehook("
                 f"make_node_prehook({args['as']!r}, {scale!r}))"]
     if kind == "register_node_hook":
-        return [f"{indent}handles[{args['as']!r}] = {args['register_node_hook']}.grad_fn.register_hook("
+        return [f"{indent}handles[{args['as']!r}] = {_n(args['register_node_hook'])}.grad_fn.register_hook("
                 f"make_node_hook({args['as']!r}))"]
     if kind == "remove_hook":
         return [f"{indent}handles[{args['remove_hook']!r}].remove()"]
     if kind == "set_grad":
-        return [f"{indent}{name}.grad = {'None' if value is None else _gradient(thawed(value), name)}"
+        return [f"{indent}{_n(name)}.grad = {'None' if value is None else _gradient(thawed(value), _n(name))}"
                 for name, value in args["set_grad"].items()]
     if kind == "zero_grad":
-        return [f"{indent}{name}.grad.zero_()" for name in as_list(args["zero_grad"])]
+        return [f"{indent}{name}.grad.zero_()" for name in _names(args["zero_grad"])]
     if kind == "requires_grad_":
-        return [f"{indent}{name}.requires_grad_({'' if flag is None else flag})"
+        return [f"{indent}{_n(name)}.requires_grad_({'' if flag is None else flag})"
                 for name, flag in args["requires_grad_"].items()]
     if kind == "repeat":
         nested: list[str] = []
@@ -446,22 +463,22 @@ def _expectations(expect, where: str, quiet: bool) -> list[str]:
     """Checks for one expect step; `quiet` silences warnings from reading .grad unless the step expects them."""
     lines = []
     for name, value in expect.get("value", {}).items():
-        lines.append(f"check_close({where + ': value of ' + name!r}, {name}, {thawed(value)!r})")
+        lines.append(f"check_close({where + ': value of ' + name!r}, {_n(name)}, {thawed(value)!r})")
     for name, value in expect.get("grad", {}).items():
-        check = f"check_close({where + ': .grad of ' + name!r}, {name}.grad, {thawed(value)!r})"
+        check = f"check_close({where + ': .grad of ' + name!r}, {_n(name)}.grad, {thawed(value)!r})"
         if quiet:
             lines += ["with warnings.catch_warnings():", "    warnings.simplefilter('ignore')", "    " + check]
         else:
             lines.append(check)
     for name, value in expect.get("grad_dtype", {}).items():
-        lines.append(f"assert {name}.grad is not None and {name}.grad.dtype == torch.{value}, "
+        lines.append(f"assert {_n(name)}.grad is not None and {_n(name)}.grad.dtype == torch.{value}, "
                      f"{where + ': dtype of .grad of ' + name + ' is not ' + value!r}")
     checks = {"requires_grad": "{}.requires_grad", "is_leaf": "{}.is_leaf", "has_grad_fn": "({}.grad_fn is not None)",
               "is_inference": "{}.is_inference()"}
     for flag, template in checks.items():
         for name, value in expect.get(flag, {}).items():
             message = f"{where}: {flag} of {name} is not {value}"
-            lines.append(f"assert {template.format(name)} == {value}, {message!r}")
+            lines.append(f"assert {template.format(_n(name))} == {value}, {message!r}")
     if "hook_calls" in expect:
         lines.append(f"check_hook_calls({where!r}, {thawed(expect['hook_calls'])!r})")
     if "hook_grads" in expect:
@@ -474,14 +491,14 @@ def _expectations(expect, where: str, quiet: bool) -> list[str]:
 
 
 def _names_bound(steps: tuple[Step, ...]) -> set[str]:
-    """The names a thread's steps bind, which the script's thread function declares global."""
+    """The names a thread's steps bind (as the script writes them), which its thread function declares global."""
     names: set[str] = set()
     for step in steps:
         if step.statement is not None:
-            names.update(step.statement.names_bound)
+            names.update(map(_n, step.statement.names_bound))
         for call in (step.args.get("grad"), step.args.get("derivative")):
-            if isinstance(call, dict) and "as" in call:
-                names.update(as_list(call["as"]))
+            if isinstance(call, Mapping) and "as" in call:
+                names.update(_names(call["as"]))
         names |= _names_bound(step.body)
     return names
 
@@ -490,11 +507,11 @@ def _expr(expr: Expr) -> str:
     if isinstance(expr, Num):
         return repr(expr.value)
     if isinstance(expr, Ref):
-        return expr.name
+        return _n(expr.name)
     if isinstance(expr, GradOf):
-        return f"{expr.name}.grad"
+        return f"{_n(expr.name)}.grad"
     if isinstance(expr, Apply):
-        return f"{expr.function}.apply({', '.join(_expr(a) for a in expr.args)})"
+        return f"{_n(expr.function)}.apply({', '.join(_expr(a) for a in expr.args)})"
     args = [_expr(a) for a in expr.args]
     kwargs = dict(expr.kwargs)
     if expr.op in _OPERATORS:
@@ -569,8 +586,9 @@ def _positional(op: str, args: list[str], kwargs: dict) -> str:
 
 
 def _gradient(value, like: str) -> str:
+    """A gradient given by name, or as a literal made like the tensor `like` (a name as the script writes it)."""
     if isinstance(value, str):
-        return value
+        return _n(value)
     return f"torch.tensor({thawed(value)!r}, dtype={like}.dtype, device={like}.device)"
 
 
@@ -578,3 +596,80 @@ def _options(args, names) -> list[str]:
     return [f"{name}={args[name]}" for name in names if name in args]
 
 
+
+
+# Names of the case (tensors, results, functions and their variables) become names of the script. One that is no
+# Python name (`x` and a newline), or that the script itself binds (`torch`, `check_close`, `nan`, `inf`, a builtin)
+# would break the script or change what it checks: such a name gets a name of its own in the script (`torch_`),
+# while messages keep the case's name.
+_RENAMED: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("renamed", default={})
+_GENERATED = re.compile(r"(thread|no_grad|enable_grad|set_grad_enabled|inference_mode)_")  # functions _steps writes
+
+
+def _prelude_names() -> set[str]:
+    """What the script binds at its top level, besides the case's names."""
+    tree = ast.parse(_PRELUDE.format(errors=[], warnings=[], rtol=0.0, atol=0.0, dtype="float64", device="cpu"))
+    names = {"CASE", "BARRIER", "caught", "error", "ctx", "_"}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        else:
+            names.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    return names
+
+
+_RESERVED = _prelude_names() | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
+
+
+def script_names(case: Case) -> dict[str, str]:
+    """Each case name that cannot be the script's name for it, with the name the script uses instead."""
+    names = _case_names(case)
+    renamed: dict[str, str] = {}
+    for name in sorted(names):
+        if name.isidentifier() and name not in _RESERVED and not _GENERATED.match(name):
+            continue
+        base = re.sub(r"\W", "_", name.strip()) or "t"
+        base = f"t_{base}" if base[0].isdigit() or _GENERATED.match(base) else base
+        while base in _RESERVED or base in names or base in renamed.values():
+            base += "_"
+        renamed[name] = base
+    return renamed
+
+
+def _case_names(case: Case) -> set[str]:
+    names = {decl.name for decl in case.tensors}
+    for function in case.functions.values():
+        names.update([function.name, *function.inputs, *function.outputs, *function.save,
+                      *(function.grad_name(output) for output in function.outputs),
+                      *(n for n in function.returns if n is not None)])
+        names.update(bound for statement in (*function.forward, *function.backward) for bound in statement.names_bound)
+
+    def walk(steps: tuple[Step, ...]) -> None:
+        for step in steps:
+            if step.statement is not None:
+                names.update(step.statement.names_bound)
+            for call in (step.args.get("grad"), step.args.get("derivative")):
+                if isinstance(call, Mapping) and "as" in call:
+                    names.update(as_list(call["as"]))
+            walk(step.body)
+    walk(case.steps)
+    return names
+
+
+def _n(name: str) -> str:
+    """A case's name as the script writes it (script_names)."""
+    return _RENAMED.get().get(name, name)
+
+
+def _names(value) -> list[str]:
+    """A case's "one name, or a list of names", as the script writes them."""
+    return [_n(name) for name in as_list(value)]
+
+
+def _targets(statement) -> str:
+    """A statement's left-hand side as the script writes it: `y`, `a, b`, or `a,` for one output."""
+    if not statement.targets:
+        return _n(statement.target)
+    return ", ".join(map(_n, statement.targets)) + ("," if len(statement.targets) == 1 else "")

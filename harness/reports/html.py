@@ -13,6 +13,8 @@ from html import escape
 
 from gradspec import contracts
 from gradspec.language.graph import node_at, to_svg
+from gradspec.printable import shown
+from gradspec.reports.report import graph_problem
 from gradspec.reports.tables import (
     JUDGED,
     OUTCOMES,
@@ -99,8 +101,10 @@ def render(report: dict) -> str:
                 for e in disagreements(report)]
         body.append(_details("Where engines differ from the rule book", [
             _table(["engine", "case", "known?", "runs", "why"], rows) if rows else "<p>Nowhere.</p>"]))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>gradspec conformance report</title>"
-            f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    # control characters from cases and engines (ESC, NUL, ...) as escapes: a browser or a terminal showing the
+    # file acts on none (printable.shown)
+    return shown("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>gradspec conformance report"
+                 f"</title><style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 def verdict_word(report: dict) -> str:
@@ -168,7 +172,9 @@ def _failure(result: dict, report: dict) -> list[str]:
     nodes = len(graph.get("nodes", ()))
     where = result.get("failed_at") or {}
     marked = where.get("node") or (node_at(graph, where.get("tensor"), where.get("line")) if where else None)
-    picture = to_svg(graph, marked) if 0 < nodes <= PICTURE_LIMIT else (
+    broken = graph_problem(graph)  # a report read from a file may hold anything the schema allows
+    picture = f"<p>(the graph is not drawn: {escape(broken)})</p>" if broken else to_svg(graph, marked) if (
+        0 < nodes <= PICTURE_LIMIT) else (
         f"<p>(the graph has {nodes} nodes, too many to draw; the JSON report holds it)</p>" if nodes else "")
     located = ""
     if where.get("step"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from gradspec.printable import shown
 from gradspec.reports.tables import (
     anchor,
     coverage_table,
@@ -20,7 +21,8 @@ from gradspec.reports.tables import (
 
 
 def render(report: dict) -> str:
-    """Every text from a case, an engine or a message is escaped: it shows as written and never as markup."""
+    """Every text from a case, an engine or a message is escaped: it shows as written and never as markup, and its
+    control characters (ESC, NUL, ...) as escapes that no terminal or viewer acts on (printable.shown)."""
     platform = report["platform"]
     engines = ", ".join(f"{name} {info['version']}" for name, info in sorted(report["engines"].items()))
     lines = [
@@ -51,7 +53,7 @@ def render(report: dict) -> str:
         lines += ["## Unexpected passes", "", f"Listed as known failures, yet passed{strict}; drop their lines "
                   "from the expectation file once the fix is confirmed:", ""]
         lines += [f"- {text(r['case'])} on {text(run_name(r))}: {text(r['message'])}" for r in passes] + [""]
-    return "\n".join(lines) + "\n"
+    return shown("\n".join(lines) + "\n")
 
 
 def _matrix(report: dict) -> list[str]:

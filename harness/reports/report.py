@@ -21,6 +21,10 @@ from gradspec.corpus import describe
 from gradspec.running import expectations
 
 REPORT_VERSION = 1
+# What a report path holds from the start of a run until the run writes its reports: a run killed (even by SIGKILL),
+# crashed or stopped by a usage error leaves this, never the report of an earlier run.
+UNFINISHED = ("the run writing this report has not finished: it is still running, or it stopped before its end "
+              "(a usage error, a crash, or a kill: see its output)")
 
 
 class ReportBuilder:
@@ -34,6 +38,7 @@ class ReportBuilder:
         self.items_reported = 0  # every item's final report, gradspec's or not, to tell whether any was lost
         self.expected = 0
         self.complete = True
+        self.incomplete_reason: str | None = None  # why complete is False, in words
         self.strict_expectations = False  # --strict-expectations: an unexpected pass fails the run
         self.rerun: dict = {}  # the start folder, rootdir and expectation files, for rerun commands (tables.reproduce)
 
@@ -79,14 +84,25 @@ class ReportBuilder:
         self.results.append(result)
         return result
 
-    def finish(self, expected: int, interrupted: bool) -> None:
-        """Whether every collected item reported, and the run was not stopped."""
+    def finish(self, expected: int, interrupted: bool, why: str | None = None) -> None:
+        """Whether every collected item reported, and the run was not stopped (`why`: what stopped it)."""
         self.expected = expected
         self.complete = not interrupted and self.items_reported >= expected
+        counted = f"{self.items_reported} of {expected} collected items reported"
+        if interrupted:
+            self.incomplete_reason = f"{why or 'the run was interrupted'}: {counted}"
+        elif not self.complete:
+            self.incomplete_reason = f"results were lost (a process running cases died): {counted}"
 
     def missing_text(self) -> str:
-        return f"{self.items_reported} of {self.expected} collected items reported" + (
-            "" if self.items_reported < self.expected else ", the run was interrupted")
+        return self.incomplete_reason or f"{self.items_reported} of {self.expected} collected items reported"
+
+    @classmethod
+    def unfinished(cls) -> dict:
+        """The report a run writes at its start (UNFINISHED), for its end to replace."""
+        builder = cls()
+        builder.complete, builder.incomplete_reason = False, UNFINISHED
+        return builder.as_json()
 
     def add_broken_file(self, report: pytest.CollectReport) -> None:
         self.broken.append({"path": report.nodeid, "error": report.longreprtext.strip()})
@@ -102,6 +118,7 @@ class ReportBuilder:
             "engines": self.engines,
             "summary": dict(sorted(Counter(r["outcome"] for r in self.results).items())),
             "complete": self.complete, "expected_items": self.expected, "reported_items": self.items_reported,
+            **({"incomplete_reason": self.incomplete_reason} if not self.complete and self.incomplete_reason else {}),
             "strict_expectations": self.strict_expectations,
             **({"rerun": self.rerun} if self.rerun else {}),
             "results": sorted(self.results, key=lambda r: (r["case"], r["engine"], r["device"], r["dtype"])),
@@ -147,6 +164,32 @@ def _digest(path: str) -> str | None:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:  # gone since it ran, or unreadable: its coverage is not known
         return None
+
+
+def report_problem(report: dict) -> str | None:
+    """What JSON Schema cannot check in a report (spec/report.schema.json), or None: each result's graph draws."""
+    for index, result in enumerate(report["results"]):
+        problem = graph_problem(result.get("graph"))
+        if problem:
+            return f"results[{index}] ({result['case']} on {result['engine']}): {problem}"
+    return None
+
+
+def graph_problem(graph: dict | None) -> str | None:
+    """Why a case graph cannot be drawn (graph.to_svg), or None: each edge joins two of its nodes, the one it comes
+    from listed before the one it goes to, as case_graph lists them."""
+    if not graph:
+        return None
+    first: dict[str, int] = {}
+    for index, node in enumerate(graph["nodes"]):
+        first.setdefault(node["id"], index)
+    for source, target in graph["edges"]:
+        missing = [end for end in (source, target) if end not in first]
+        if missing:
+            return f"its graph has an edge {source!r} -> {target!r} to a node it lacks ({missing[0]!r})"
+        if first[source] >= first[target]:
+            return f"its graph has an edge {source!r} -> {target!r} back to a node listed before it (a cycle)"
+    return None
 
 
 def is_final(report: pytest.TestReport) -> bool:

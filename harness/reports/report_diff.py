@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gradspec.printable import shown
+
 BAD = {"failed", "error"}
 GOOD = {"passed", "expected_failure", "unexpected_pass"}
 UNJUDGED = {"skipped", "not_applicable"}
@@ -40,8 +42,8 @@ def compare(before: dict, after: dict) -> dict[str, list[str]]:
     broken = sorted({b["path"] for b in after["broken_case_files"]} - {b["path"] for b in before["broken_case_files"]})
     groups["new_failures"] += [f"{path}: could not be loaded" for path in broken]
     if after.get("complete") is False:  # an interrupted or crashed run: what it lacks was never judged
-        groups["new_failures"].append(f"the later report is incomplete: {after.get('reported_items')} of "
-                                      f"{after.get('expected_items')} collected items reported")
+        groups["new_failures"].append("the later report is incomplete: " + (after.get("incomplete_reason") or (
+            f"{after.get('reported_items')} of {after.get('expected_items')} collected items reported")))
     return groups
 
 
@@ -58,4 +60,4 @@ def render(groups: dict[str, list[str]]) -> str:
     for name, title in titles.items():
         lines.append(f"{title}: {len(groups[name])}")
         lines += [f"  {line}" for line in groups[name]]
-    return "\n".join(lines) + "\n"
+    return shown("\n".join(lines) + "\n")  # ids and engine names from the reports, for a terminal

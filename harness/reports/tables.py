@@ -70,8 +70,9 @@ def verdict(report: dict) -> str:
     judged = sum(counts[o] for o in JUDGED)
     broken = len(report["broken_case_files"])
     if report.get("complete") is False:
-        return (f"INCOMPLETE: the run was interrupted or lost results ({report.get('reported_items')} of "
-                f"{report.get('expected_items')} collected items reported); what is below is not the whole run")
+        why = report.get("incomplete_reason") or (f"the run was interrupted or lost results ({report.get('reported_items')} "
+                                                  f"of {report.get('expected_items')} collected items reported)")
+        return f"INCOMPLETE: {why}; what is below is not the whole run"
     strict = counts["unexpected_pass"] if report.get("strict_expectations") else 0  # they failed the run
     if counts["failed"] or counts["error"] or broken or strict:
         parts = [f"{counts[o]} {o}" for o in ("failed", "error") if counts[o]]

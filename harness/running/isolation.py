@@ -7,8 +7,16 @@ use and kept for the next cases) and waits at most a time limit. If the worker d
 case is an `error` saying how; if it does not answer in time, it is killed, the case is
 an `error` saying so, and the next case gets a fresh worker.
 
-The worker loads the case file and the adapter itself (by the `--engine` spec) with the
-parent's sys.path, so adapters given as `package.module:Class` are found there too.
+The worker gets the parsed case (a pickle costs far less than reading and validating the YAML again, which
+made isolation cost +64% on the corpus), once for all the dtypes of a case in a row, and loads the adapter
+itself (by the `--engine` spec) with the parent's sys.path, so adapters given as `package.module:Class` are
+found there too. The plugin starts the first engine's worker while pytest collects (prestart), so that
+importing the engine overlaps collection.
+
+The verdict is made here, in pytest's process: the worker sends back, with its outcome, what each `expect`
+step observed (values as arrays, .grad, flags, hook calls: judge.Judgment), and `rejudge` judges those again
+with this process's own code. An adapter that patches gradspec's comparison inside the engine's process
+(to pass a wrong case) changes nothing but the worker's own opinion, which then disagrees and is overruled.
 
 A worker serves one engine (`Workers` keeps one per engine): it imports the engine first, under
 a start-up time limit of its own (an engine that takes seconds to import is not a hanging case),
@@ -21,14 +29,18 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import multiprocessing.reduction
 import os
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from types import MappingProxyType
 
-from gradspec.running.interpreter import ERROR, Outcome, no_verdict
+from gradspec.language.case import Case
+from gradspec.running.interpreter import ERROR, FAILED, NOT_APPLICABLE, PASSED, Outcome, no_verdict
+from gradspec.running.judge import Judgment, expect_steps, judge_expect
 
 
 @dataclass(frozen=True)
@@ -38,7 +50,17 @@ class Request:
     device: str
     dtype: str
     tracebacks: bool
-    id: int = 0  # the worker answers (id, outcome): an answer to another request is never taken for this one
+    id: int = 0  # the worker answers (id, outcome, ...): an answer to another request is never taken for this one
+    case: Case | None = None  # the parsed case, sent as it is (the worker reads case_path only without it)
+    same_case: bool = False  # the case is the one the worker ran last (sent once for all dtypes of a case file)
+
+
+def _mapping(items: dict) -> MappingProxyType:
+    return MappingProxyType(items)
+
+
+# A Case keeps its step arguments as read-only mappings, which pickle cannot write by itself.
+multiprocessing.reduction.ForkingPickler.register(MappingProxyType, lambda proxy: (_mapping, (dict(proxy),)))
 
 
 STARTUP_TIMEOUT = 300.0  # seconds an engine may take to import, apart from any case's own time limit
@@ -56,6 +78,18 @@ class Worker:
         self.startup_timeout, self.memory_limit = startup_timeout, memory_limit
         self.recycled: list[str] = []  # why each worker was replaced, for tests and diagnostics
         self.startup_seconds: float | None = None  # how long the running worker took to import its engine
+        self.ready = False  # whether the running worker said it has imported its engine
+        self.spawned = 0.0  # when it was started (time.monotonic)
+        self.last_case: Case | None = None  # the case the running worker was last sent
+
+    def prestart(self, engine: str) -> None:
+        """Start a worker for `engine` without waiting for it, so that its start-up overlaps other work (the plugin
+        does this while pytest collects); the first case waits for it as for any start."""
+        if self.process is None:
+            try:
+                self._spawn(engine)
+            except Exception:  # noqa: BLE001 - the first case starts it again and says why it cannot
+                self.stop()
 
     def run(self, request: Request, timeout: float) -> Outcome:
         """The outcome of `request`, from a worker whose every answer so far matched its request.
@@ -75,12 +109,16 @@ class Worker:
                 raise
             if isinstance(answer, Outcome):
                 return answer
-            answered_id, outcome, recycle = answer
+            if not (isinstance(answer, tuple) and len(answer) == 4 and isinstance(answer[1], Outcome)):
+                self.stop()
+                return Outcome(ERROR, f"the engine's process answered something else than a verdict "
+                                      f"({type(answer).__name__}): no verdict; the run went on in a fresh one")
+            answered_id, outcome, judgments, recycle = answer
             if answered_id == tagged.id:
                 if recycle:  # grad mode left off, or memory grown: the next case gets a fresh worker
                     self.recycled.append(recycle)
                     self.stop()
-                return outcome
+                return rejudge(request.case or _load(request.case_path), outcome, judgments)
             self.stop()
         return Outcome(ERROR, "the engine's process answered another request than the one asked, twice, in fresh "
                               "processes: no verdict can be trusted to this case")
@@ -92,10 +130,16 @@ class Worker:
             self.recycled.append(f"another engine ({request.engine})")
             self.stop()
         if self.process is None or not self.process.is_alive():
-            failed = self._start(request.engine)
+            self._spawn(request.engine)
+        if not self.ready:
+            failed = self._await_ready()
             if failed is not None:
                 return failed
+        case = request.case
+        if case is not None and case is self.last_case:  # the worker holds it: all dtypes of a case come in a row
+            request = dataclasses.replace(request, case=None, same_case=True)
         self.connection.send(request)
+        self.last_case = case
         if not self.connection.poll(timeout):
             self.stop()
             return Outcome(ERROR, f"no verdict within {timeout:g} s: the engine hangs (or is slower than "
@@ -106,17 +150,24 @@ class Worker:
             code = self._reap()
             return Outcome(ERROR, f"the process running the engine died ({_describe_exit(code)}) before a verdict; "
                                   "the run went on in a fresh one")
+        except Exception as exc:  # noqa: BLE001 - an answer that cannot be unpickled is no verdict
+            self.stop()
+            return Outcome(ERROR, f"the engine's process sent back an answer that cannot be read "
+                                  f"({type(exc).__name__}: {str(exc)[:200]}); the run went on in a fresh one")
 
-    def _start(self, engine: str) -> Outcome | None:
-        """A fresh worker that has imported `engine`, or the error Outcome saying why there is none."""
+    def _spawn(self, engine: str) -> None:
+        """Start a fresh worker for `engine`; _await_ready waits until it has imported it."""
         context = multiprocessing.get_context("spawn")  # not fork: engines may hold threads and GPU contexts
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child, list(sys.path), os.getpid(), engine,
                                                             self.memory_limit), daemon=True, name="gradspec-engine")
+        self.engine, self.ready, self.last_case, self.spawned = engine, False, None, time.monotonic()
         self.process.start()
         child.close()
-        self.engine = engine
-        started = time.monotonic()
+
+    def _await_ready(self) -> Outcome | None:
+        """None once the worker has imported its engine, or the error Outcome saying why it has not."""
+        engine = self.engine
         if not self.connection.poll(self.startup_timeout):
             self.stop()
             return Outcome(ERROR, f"the engine {engine!r} did not start within {self.startup_timeout:g} s (importing "
@@ -126,12 +177,13 @@ class Worker:
         except (EOFError, OSError):
             code = self._reap()
             return Outcome(ERROR, f"the process importing the engine {engine!r} died ({_describe_exit(code)})")
-        self.startup_seconds = time.monotonic() - started
-        return None if ready == "ready" else ready  # an error Outcome: the engine could not be loaded
+        self.startup_seconds = time.monotonic() - self.spawned
+        self.ready = ready == "ready"
+        return None if self.ready else ready  # an error Outcome: the engine could not be loaded
 
     def _reap(self) -> int | None:
         process, self.process = self.process, None
-        if process is None:
+        if process is None or process.pid is None:  # never started (spawn refused)
             return None
         process.join(timeout=5)
         return process.exitcode
@@ -145,7 +197,7 @@ class Worker:
             except (ProcessLookupError, PermissionError):  # not its group's leader yet: the process alone
                 process.kill()
         self._reap()
-        self.engine = None
+        self.engine, self.ready, self.last_case = None, False, None
 
 
 class Workers:
@@ -157,14 +209,74 @@ class Workers:
         self.by_engine: dict[str, Worker] = {}
 
     def run(self, request: Request, timeout: float) -> Outcome:
-        worker = self.by_engine.get(request.engine)
+        return self._worker(request.engine).run(request, timeout)
+
+    def prestart(self, engine: str) -> None:
+        """Start `engine`'s worker now, without waiting (Worker.prestart)."""
+        self._worker(engine).prestart(engine)
+
+    def _worker(self, engine: str) -> Worker:
+        worker = self.by_engine.get(engine)
         if worker is None:
-            worker = self.by_engine[request.engine] = Worker(**self.options)
-        return worker.run(request, timeout)
+            worker = self.by_engine[engine] = Worker(**self.options)
+        return worker
 
     def stop(self) -> None:
         for worker in self.by_engine.values():
             worker.stop()
+
+
+def rejudge(case: Case, outcome: Outcome, judgments: list[Judgment] | None) -> Outcome:
+    """The worker's outcome, unless this process, judging the observations it sent back, finds otherwise.
+
+    Where both judged an `expect` step alike, the worker's outcome stands (it also covers what no expect step
+    judges: errors raised, warnings). Where this process finds a problem the worker did not, the case fails there,
+    saying so; where the worker found one this process does not, there is no verdict. A pass must have judged every
+    expect step the run had to reach (a worker whose interpreter skipped them would pass anything).
+    """
+    if outcome.status == NOT_APPLICABLE:
+        return outcome
+    if judgments is None:
+        return Outcome(ERROR, "the engine's process could not send back what it observed (see the worker's "
+                              "reason in its outcome), so no verdict can be made outside it", outcome.step,
+                       (outcome.report(),))
+    expects = list(expect_steps(case.steps))
+    for judgment in judgments:
+        if not (isinstance(judgment, Judgment) and isinstance(judgment.index, int) and 0 <= judgment.index < len(expects)):
+            return Outcome(ERROR, "the engine's process sent back the judgment of an expect step this case does not "
+                                  "have: no verdict")
+        step = expects[judgment.index][0]
+        try:
+            problems, tensor = judge_expect(step.args["expect"], judgment.observed, case.tolerance)
+        except Exception as exc:  # noqa: BLE001 - malformed observations are no verdict
+            return Outcome(ERROR, f"the observations the engine's process sent back for {judgment.step} cannot be "
+                                  f"judged ({type(exc).__name__}: {str(exc)[:200]}): no verdict", line=step.line)
+        if tuple(problems) == tuple(judgment.problems):
+            continue
+        message = problems[0] if len(problems) == 1 else f"{len(problems)} expectations failed"
+        details = tuple(problems) if len(problems) > 1 else ()
+        if problems and judgment.problems:  # both fail it (a repr may differ between processes): in this one's words
+            return Outcome(FAILED, message, judgment.step, details, step.line, tensor)
+        note = (f"in the engine's process, gradspec's comparison found {'nothing wrong' if problems else 'a problem'} "
+                "here: code in that process (the engine or its adapter) changed gradspec's own; this verdict was "
+                "judged again outside it")
+        if problems:
+            return Outcome(FAILED, message, judgment.step, (*details, note), step.line, tensor)
+        return Outcome(ERROR, f"no verdict: {note}, which finds nothing wrong", judgment.step,
+                       (f"the engine's process found: {judgment.problems[0]}",), line=step.line)
+    if outcome.status == PASSED:
+        judged = {judgment.index for judgment in judgments}
+        missed = [step for index, (step, required) in enumerate(expects) if required and index not in judged]
+        if missed:
+            return Outcome(ERROR, f"the engine's process reported a pass without judging the expect step at line "
+                                  f"{missed[0].line} ({len(missed)} of {len(expects)} expect steps not judged): code "
+                                  "in that process changed gradspec's own, so no verdict", line=missed[0].line)
+    return outcome
+
+
+def _load(path: str) -> Case:
+    from gradspec.language.loader import load_case
+    return load_case(path)
 
 
 def _describe_exit(code: int | None) -> str:
@@ -184,7 +296,6 @@ def _serve(connection, path: list[str], parent: int, engine: str, memory_limit: 
     os.setsid()  # a group of its own, which stop() kills whole
     threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="gradspec-parent-watch").start()
     sys.path[:] = path
-    from gradspec.language.loader import load_case
     from gradspec.running.interpreter import run_case
     from gradspec.running.registry import load_adapter
 
@@ -194,19 +305,36 @@ def _serve(connection, path: list[str], parent: int, engine: str, memory_limit: 
         connection.send(Outcome(ERROR, f"the engine {engine!r} could not be loaded: {type(exc).__name__}: {exc}"))
         return
     connection.send("ready")
+    last = None  # the case run last, which a request with same_case runs again
     while True:
         try:
             request = connection.recv()
         except (EOFError, OSError):
             return
-        adapter = None
+        adapter, judgments = None, []
         try:
+            case = last if request.same_case and last is not None else request.case or _load(request.case_path)
+            last = case
+            _read_only(case)
             adapter = adapter_cls(request.device, request.dtype)
-            outcome = run_case(load_case(request.case_path), adapter, tracebacks=request.tracebacks)
+            outcome = run_case(case, adapter, tracebacks=request.tracebacks, judgments=judgments)
         except Exception as exc:  # noqa: BLE001 - whatever fails before a verdict is an error of this case
             message, details = no_verdict(exc, request.tracebacks)
             outcome = Outcome(ERROR, message, None, details)
-        connection.send((request.id, outcome, _left_behind(adapter, memory_limit)))
+        recycle = _left_behind(adapter, memory_limit)
+        try:
+            connection.send((request.id, outcome, judgments, recycle))
+        except Exception as exc:  # noqa: BLE001 - observations pickle cannot write (an engine's own objects)
+            outcome = Outcome(outcome.status, f"{outcome.message} [its observations could not be sent back: "
+                                              f"{type(exc).__name__}: {str(exc)[:200]}]", outcome.step)
+            connection.send((request.id, outcome, None, recycle))
+
+
+def _read_only(case: Case) -> None:
+    """Tensor values as the loader left them, read-only: a pickle gives back writable arrays, and an adapter writing
+    into a case's value must fail as it does without isolation."""
+    for decl in case.tensors:
+        decl.value.flags.writeable = False
 
 
 def _left_behind(adapter, memory_limit: int) -> str | None:

@@ -39,29 +39,35 @@ class SavedHookLog:
         return adapter.saved_tensor_hooks(pack_hook, unpack_hook)
 
     def check(self, problems: list[str], expected: Any, tolerance: Any, dtypes: frozenset[str] = frozenset()) -> None:
-        """Pack calls in the order values were saved; unpack calls in any order (engines promise none, SAVED-2).
-
-        `dtypes`: the floating dtypes a saved value may have (the case's), whose tolerance judges it, never the dtype
-        the engine gave: a floating value of another dtype is itself a problem (SHAPE-6).
-        """
+        """The calls since the last check against `expected` (check_calls); the log starts afresh."""
         calls, self.calls = self.calls, []
-        supported = type(self.adapter).dtypes
-        for which in ("pack", "unpack"):
-            got = [(label, value) for label, call, value in calls if call == which]
-            want = [(call[which], thawed(call["value"])) for call in expected if which in call]
-            if len(got) != len(want):
-                problems.append(f"saved-tensor {which} calls: expected {len(want)}, got {len(got)} "
-                                f"({[label for label, _ in got]})")
-                continue
-            if which == "unpack":
-                got = _facing(want, got, tolerance, dtypes, supported)
-            for number, ((want_label, want_value), (label, value)) in enumerate(zip(want, got, strict=True), 1):
-                dtype, wrong = judged_dtype(dtypes, (str(value.dtype),), supported)
-                mismatch = "; ".join(filter(None, [wrong and f"{wrong} (SHAPE-6)",
-                                                   array_mismatch(want_value, value, dtype, tolerance)]))
-                if label != want_label or mismatch:
-                    problems.append(f"saved-tensor {which} call {number}: expected {want_label} with {want_value}, "
-                                    f"got {label}: {mismatch or 'the same value'}")
+        check_calls(problems, calls, expected, tolerance, dtypes, type(self.adapter).dtypes)
+
+
+def check_calls(problems: list[str], calls: list[tuple[str, str, np.ndarray]], expected: Any, tolerance: Any,
+                dtypes: frozenset[str], supported: tuple[str, ...]) -> None:
+    """Pack calls in the order values were saved; unpack calls in any order (engines promise none, SAVED-2).
+
+    `dtypes`: the floating dtypes a saved value may have (the case's), whose tolerance judges it, never the dtype
+    the engine gave: a floating value of another dtype is itself a problem (SHAPE-6). Plain data in, so that it
+    judges as well from observations sent back by the engine's process (judge.py).
+    """
+    for which in ("pack", "unpack"):
+        got = [(label, value) for label, call, value in calls if call == which]
+        want = [(call[which], thawed(call["value"])) for call in expected if which in call]
+        if len(got) != len(want):
+            problems.append(f"saved-tensor {which} calls: expected {len(want)}, got {len(got)} "
+                            f"({[label for label, _ in got]})")
+            continue
+        if which == "unpack":
+            got = _facing(want, got, tolerance, dtypes, supported)
+        for number, ((want_label, want_value), (label, value)) in enumerate(zip(want, got, strict=True), 1):
+            dtype, wrong = judged_dtype(dtypes, (str(value.dtype),), supported)
+            mismatch = "; ".join(filter(None, [wrong and f"{wrong} (SHAPE-6)",
+                                               array_mismatch(want_value, value, dtype, tolerance)]))
+            if label != want_label or mismatch:
+                problems.append(f"saved-tensor {which} call {number}: expected {want_label} with {want_value}, "
+                                f"got {label}: {mismatch or 'the same value'}")
 
 
 def _facing(want: list, got: list, tolerance: Any, dtypes: frozenset[str], supported: tuple[str, ...]) -> list:
