@@ -28,6 +28,11 @@ Handle = Any  # an engine's hook handle
 Hook = Callable[[Tensor], "Tensor | None"]
 
 
+class CrashAvoided(RuntimeError):
+    """Raised by an adapter that refuses a call its engine is known to crash the process on (say which recorded bug):
+    no verdict on the engine; the sequence fuzzer stops comparing a sequence there instead of losing the process."""
+
+
 class Adapter(ABC):
     """Subclass this to plug an engine in; register it under the `gradspec.adapters` entry point group."""
 

@@ -16,6 +16,8 @@ REPORT.json ...` builds the matrix of one engine's releases (`make versions`) an
 on a difference that spec/versions.yaml does not explain. `gradspec expectations REPORT.json
 [-o FILE]` writes the expectation file of a run's failures, a reason placeholder on each line;
 `gradspec ci-workflow [-o FILE]` writes a GitHub Actions workflow for an engine's repository.
+`gradspec fuzz [--engine E] [-n N] [--examples N | --time-budget S] [--database URL]` runs a fuzz campaign
+(gradspec.fuzz.campaign): the fuzz properties with pytest-xdist workers sharing hypothesis's example database.
 Running the cases is pytest's job: `pytest cases --engine NAME`.
 """
 
@@ -31,6 +33,7 @@ from pathlib import Path
 from gradspec import __version__, contracts
 from gradspec.language.errors import CaseFileError
 from gradspec.language.loader import find_case_files, load_case
+from gradspec.paths import BadPath
 
 
 def case_files(paths: Iterable[str]) -> list[Path]:
@@ -194,24 +197,44 @@ def read_report(path: str) -> dict:
 
     import jsonschema
     from gradspec.paths import readable_file
+    from gradspec.reports.report import report_problem
 
     try:
         data = json.loads(readable_file(path, "report").read_text(encoding="utf-8"))
         jsonschema.validate(data, contracts.report_schema())
     except (OSError, ValueError, RecursionError, jsonschema.ValidationError) as exc:  # BadPath is a ValueError
-        raise NotAReport(f"{path}: not a gradspec report: {str(exc).splitlines()[0]}") from None
+        lines = str(exc).splitlines() or [type(exc).__name__]
+        raise NotAReport(f"{path}: not a gradspec report: {lines[0]}") from None
+    problem = report_problem(data)  # what the schema cannot say: a graph's edges name its nodes
+    if problem:
+        raise NotAReport(f"{path}: not a gradspec report: {problem}")
     return data
+
+
+def write_output(option: str, path: str, text: str, inputs: Sequence[str] = (), what: str = "the output") -> None:
+    """Write a command's output file whole (paths.write_atomically), after checking the path as a run checks its
+    reports (a folder, a device, a FIFO or an input of the command is refused): BadPath or OSError say why."""
+    from gradspec import paths
+
+    paths.writable_outputs({option: path}, inputs, what)
+    try:
+        paths.write_atomically(Path(path), text)
+    except OSError as exc:
+        raise paths.BadPath(f"{option} {path}: cannot write {what}: {exc.strerror or exc}") from None
 
 
 def report(path: str, markdown_path: str | None, html_path: str | None) -> int:
     """Check a JSON report against spec/report.schema.json and render it as Markdown and/or HTML."""
+    from gradspec import paths
     from gradspec.reports import html, markdown
 
     data = read_report(path)
+    outputs = {"--html": html_path, "--markdown": markdown_path}
+    paths.writable_outputs(outputs, [path], "the rendered report")  # both checked before either is written
     if html_path:
-        Path(html_path).write_text(html.render(data), encoding="utf-8")
+        write_output("--html", html_path, html.render(data), [path], "the rendered report")
     if markdown_path:
-        Path(markdown_path).write_text(markdown.render(data), encoding="utf-8")
+        write_output("--markdown", markdown_path, markdown.render(data), [path], "the rendered report")
     if not (html_path or markdown_path):
         sys.stdout.write(markdown.render(data))
     return 0
@@ -236,7 +259,7 @@ def export(path: str, device: str, dtype: str, output: str | None) -> int:
         print(exc, file=sys.stderr)
         return 1
     if output:
-        Path(output).write_text(script, encoding="utf-8")
+        write_output("-o", output, script, [path], "the script")
     else:
         sys.stdout.write(script)
     return 0
@@ -250,7 +273,7 @@ def write_expectations(path: str, output: str | None) -> int:
     for note in dropped:
         print(f"gradspec: {note}", file=sys.stderr)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        write_output("-o", output, text, [path], "the expectation file")
     else:
         sys.stdout.write(text)
     return 0
@@ -317,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the shipped corpus through pytest; every option after `run` is pytest's "
                                     "(--engine, --device, --dtype, --expectations, --gradspec-report, -k, ...)")
+    from gradspec.fuzz import campaign
+    fuzz = commands.add_parser("fuzz", allow_abbrev=False, description=campaign.DESCRIPTION,
+                               help="a fuzz campaign: the fuzz properties with pytest-xdist workers, for a number of "
+                                    "draws or a time budget, sharing an example database (a folder or Redis); other "
+                                    "options go to pytest")
+    campaign.add_arguments(fuzz)
     for name, help_text in (("validate", "check case files; exit 1 if any is invalid"),
                             ("list", "list cases by area with their rules and capabilities"),
                             ("faults", "plant a violation of each MUST rule in the reference engine; exit 1 "
@@ -364,6 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["run"]:  # everything after `run` belongs to pytest, options included
         return run(argv[1:])
+    if argv[:1] == ["fuzz"]:  # its own options, and pytest's (-k, --device, --junitxml, ...) passed on
+        from gradspec.fuzz import campaign
+        args, pytest_args = build_parser().parse_known_args(argv)
+        return campaign.campaign(args, pytest_args)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "export":
@@ -388,6 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_faults(paths, args.write_coverage)
         return {"validate": validate, "list": list_cases}[args.command](paths)
     except NotAReport as exc:
+        print(f"gradspec: {exc}", file=sys.stderr)
+        return 2
+    except BadPath as exc:  # an output that is a folder, a device or an input; or that could not be written
         print(f"gradspec: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:

@@ -920,6 +920,14 @@ def _repeated_reads_not_summed(patch):
         return out.reshape(shape)
     patch(O, "_put_add_forward", lambda original: put)
 
+    def last_read(g, a, b, out, attrs):  # expand's and broadcast_to's gradient sums reads (not _put_add): the last
+        shape = attrs["in_shape"]
+        extra = len(O.shape_of(g)) - len(shape)
+        return O.call("getitem", g, index=(-1,) * extra + tuple(slice(-1, None) if n == 1 else slice(None)
+                                                                for n in shape))
+    for name in ("expand", "broadcast_to"):
+        patch.op(name, rules=(last_read,))
+
 
 def _scatter_passes_overwritten(patch):
     patch.op("scatter", rules=(lambda g, a, b, out, attrs: g, O.OPS["scatter"].rules[1]))

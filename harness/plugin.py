@@ -10,23 +10,26 @@ so does a fuzz run whose every property was skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import signal
 import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cached_property
+from html import escape
 from pathlib import Path
 
 import pytest
 from gradspec import __version__, contracts, paths
+from gradspec.fuzz import campaign
 from gradspec.language.case import Case
 from gradspec.language.errors import CaseFileError, did_you_mean
 from gradspec.language.graph import case_graph, node_at
 from gradspec.language.loader import is_case_file, load_case, loops_back
+from gradspec.printable import shown
 from gradspec.reports import html, markdown
-from gradspec.reports.report import ReportBuilder, is_final
+from gradspec.reports.report import UNFINISHED, ReportBuilder, is_final
 from gradspec.reports.tables import JUDGED, OUTCOMES
 from gradspec.running import expectations
 from gradspec.running.interpreter import ERROR, FAILED, NOT_APPLICABLE, Outcome, run_case
@@ -116,8 +119,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     fuzz.addoption("--fuzz-staging", default="fuzz-staging", metavar="DIR",
                    help="where shrunk failing draws are written as case files (default fuzz-staging/, "
                         "outside the corpus)")
-    fuzz.addoption("--fuzz-database", default=None, metavar="DIR",
-                   help="hypothesis example database folder, so CI can keep it between runs "
+    fuzz.addoption("--fuzz-database", action="append", default=[], metavar="URL",
+                   help="hypothesis example database, shared by workers, jobs and machines: a folder (one CI keeps "
+                        "between runs, or on a shared file system), redis://host:port/db (needs gradspec[campaign]), "
+                        "either after readonly: to replay without saving; repeat to use several "
                         "(default: hypothesis's own, .hypothesis/examples)")
 
 
@@ -141,17 +146,7 @@ def _stop_as_if_interrupted(signum, frame) -> None:
     raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write beside the target, then rename over it: a kill mid-write leaves the old file or the new one. A symbolic
-    link is followed, so the file it names gets the report and the link stays."""
-    path = Path(os.path.realpath(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+write_atomically = paths.write_atomically  # the old file or the new one, never half of one (tests replace it here)
 
 
 def _check_writable(outputs: dict[str, str | None], inputs: list[str]) -> None:
@@ -163,12 +158,80 @@ def _check_writable(outputs: dict[str, str | None], inputs: list[str]) -> None:
         raise pytest.UsageError(f"cannot write the report: {exc}") from None
 
 
+REPORT_OPTIONS = ("--gradspec-report", "--gradspec-markdown", "--gradspec-html")
+
+
+def _begin_reports(config: pytest.Config) -> None:
+    """Check the report paths, then put an unfinished report (ReportBuilder.unfinished) at each, which the end of the
+    run replaces: a usage error, a crash, or a kill (SIGKILL included) before then leaves reports that say so, never
+    the reports of an earlier run. SIGTERM (a CI job's timeout) stops the run as Ctrl-C does, so that the reports are
+    still written, marked incomplete. The controller only: pytest-xdist's workers write no report."""
+    if hasattr(config, "workerinput") or config.getoption("help", False) or config.getoption("markers", False):
+        return
+    reports = {option: config.getoption(option) for option in REPORT_OPTIONS}
+    junit = config.getoption("xmlpath", None)
+    inputs = [*config.args, *(str(expectations.resolve_path(p)) for p in config.getoption("--expectations"))]
+    _check_writable({**reports, "--junitxml": junit}, inputs)  # pytest's --junitxml too
+    if not any(reports.values()) and not junit:
+        return
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_as_if_interrupted)
+    with _signals_held() as arrived:  # each file whole: a marker or the earlier report, never a half-written one
+        _write_all(config, ReportBuilder.unfinished(), [])
+        if junit:  # pytest writes its own at the end; until then, one error saying the run has not finished
+            with contextlib.suppress(OSError):
+                write_atomically(Path(junit), UNFINISHED_JUNIT)
+    if arrived:  # Ctrl-C or SIGTERM while they were written: stopped now, the markers say so
+        raise KeyboardInterrupt(f"stopped by signal {signal.Signals(arrived[0]).name}")
+
+
+UNFINISHED_JUNIT = ('<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name="gradspec" errors="1" '
+                    'failures="0" skipped="0" tests="1"><testcase classname="gradspec" name="run not finished">'
+                    f'<error message="{escape(UNFINISHED, quote=True)}"/></testcase></testsuite></testsuites>\n')
+
+
+def _write_all(config: pytest.Config, data: dict, unwritten: list[str]) -> None:
+    """Each report on its own and atomically: one that cannot be written never stops the others."""
+    renderers = {"--gradspec-report": lambda data: json.dumps(data, indent=1) + "\n",
+                 "--gradspec-markdown": markdown.render, "--gradspec-html": html.render}
+    for option, render in renderers.items():
+        path = config.getoption(option)
+        if not path:
+            continue
+        try:
+            write_atomically(Path(path), render(data))
+        except OSError as exc:
+            unwritten.append(f"{path}: {exc.strerror or exc}")
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM wait until the block is done (the main thread only: elsewhere they cannot be caught);
+    yields the list of those that arrived."""
+    arrived: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield arrived
+        return
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, lambda number, frame: arrived.append(number)) for number in held}
+    try:
+        yield arrived
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def _split(values: list[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gradspec: a gradspec conformance case")
+    _begin_reports(config)  # first: whatever stops this run from here on leaves no earlier run's report behind
+    try:  # a database that cannot be used is a usage error before anything runs (gradspec.fuzz.campaign)
+        config._gradspec_fuzz_databases = campaign.Databases.open(config.getoption("--fuzz-database"))  # type: ignore[attr-defined]
+    except campaign.BadDatabase as exc:
+        raise pytest.UsageError(str(exc)) from None
     config._gradspec = _Session(config)  # type: ignore[attr-defined]
     config.pluginmanager.register(config._gradspec, "gradspec-session")
     if config.getoption("--engine") or config.getoption("--device") or config.getoption("--dtype"):
@@ -198,22 +261,24 @@ class _Session:
             raise pytest.UsageError("--strict-expectations: " + "; ".join(
                 f"{e.where}: the reason is still the placeholder {expectations.PLACEHOLDER!r}: write why the engine "
                 "differs (checked by hand in the engine)" for e in unexplained))
-        if not hasattr(config, "workerinput"):
-            options = ("--gradspec-report", "--gradspec-markdown", "--gradspec-html")
-            reports = [config.getoption(o) for o in options]
-            inputs = [*config.args, *(str(expectations.resolve_path(p)) for p in config.getoption("--expectations"))]
-            _check_writable({**dict(zip(options, reports, strict=True)), "--junitxml": config.getoption("xmlpath", None)},
-                            inputs)  # pytest's --junitxml too
-            if any(reports) and threading.current_thread() is threading.main_thread():
-                # SIGTERM (a CI job's timeout) stops the run as Ctrl-C does, so the reports are still written,
-                # marked incomplete, instead of nothing at all.
-                signal.signal(signal.SIGTERM, _stop_as_if_interrupted)
         self.unmatched: list[expectations.Expectation] = []
         self.unwritten: list[str] = []  # reports that could not be written, and why
         self.worker = Workers()  # the processes engines run in, one per engine (--gradspec-isolation process)
+        self.prestarted = False
         self.case_files_seen: dict[Path, Path] = {}  # resolved path: the path it was first collected under
         self.skip_reasons: dict[str, str] = {}  # why a whole engine-device-dtype run could not start
         self.case_file_errors: set[str] = set()
+
+    def prestart(self) -> None:
+        """Start the first engine's worker once a case file is collected, so that its start-up (importing the
+        engine) overlaps the rest of collection instead of delaying the first case."""
+        if self.prestarted or self.config.getoption("--gradspec-isolation") != "process" or \
+                self.config.getoption("collectonly"):
+            return
+        self.prestarted = True
+        runnable = [engine for engine in self.engines if engine.adapter.unavailable_reason() is None]
+        if runnable:
+            self.worker.prestart(runnable[0].name)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """Remember broken case files (only this plugin collects YAML); pytest-xdist forwards these too."""
@@ -286,28 +351,23 @@ class _Session:
         if self.report.results:
             ran = {r["engine"] for r in self.report.results}
             self.report.engines = {engine.label: engine.info for engine in self.engines if engine.label in ran}
-        interrupted = session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
-        self.report.finish(expected=session.testscollected, interrupted=interrupted)
+        stopped = {pytest.ExitCode.INTERRUPTED: "the run was interrupted (Ctrl-C, SIGINT or SIGTERM)",
+                   pytest.ExitCode.INTERNAL_ERROR: "pytest stopped on an internal error",
+                   pytest.ExitCode.USAGE_ERROR: "a usage error stopped the run"}.get(session.exitstatus)
+        self.report.finish(expected=session.testscollected, interrupted=stopped is not None, why=stopped)
         if not self.report.complete and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a run that lost results never reports success
-        self.write_reports()
+        with _signals_held() as arrived:  # a signal now waits: the reports are written whole, and complete
+            self.write_reports()
+        if arrived and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
         if self.unwritten and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def write_reports(self) -> None:
         """Each report on its own and atomically: one that cannot be written never stops the others."""
-        renderers = {"--gradspec-report": lambda data: json.dumps(data, indent=1) + "\n",
-                     "--gradspec-markdown": markdown.render, "--gradspec-html": html.render}
-        data = None
-        for option, render in renderers.items():
-            path = self.config.getoption(option)
-            if not path:
-                continue
-            try:
-                data = data or self.report.as_json()
-                write_atomically(Path(path), render(data))
-            except OSError as exc:
-                self.unwritten.append(f"{path}: {exc.strerror or exc}")
+        if any(self.config.getoption(option) for option in REPORT_OPTIONS):
+            _write_all(self.config, self.report.as_json(), self.unwritten)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.judged_nothing() and not self.outcomes:  # fuzz properties only: no table of cases to show
@@ -315,7 +375,8 @@ class _Session:
                                         "reasons with -rs): this run says nothing about any engine, and fails", red=True)
         if not (self.outcomes or self.case_file_errors or self.unwritten):
             return
-        write = terminalreporter.write_line
+        def write(line: str, **markup) -> None:  # names and engine messages: controls shown, never acted on
+            terminalreporter.write_line(shown(line), **markup)
         terminalreporter.section(f"gradspec {__version__} conformance summary")
         for run in sorted(self.outcomes):
             counts = self.outcomes[run]
@@ -421,12 +482,12 @@ def gradspec_fuzz_adapter(request, gradspec_fuzz_engine):
 
 @pytest.fixture
 def gradspec_fuzz_settings(request):
-    """Hypothesis settings on top of the active profile (e.g. --hypothesis-profile ci, derandomized)."""
+    """Hypothesis settings on top of the active profile (e.g. --hypothesis-profile ci, derandomized), with this test's
+    own place in the --fuzz-database databases (campaign.Databases)."""
     from hypothesis import HealthCheck, settings
-    from hypothesis.database import DirectoryBasedExampleDatabase
 
-    folder = request.config.getoption("--fuzz-database")
-    extra = {"database": DirectoryBasedExampleDatabase(folder)} if folder else {}
+    database = request.config._gradspec_fuzz_databases.for_test(request.node.name, settings().database)
+    extra = {"database": database} if database is not None else {}
     return settings(max_examples=request.config.getoption("--fuzz-examples"), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much], **extra)
 
@@ -469,6 +530,7 @@ class CaseFile(pytest.File):
             exc.path = _relative(self.path, self.config.rootpath)
             raise self.CollectError(exc.format()) from None
         graph = case_graph(case)  # for reports; the same for every engine, device and dtype
+        session.prestart()
         for engine in session.engines:
             for device in session.devices or engine.adapter.devices:
                 for dtype in session.dtypes or engine.adapter.dtypes:
@@ -529,17 +591,17 @@ class CaseItem(pytest.Item):
         reason = adapter_cls.why_not_runnable(self.device, self.dtype)
         if reason:
             self.user_properties += [("gradspec_outcome", "skipped"), ("gradspec_skip_reason", reason)]
-            pytest.skip(reason)
+            pytest.skip(shown(reason))
         tracebacks = self.config.getoption("--gradspec-traceback")
         if self.config.getoption("--gradspec-isolation") == "process":
-            request = Request(str(self.case.path), self.engine.name, self.device, self.dtype, tracebacks)
+            request = Request(str(self.case.path), self.engine.name, self.device, self.dtype, tracebacks, case=self.case)
             session: _Session = self.config._gradspec  # type: ignore[attr-defined]
             outcome = session.worker.run(request, self.config.getoption("--gradspec-timeout"))
         else:
             outcome = run_case(self.case, adapter_cls(self.device, self.dtype), tracebacks=tracebacks)
         self.user_properties.append(("gradspec_outcome", outcome.status))
         if outcome.status == NOT_APPLICABLE:
-            pytest.skip(f"not applicable: {outcome.message}")
+            pytest.skip(shown(f"not applicable: {outcome.message}"))
         if outcome.status in (FAILED, ERROR):  # the graph only where it helps: JUnit XML carries every property
             self.user_properties.append(("gradspec_graph", json.dumps(self.graph)))
             self.user_properties.append(("gradspec_failed_at", json.dumps({  # reports mark this node in the graph
@@ -555,12 +617,12 @@ class CaseItem(pytest.Item):
         """What a failure shows: the case, the engine, the step and its diff, and the rules cited."""
         rules = contracts.rules()
         cited = [f"  {rule}: {rules[rule].text}" for rule in self.case.rules if rule in rules]
-        return "\n".join([
+        return shown("\n".join([
             f"{self.case.id}: {self.case.title}",
             f"engine {self.engine.adapter.name} {self.engine.adapter.version()} on {self.device}, {self.dtype}",
             outcome.report(),
             "rules:", *cited,
-        ])
+        ]))  # engine messages and case text with their control characters shown, never acted on (printable)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseFailed):

@@ -22,7 +22,6 @@ from .errors import (
     CustomGradShapeError,
     FreedGraphError,
     InplaceModifiedError,
-    LeafInplaceError,
     OnceDifferentiableError,
 )
 from .graph import FREED, NOTHING_SAVED, Node, _versions_of
@@ -94,9 +93,9 @@ class Function:
         single = isinstance(outputs, Tensor)
         outputs = (outputs,) if single else tuple(outputs)
         recording = _records(args)
-        for tensor in ctx.dirty:
-            if recording and tensor.is_leaf and tensor.requires_grad:
-                raise LeafInplaceError("a leaf Variable that requires grad has been used in an in-place operation.")
+        for tensor in ctx.dirty:  # CUSTOM-13: refused as the same in-place update outside would be (VIEW-6, VIEW-7)
+            if recording:
+                tensor._check_inplace(operand_requires_grad=True)
         if recording:
             CustomNode(cls, ctx, args, outputs)
         return outputs[0] if single else outputs

@@ -56,11 +56,18 @@ class Node:
         self.rules = rules  # one derivative rule per input, None for inputs that need no gradient
         self.next_nodes = next_nodes  # per input: Node, AccumulateGrad or None
         data = out.data
-        self.shape, self.dtype = data.shape, data.dtype
-        self.saved = saved  # (a, b, out): the Tensors the active rules read, None elsewhere; FREED once released
-        self.saved_versions = _NO_VERSIONS if saved is NOTHING_SAVED else _versions(saved)
-        if saved is not NOTHING_SAVED and grad_mode._state.saved_hooks:  # inside saved_tensors_hooks (SAVED-1)
-            self.saved = pack_all(saved)
+        shape = data.shape
+        first = next_nodes[0]
+        if first is not None and first.shape == shape:
+            shape = first.shape  # one tuple for a run of same-shaped results: fewer objects for the collector
+        self.shape, self.dtype = shape, data.dtype
+        # (a, b, out): the Tensors the active rules read, None elsewhere; FREED once released
+        if saved is NOTHING_SAVED:
+            self.saved, self.saved_versions = saved, _NO_VERSIONS
+        else:
+            self.saved_versions = _versions(saved)
+            # inside saved_tensors_hooks, what pack returned (SAVED-1)
+            self.saved = pack_all(saved) if grad_mode._state.saved_hooks else saved
         self.attrs = attrs
         self.tensor_hooks: dict[int, Callable] | None = None  # hooks on the tensor this node produced
         self.retained = None  # the tensor whose .grad this node fills (retain_grad), if any

@@ -90,9 +90,17 @@ def cast(a, dtype): return call("_cast", a, dtype=np.dtype(dtype))
 def sign(a): return call("_sign", a)
 def take(a, index): return call("_take", a, index=index)
 def put_add(a, index, shape): return call("_put_add", a, index=index, shape=tuple(shape))
+def view_take(a, steps): return _linear("_view_take", a, steps=steps)
+def view_put(a, steps, shape): return _linear("_view_put", a, steps=steps, shape=tuple(shape))
+def view_zero(a, steps): return _linear("_view_zero", a, steps=steps)
 def swap_last(a): return call("_mT", a)
 def inv(a): return call("inv", a)
 def solve(a, b): return call("solve", a, b)
+
+
+def _linear(name: str, a: Any, **attrs: Any) -> Any:
+    """`call` for a one-operand op in a gradient rule: recorded on a Tensor (create_graph), plain numpy otherwise."""
+    return unary(name, a, **attrs) if type(a) is Tensor else OPS[name].forward(a, **attrs)
 
 
 def constant(value: np.ndarray, like: Any) -> Any:
@@ -382,6 +390,44 @@ def _sum_to_forward(a, shape):
     return np.asarray(a.sum(axis=axes, keepdims=True).reshape(shape)) if axes else a.reshape(shape)
 
 
+def _view_rule(name: str):
+    """The derivative of a view op that makes a region of its operand (getitem, select, narrow, diagonal): zeros
+    of the operand's shape with g written into the same region, as PyTorch's strided backward does (views.py).
+    Without create_graph, one numpy assignment by the step's basic index (views.STEP_INDEX) where it has one;
+    else, and under create_graph (recorded, so it differentiates again), `_view_put`."""
+    index_of = views.STEP_INDEX.get(name)
+
+    def rule(g, a, b, out, attrs):
+        shape = attrs["in_shape"]
+        if type(g) is not Tensor and index_of is not None:
+            index = index_of(attrs, len(shape))
+            if index is not None:
+                grad = np.zeros(shape, dtype=g.dtype)
+                grad[index] = g
+                return grad
+        return view_put(g, ((name, views.arguments(attrs)),), shape)
+    return rule
+
+
+def _reshaped_back(g, a, b, out, attrs):
+    """view, flatten, squeeze, unsqueeze: the same elements in another shape, so g takes the operand's shape."""
+    return reshape(g, attrs["in_shape"])
+
+
+def _permuted_back(g, a, b, out, attrs):
+    """permute: g by the inverse permutation."""
+    dims = attrs["dims"]
+    inverse = [0] * len(dims)
+    for position, dim in enumerate(dims):
+        inverse[dim % len(dims)] = position
+    return call("permute", g, dims=tuple(inverse))
+
+
+def _summed_back(g, a, b, out, attrs):
+    """expand and broadcast_to: each element read at several positions gets their sum (VIEW-11)."""
+    return sum_to(g, attrs["in_shape"])
+
+
 def _through_index_map(forward):
     """The derivative of an op that reads each output element from one input element (views, gather, indexing):
     scatter g back to where each element came from, adding where one element was read several times."""
@@ -394,15 +440,23 @@ def _through_index_map(forward):
 
 
 def _gather(a, dim, index):
-    return np.take_along_axis(a, index, axis=dim)
+    """out[i][j] = a[index[i][j]][j] (dim 0) over index's shape: an index smaller than a along another dim reads
+    that dim's first elements only (PyTorch's gather), where take_along_axis would broadcast it across the dim."""
+    dim = dim % max(a.ndim, 1)
+    region = tuple(slice(None) if d == dim else slice(0, index.shape[d]) for d in range(a.ndim))
+    return np.take_along_axis(a[region], index, axis=dim)
 
 
 def _index_select(a, dim, index):
     return np.take(a, index, axis=dim)
 
 
-def _overwrite(a, b, index):
-    out = np.array(a, copy=True)
+def _overwrite(a, b, index=None, steps=None, where=None):
+    """a with b written at flat positions `index`, or at the region of view `steps` (basic indexing: views.py),
+    whose numpy basic index is `where` where views.where finds one (x[where] = b gives only that)."""
+    if steps is not None or where is not None:
+        return views.overwrite(a, b, steps, where)
+    out = np.array(a, order="C")  # C order: reshape(-1) of a transposed copy would be another copy, the writes lost
     out.reshape(-1)[index.ravel()] = np.broadcast_to(b, index.shape).ravel()
     return out
 
@@ -439,20 +493,51 @@ def _written_positions(along):
 
 
 def _keep_unwritten(along):
-    """Overwritten positions of a get no gradient (VIEW-10, VIEW-12)."""
+    """Overwritten positions of a get no gradient (VIEW-10, VIEW-12): exactly 0, even where g is inf or nan, as
+    PyTorch's (a mask multiplied in would leave nan there)."""
     positions = _written_positions(along)
+    return lambda g, a, b, out, attrs: _linear("_zero_at", g, index=positions(attrs))
 
-    def rule(g, a, b, out, attrs):
-        keep = np.ones(int(np.prod(attrs["in_shape"], dtype=np.int64)), dtype=data_of(g).dtype)
-        keep[positions(attrs).ravel()] = 0
-        return g * constant(keep.reshape(attrs["in_shape"]), g)
-    return rule
+
+def _zero_at_forward(a, index):
+    """A copy of a with the flat positions `index` set to 0."""
+    out = np.array(a, order="C")  # C order, as in _overwrite: flat positions written into out itself
+    out.reshape(-1)[index.ravel()] = 0
+    return out
 
 
 def _written(along):
     """The scattered operand gets the gradient at the positions it was written to."""
     positions = _written_positions(along)
     return lambda g, a, b, out, attrs: take(g, positions(attrs))
+
+
+def _overwrite_rules():
+    """`_overwrite` (setitem, and CopySlices after an in-place update of a view): by index map for integer lists
+    (attrs index), else on the strided path, by the basic index `where` or the view `steps`, overwritten positions
+    getting an exact 0 (views.py). Under create_graph the same, recorded."""
+    keep_by_index, written_by_index = _keep_unwritten(None), _written(None)
+
+    def keep_unwritten(g, a, b, out, attrs):
+        index, steps = attrs.get("where"), attrs.get("steps")
+        if index is None and steps is None:
+            return keep_by_index(g, a, b, out, attrs)
+        if type(g) is Tensor:
+            return view_zero(g, steps or (("getitem", {"index": index}),))
+        if index is None:
+            return views.zero(g, steps)
+        kept = np.array(g, order="C")  # a copy (writable even where g is a broadcast gradient)
+        kept[index] = 0
+        return kept
+
+    def written(g, a, b, out, attrs):
+        index, steps = attrs.get("where"), attrs.get("steps")
+        if index is None and steps is None:
+            return written_by_index(g, a, b, out, attrs)
+        if type(g) is Tensor:
+            return view_take(g, steps or (("getitem", {"index": index}),))
+        return views.take(g, steps) if index is None else np.array(g[index])
+    return keep_unwritten, written
 
 
 # -- the elementwise functions of the larger vocabulary ----------------------------------------------
@@ -703,20 +788,20 @@ OPS: dict[str, Op] = {
     "transpose": Op(lambda a: a.T, (lambda g, a, b, o, t: transpose(g),), ("",), view=True),  # 0-d, 1-d: unchanged
     "reshape": Op(lambda a, shape: np.reshape(a, shape), (lambda g, a, b, o, t: reshape(g, t["in_shape"]),),
                   ("",), attrs={"shape": None}, reads_input_meta=True, view=True),
-    # views (views.py): each gradient scatters back through the view's index map
-    **{name: Op(forward, (_through_index_map(forward),), ("",), attrs=attrs, reads_input_meta=True, view=True)
-       for name, forward, attrs in (
-           ("getitem", views.getitem, {"index": None}),
-           ("select", views.select, {"dim": None, "index": None}),
-           ("narrow", views.narrow, {"dim": None, "start": None, "length": None}),
-           ("unsqueeze", views.unsqueeze, {"dim": None}),
-           ("squeeze", views.squeeze, {"dim": None}),
-           ("expand", views.expand, {"shape": None}),
-           ("view", views.view, {"shape": None}),
-           ("permute", views.permute, {"dims": None}),
-           ("diagonal", views.diagonal, {"offset": 0, "dim1": 0, "dim2": 1}),
-           ("flatten", views.flatten, {}),
-           ("broadcast_to", views.broadcast_to, {"shape": None}),
+    # views (views.py): each gradient takes the strided path, no index map
+    **{name: Op(forward, (rule,), ("",), attrs=attrs, reads_input_meta=True, view=True)
+       for name, forward, rule, attrs in (
+           ("getitem", views.getitem, _view_rule("getitem"), {"index": None}),
+           ("select", views.select, _view_rule("select"), {"dim": None, "index": None}),
+           ("narrow", views.narrow, _view_rule("narrow"), {"dim": None, "start": None, "length": None}),
+           ("unsqueeze", views.unsqueeze, _reshaped_back, {"dim": None}),
+           ("squeeze", views.squeeze, _reshaped_back, {"dim": None}),
+           ("expand", views.expand, _summed_back, {"shape": None}),
+           ("view", views.view, _reshaped_back, {"shape": None}),
+           ("permute", views.permute, _permuted_back, {"dims": None}),
+           ("diagonal", views.diagonal, _view_rule("diagonal"), {"offset": 0, "dim1": 0, "dim2": 1}),
+           ("flatten", views.flatten, _reshaped_back, {}),
+           ("broadcast_to", views.broadcast_to, _summed_back, {"shape": None}),
        )},
     # copies that read each output element from one input element: the index map gives the gradient too
     **{name: Op(forward, (_through_index_map(forward),), ("",), attrs=attrs, reads_input_meta=True)
@@ -740,13 +825,21 @@ OPS: dict[str, Op] = {
                       attrs={"dim": None, "index": None}, reads_input_meta=True),
     "index_add": Op(_index_add_forward, (lambda g, a, b, o, t: g, _written(_index_select)), ("", ""),
                     attrs={"dim": None, "index": None}, reads_input_meta=True),
-    "_overwrite": Op(_overwrite, (_keep_unwritten(None), _written(None)), ("", ""),
-                     attrs={"index": None}, reads_input_meta=True),
+    "_overwrite": Op(_overwrite, _overwrite_rules(), ("", ""), attrs={"index": None, "steps": None, "where": None},
+                     reads_input_meta=True),
     "take": Op(_take_forward, (_take_grad,), ("",), attrs={"index": None}, reads_input_meta=True),
     "_take": Op(lambda a, index: a.reshape(-1)[index], (lambda g, a, b, o, t: put_add(g, t["index"], t["in_shape"]),),
                 ("",), attrs={"index": None}, reads_input_meta=True),
     "_put_add": Op(lambda a, index, shape: _put_add_forward(a, index, shape),
                    (lambda g, a, b, o, t: take(g, t["index"]),), ("",), attrs={"index": None, "shape": None}),
+    # the strided path of views (views.py): each op's derivative is another of the three
+    "_view_take": Op(views.take, (lambda g, a, b, o, t: view_put(g, t["steps"], t["in_shape"]),), ("",),
+                     attrs={"steps": None}, reads_input_meta=True),
+    "_view_put": Op(views.put, (lambda g, a, b, o, t: view_take(g, t["steps"]),), ("",),
+                    attrs={"steps": None, "shape": None}),
+    "_zero_at": Op(_zero_at_forward, (lambda g, a, b, o, t: _linear("_zero_at", g, index=t["index"]),), ("",),
+                   attrs={"index": None}),
+    "_view_zero": Op(views.zero, (lambda g, a, b, o, t: view_zero(g, t["steps"]),), ("",), attrs={"steps": None}),
     # internal helpers used by rules and by the engine
     "_expand": Op(lambda a, shape: np.broadcast_to(a, shape), (lambda g, a, b, o, t: sum_to(g, t["in_shape"]),),
                   ("",), attrs={"shape": None}, reads_input_meta=True),
@@ -768,16 +861,26 @@ def binary(name: str, a: Any, b: Any, attrs: dict | None = None) -> Tensor:
     """A two-operand op; a number becomes a constant of the other operand's dtype (x * 2 stays float32)."""
     op = OPS[name]
     if type(a) is not Tensor:
-        a = Tensor(np.asarray(a, dtype=b.data.dtype))
+        a = result(np.asarray(a, dtype=b.data.dtype))
     if type(b) is not Tensor:
-        b = Tensor(np.asarray(b, dtype=a.data.dtype))
-    out = _result(op.forward(a.data, b.data, **attrs) if attrs else op.forward(a.data, b.data))
-    if grad_mode._state.enabled and (a._view is not None or b._view is not None):  # a stale view: history first
-        for operand in (a, b):
-            if operand._view is not None:
-                operand._sync_view()
-    if grad_mode._state.enabled and (a._requires_grad or b._requires_grad) and op.differentiable:
-        record(name, op, a, b, out, attrs or _NO_ATTRS)
+        b = result(np.asarray(b, dtype=a.data.dtype))
+    data = op.forward(a.data, b.data, **attrs) if attrs else op.forward(a.data, b.data)
+    state = grad_mode._state
+    out = _new(Tensor)  # tensor.result, spelled out: this runs for every operation
+    out.data = data if type(data) is np.ndarray else np.asarray(data)  # 0-d ufunc results are scalars
+    out._requires_grad, out._grad_fn, out._grad, out._version, out._accumulator, out._view = _FRESH
+    if not state.enabled:
+        out._inference = state.inference
+    else:  # grad mode is never on inside inference_mode (grad_mode.py): one thread-local read less
+        out._inference = False
+        view = a._view
+        if view is not None and view.seen != a._version.value:  # a stale view: its history first (views.py)
+            a._sync_view()
+        view = b._view
+        if view is not None and view.seen != b._version.value:
+            b._sync_view()
+        if (a._requires_grad or b._requires_grad) and op.differentiable:
+            record(name, op, a, b, out, attrs or _NO_ATTRS)
     return out
 
 
@@ -795,33 +898,43 @@ def power(a: Any, b: Any) -> Tensor:
 
 def unary(name: str, a: Tensor, **attrs: Any) -> Tensor:
     op = OPS[name]
-    out = _result(op.forward(a.data, **attrs) if attrs else op.forward(a.data))
+    data = op.forward(a.data, **attrs) if attrs else op.forward(a.data)
+    state = grad_mode._state
+    out = _new(Tensor)  # tensor.result, spelled out
+    out.data = data if type(data) is np.ndarray else np.asarray(data)
+    out._requires_grad, out._grad_fn, out._grad, out._version, out._accumulator, out._view = _FRESH
+    enabled = state.enabled
+    out._inference = False if enabled else state.inference  # (never both: grad_mode.py)
     if op.view:
         _make_view(out, a, name, attrs)
-    if grad_mode._state.enabled and a._view is not None:
-        a._sync_view()  # a stale view makes its history again first (views.py)
-    if grad_mode._state.enabled and a._requires_grad and op.differentiable:
-        record(name, op, a, None, out, attrs)
+    if enabled:
+        view = a._view
+        if view is not None and view.seen != a._version.value:
+            a._sync_view()  # a stale view makes its history again first (views.py)
+        if a._requires_grad and op.differentiable:
+            record(name, op, a, None, out, attrs)
     return out
 
 
 def _make_view(out: Tensor, a: Tensor, name: str, attrs: dict) -> None:
     """Mark `out` a view of `a`'s root base: shared version counter, the view steps from the base (views.py)."""
     source = a._view
-    base = a if source is None else source.base
-    steps = ((name, attrs),) if source is None else source.steps + ((name, attrs),)
-    out._version = base._shared_version()
     out._inference = a._inference  # a view of an inference tensor is one; made inside, a view of another is not (MODE-12)
-    out._view = views.ViewInfo(base, steps, out._version.value,
-                               multi_output=source is not None and source.multi_output,
-                               no_grad=not grad_mode._state.enabled or (source is not None and source.no_grad))
-
-
-def _result(data: Any) -> Tensor:
-    return result(data if type(data) is np.ndarray else np.asarray(data))  # 0-d ufunc results are scalars
+    if source is None:  # (ViewInfo(a, steps, seen, False, no_grad), spelled out: this runs for every view)
+        out._version = counter = a._version or a._shared_version()
+        out._view = info = _new(views.ViewInfo)
+        info.base, info.steps, info.seen, info.multi_output, info.no_grad = (
+            a, ((name, attrs),), counter.value, False, not grad_mode._state.enabled)
+    else:
+        base = source.base
+        out._version = counter = base._version or base._shared_version()
+        out._view = views.ViewInfo(base, source.steps + ((name, attrs),), counter.value, source.multi_output,
+                                   source.no_grad or not grad_mode._state.enabled)
 
 
 _NO_ATTRS: dict = {}
+_FRESH = (False, None, None, None, None, None)  # a result's autograd slots, from _requires_grad to _view
+_new = object.__new__
 
 
 def record(name: str, op: Op, a: Tensor, b: Tensor | None, out: Tensor, attrs: dict) -> None:
@@ -837,11 +950,20 @@ def record(name: str, op: Op, a: Tensor, b: Tensor | None, out: Tensor, attrs: d
         edges = ((a._grad_fn or a._accumulator or a._edge()) if a._requires_grad else None,
                  (b._grad_fn or b._accumulator or b._edge()) if b._requires_grad else None)
     if op.reads_input_meta:
-        attrs = dict(attrs, in_shape=a.data.shape, in_dtype=a.data.dtype)
-    saved = NOTHING_SAVED if keep is None else (a if keep[0] else None, b if keep[1] else None,
-                                                 out if keep[2] else None)
-    if keep is not None and any(value is not None and value._inference for value in saved):
-        raise InferenceTensorSavedError("Inference tensors cannot be saved for backward (MODE-10).")
+        data = a.data
+        shape, first = data.shape, edges[0]
+        if first is not None and first.shape == shape:
+            shape = first.shape  # one tuple for both (fewer objects for the garbage collector)
+        if op.view:  # one dict for the view's step and its node: unary's own, which views.py reads past in_ keys
+            attrs["in_shape"], attrs["in_dtype"] = shape, data.dtype
+        else:
+            attrs = {**attrs, "in_shape": shape, "in_dtype": data.dtype}
+    if keep is None:
+        saved = NOTHING_SAVED
+    else:
+        saved = (a if keep[0] else None, b if keep[1] else None, out if keep[2] else None)
+        if (keep[0] and a._inference) or (keep[1] and b._inference) or (keep[2] and out._inference):
+            raise InferenceTensorSavedError("Inference tensors cannot be saved for backward (MODE-10).")
     out._grad_fn = Node(name, rules, edges, out, saved, attrs)
     out._requires_grad = True
 

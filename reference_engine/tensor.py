@@ -305,7 +305,11 @@ class Tensor:
 
     # -- views (views.py) ----------------------------------------------------------------
 
-    def __getitem__(self, index): return _getitem(self, index)
+    def __getitem__(self, index):
+        if type(index) is slice or type(index) is int:  # the common case, a view by one basic index
+            return ops.unary("getitem", self, index=(index,))
+        return _getitem(self, index)
+
     def __setitem__(self, index, value): _setitem(self, index, value)
     def select(self, dim, index): return ops.unary("select", self, dim=dim, index=index)
     def narrow(self, dim, start, length): return ops.unary("narrow", self, dim=dim, start=start, length=length)
@@ -358,25 +362,54 @@ class Tensor:
         return self
 
     def _inplace(self, compute: Callable[[Tensor], Tensor], operand: Any) -> Tensor:
-        """Replace the values by compute(old values), recorded out of place on a snapshot of the old ones.
+        """Replace the values by compute(old values), recorded out of place on the old ones (copied where saved).
 
         The tensor keeps its identity and version counter and takes the new node as its history;
         for a view, its base takes a CopySlices node instead, and the view follows (views.py).
         """
-        self._check_not_inference()
-        self._check_not_overlapping()
-        recording = grad_mode._state.enabled
-        operand_requires_grad = isinstance(operand, Tensor) and operand.requires_grad
+        if self._inference:
+            self._check_not_inference()
+        data = self.data
+        if 0 in data.strides:  # (only a stride of 0 lets positions share an element)
+            self._check_not_overlapping()
+        state = grad_mode._state
+        recording = state.enabled
+        operand_requires_grad = isinstance(operand, Tensor) and (
+            operand._requires_grad if operand._view is None else operand.requires_grad)
+        record = False
         if recording:
             self._check_inplace(operand_requires_grad)
-        record = recording and (self.requires_grad or operand_requires_grad)
-        before = result(self.data.copy())
-        if record:
-            before._requires_grad, before._grad_fn = self.requires_grad, self.grad_fn
-        with grad_mode._Mode(record):
+            view = self._view
+            if view is not None and view.seen != self._version.value:
+                self._sync_view()  # (the check has refused the views whose history cannot be made again)
+            requires_grad = self._requires_grad
+            record = requires_grad or operand_requires_grad
+        # The old values, as an operand of compute: a copy only where a node keeps them (most keep only the other
+        # operand), as saved_tensors_hooks' pack sees them at once (SAVED-1); else the values themselves, which
+        # compute reads before they are written below.
+        snapshot = bool(state.saved_hooks)
+        before = _new(Tensor)  # result(...), spelled out
+        before.data = data.copy() if snapshot else data
+        before._requires_grad, before._grad_fn, before._grad, before._version, before._accumulator, before._view = (
+            False, None, None, None, None, None)
+        before._inference = False if recording else state.inference  # (grad mode is off in inference_mode)
+        if record:  # already in the mode compute needs: grad mode on, inference mode off
+            before._requires_grad, before._grad_fn = requires_grad, self._grad_fn
             updated = compute(before)
-        np.copyto(self.data, updated.data, casting="same_kind")
-        self._shared_version().value += 1
+        else:
+            with grad_mode._Mode(record):
+                updated = compute(before)
+        node = updated._grad_fn
+        if not snapshot and node is not None:
+            saved = node.saved  # (a, b, out) without saved_tensors_hooks
+            if saved[0] is before or saved[1] is before or saved[2] is before:
+                before.data = data.copy()  # saved for backward: it keeps the old values
+        values = updated.data
+        if values.dtype is data.dtype:  # (both broadcast alike, and refuse a shape that does not fit)
+            data[...] = values
+        else:  # a dtype that may not fit: numpy refuses what PyTorch refuses
+            np.copyto(data, values, casting="same_kind")
+        (self._version or self._shared_version()).value += 1
         if not record:
             return self
         if self._view is None:
@@ -400,22 +433,30 @@ class Tensor:
     def _check_inplace(self, operand_requires_grad: bool) -> None:
         """The in-place updates that grad mode refuses, the first that applies naming the error (VIEW-6)."""
         info = self._view
-        if info is not None and info.no_grad and (info.base.requires_grad or operand_requires_grad):
+        if info is None:  # the common case: no view flags, and no history to bring up to date
+            if self._grad_fn is None and self._requires_grad:
+                raise LeafInplaceError("a leaf Variable that requires grad is being used in an in-place operation.")
+            return
+        base = info.base  # never itself a view: its slots are its state
+        if info.no_grad and (base._requires_grad or operand_requires_grad):
             raise NoGradViewInplaceError("A view was created in no_grad mode and is being modified inplace with grad "
                                          "mode enabled.")
-        if info is not None and info.multi_output and (info.base.requires_grad or operand_requires_grad):
+        if info.multi_output and (base._requires_grad or operand_requires_grad):
             raise MultiOutputViewInplaceError("This view is the output of a function that returns multiple views. "
                                               "Such functions do not allow the output views to be modified inplace.")
-        if info is not None and info.base.is_leaf and info.base.requires_grad:
+        if base._grad_fn is None and base._requires_grad:
             raise LeafInplaceError("a view of a leaf Variable that requires grad is being used in an in-place "
                                    "operation.")
-        if self.is_leaf and self.requires_grad:
+        if info.seen != self._version.value:
+            self._sync_view()
+        if self._grad_fn is None and self._requires_grad:
             raise LeafInplaceError("a leaf Variable that requires grad is being used in an in-place operation.")
 
     def _rebase(self, node: Node) -> None:
         """Give this tensor a new history; retain_grad follows the tensor, hooks stay with the old node (HOOK-13)."""
-        if self.retains_grad:
-            self.grad_fn.retained, node.retained = None, self
+        old = self._grad_fn if self._view is None else self.grad_fn
+        if old is not None and old.retained is self:
+            old.retained, node.retained = None, self
         self._grad_fn, self._requires_grad = node, True
 
     # -- display -----------------------------------------------------------------------
@@ -440,6 +481,9 @@ for _name in ELEMENTWISE_METHODS:
     setattr(Tensor, _name, lambda self, _op=_name: ops.unary(_op, self))
 
 
+_new = object.__new__
+
+
 def result(data: np.ndarray) -> Tensor:
     """A new tensor for an operation's result: the constructor without its checks (the hot path)."""
     out = object.__new__(Tensor)
@@ -452,33 +496,56 @@ def result(data: np.ndarray) -> Tensor:
 def copy_slices(base: Tensor, steps: tuple, update: Node) -> Node:
     """The base's new node after an in-place update of its view `steps` (VIEW-3).
 
-    It is an overwrite of the view's positions (the rules of `_overwrite`): the gradient goes to
-    the update's node at those positions and to the base's earlier history at all others; the
-    update's node passes the old view's share on through the view.
+    It is an overwrite of the view's positions (the rules of `_overwrite`, on the strided path):
+    the gradient goes to the update's node at those positions and to the base's earlier history
+    at all others; the update's node passes the old view's share on through the view.
     """
-    earlier = base._edge() if base.requires_grad else None
-    keep_unwritten, written = ops.OPS["_overwrite"].rules
-    return Node("copy_slices", (None if earlier is None else keep_unwritten, written), (earlier, update), base,
-                NOTHING_SAVED, {"index": views.index_map(base.shape, steps), "in_shape": base.shape})
+    # a base is never a view: its slots are its state (Tensor._edge, spelled out)
+    earlier = (base._grad_fn or base._accumulator or base._edge()) if base._requires_grad else None
+    rules = ops.OPS["_overwrite"].rules  # (keep_unwritten, written), one tuple for all
+    attrs = {"steps": steps, "where": views.where(steps, base.data.ndim)}
+    node = Node("copy_slices", rules if earlier is not None else (None, rules[1]), (earlier, update), base,
+                NOTHING_SAVED, attrs)
+    attrs["in_shape"] = node.shape  # the base's shape: one tuple for both
+    return node
 
 
 def _getitem(tensor: Tensor, index: Any) -> Tensor:
     """Basic indexing is the view op getitem; an integer list (or integer tensor) in it makes a copy (VIEW-2)."""
     index = _normalise_index(index)
-    if any(isinstance(i, list) for i in index):
-        return ops.unary("_index_copy", tensor, index=index)
-    return ops.unary("getitem", tensor, index=index)
+    return ops.unary("_index_copy" if _advanced(index) else "getitem", tensor, index=index)
 
 
 def _setitem(tensor: Tensor, index: Any, value: Any) -> None:
-    """x[index] = value: an in-place update that overwrites the indexed positions (VIEW-10)."""
-    positions = views.index_map(tensor.shape, (("getitem", {"index": _normalise_index(index)}),))
-    tensor._inplace(lambda before: ops.binary("_overwrite", before, value, {"index": positions}), value)
+    """x[index] = value: an in-place update that overwrites the indexed positions (VIEW-10); a basic index writes
+    its region on the strided path, an integer list through an index map (views.py)."""
+    index = (index,) if type(index) is int or type(index) is slice else _normalise_index(index)
+    if _advanced(index):
+        attrs = {"index": views.index_map(tensor.shape, (("getitem", {"index": index}),))}
+    else:  # the basic index itself is the region to write (no view steps needed)
+        attrs = {"where": index}
+    tensor._inplace(lambda before: ops.binary("_overwrite", before, value, attrs), value)
+
+
+_BASIC_INDEX = frozenset({int, slice, type(None), type(Ellipsis)})
+
+
+def _advanced(index: tuple) -> bool:
+    """Whether a normalised index holds an integer list (a copy, VIEW-2) rather than only basic indices (a view)."""
+    for i in index:
+        if type(i) is list:
+            return True
+    return False
 
 
 def _normalise_index(index: Any) -> tuple:
     """An index as a tuple of ints, slices, None, Ellipsis and lists of ints (integer Tensors become lists)."""
     index = index if isinstance(index, tuple) else (index,)
+    for i in index:
+        if type(i) not in _BASIC_INDEX:
+            break
+    else:
+        return index  # the common case, basic indices only
     return tuple(_indices(i).tolist() if isinstance(i, Tensor) else list(i) if isinstance(i, (list, np.ndarray)) else i
                  for i in index)
 

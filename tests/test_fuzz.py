@@ -111,14 +111,23 @@ def test_the_definition_is_the_cases_function_in_numpy():
     np.testing.assert_allclose(f({"x0": x0, "x1": x1}), np.sin(x0) * x1)  # sin, then mul, by hand
 
 
-@pytest.mark.parametrize(("steps", "capability", "refusal"), [
-    (["v0 = detach(x0)"], "detach", "detach cuts the gradient"),
-    (["v0 = sin(x0)", {"backward": "v0", "gradient": [1.0, 1.0]}], "backward", "compute steps only"),
-])
-def test_the_definition_refuses_what_is_not_a_function_of_the_leaves(steps, capability, refusal):
-    data = dict(draw_of(steps, {"x0": [0.7, -1.3]}, "v0").data, capabilities=["grad", capability])
-    with pytest.raises(ValueError, match=refusal):
+def test_the_definition_refuses_what_is_not_a_function_of_the_leaves():
+    steps = ["v0 = sin(x0)", {"backward": "v0", "gradient": [1.0, 1.0]}]
+    data = dict(draw_of(steps, {"x0": [0.7, -1.3]}, "v0").data, capabilities=["grad", "backward"])
+    with pytest.raises(ValueError, match="compute steps only"):
         definition.numpy_function(build_case(data, "test", "test.yaml"), "v0")
+
+
+def test_the_definition_holds_detach_at_its_value_at_the_first_point_or_the_frozen_one():
+    """detach(x0) * x0 is a function of x0 only once detach is a constant: p * x0 near the point p."""
+    data = dict(draw_of(["v0 = detach(x0) * x0"], {"x0": [0.7, -1.3]}, "v0").data, capabilities=["grad", "detach"])
+    case = build_case(data, "test", "test.yaml")
+    p, q = np.array([0.7, -1.3]), np.array([1.0, 2.0])
+    f = definition.numpy_function(case, "v0")
+    np.testing.assert_allclose(f({"x0": p}), p * p)
+    np.testing.assert_allclose(f({"x0": q}), p * q)  # held at the first point evaluated
+    frozen = definition.frozen_cuts(case, "v0", {"x0": q})
+    np.testing.assert_allclose(definition.numpy_function(case, "v0", frozen)({"x0": p}), q * p)
 
 
 def test_a_wrong_second_derivative_is_caught_while_the_first_passes(sin_second_derivative_wrong):
@@ -449,6 +458,7 @@ def test_operands_that_do_not_broadcast_are_skipped_before_their_values_are_comp
     from gradspec.fuzz.strategies import _apply, fuzzable_ops
     assert _apply("maximum", fuzzable_ops()["maximum"], [np.zeros((3, 1)), np.ones((2, 3))], {}) is None
     assert _apply("maximum", fuzzable_ops()["maximum"], [np.zeros((2, 1)), np.ones((2, 3))], {}) is not None
+    assert _apply("maximum", fuzzable_ops()["maximum"], [np.zeros((2, 1)), np.full((2, 3), 0.1)], {}) is None
 
 
 def test_the_wrapping_property_finds_a_custom_backward_without_grad_mode(tmp_path):
@@ -497,7 +507,8 @@ class BackwardOnlyAccumulating(BackwardOnlySmall):
 
 
 def test_the_fuzz_properties_run_on_an_engine_without_grad(pytester):
-    """Finite differences judge it through backward and .grad; only the properties that call grad are skipped."""
+    """Finite differences judge it through backward and .grad, and the sequence property compares what it can call
+    with the reference engine; only the views property, which calls grad, is skipped."""
     pytester.makeconftest("")
     pytester.makepyfile(backward_only_engine="from tests.test_fuzz import BackwardOnly as Engine\n")
     pytester.syspathinsert()
@@ -508,9 +519,10 @@ def test_the_fuzz_properties_run_on_an_engine_without_grad(pytester):
                  "first_order_gradients_through_views_and_indexing_match_finite_differences",
                  "hessian_vector_products_match_finite_differences_of_the_gradient",
                  "gradients_exactly_at_kinks_follow_the_rule_book",
-                 "a_custom_function_with_the_ops_own_derivative_changes_no_derivative"):
+                 "a_custom_function_with_the_ops_own_derivative_changes_no_derivative",
+                 "sequences_of_autograd_calls_behave_as_on_the_reference_engine"):
         result.stdout.fnmatch_lines([f"*test_{name}?backward-only-cpu-float64? PASSED*"])
-    result.assert_outcomes(passed=5, skipped=2)  # the two sequence properties call grad
+    result.assert_outcomes(passed=6, skipped=1)  # the views property calls grad
 
 
 @pytest.mark.parametrize("adapter_cls", [BackwardOnlySmall, BackwardOnlyAccumulating])
@@ -560,8 +572,8 @@ def test_sequences_call_backward_with_create_graph_only_on_engines_that_have_it(
         return any(step.get("create_graph") for step in calls(sequence, "backward"))
 
     quick = settings(max_examples=300, database=None, deadline=None, suppress_health_check=list(HealthCheck))
-    drawn = find(sequences.sequences(extras=frozenset({"backward_create_graph"})), backward_with_create_graph,
-                 settings=quick)
+    drawn = find(sequences.sequences(extras=sequences.CAPABILITIES | {"backward_create_graph"}),
+                 backward_with_create_graph, settings=quick)
     assert "backward_create_graph" in drawn.data["capabilities"]
     with pytest.raises(NoSuchExample):
         find(sequences.sequences(), backward_with_create_graph, settings=quick)

@@ -134,8 +134,23 @@ def test_each_op_names_its_operands_and_gives_each_one_rule(name):
     assert list(entry["derivative"]) == gradient_operands(entry), (
         f"{name}: derivative keys {list(entry['derivative'])}, operands that get a gradient {gradient_operands(entry)}")
     fuzz = entry.get("fuzz")
-    if isinstance(fuzz, dict):
-        assert set(fuzz) <= set(gradient_operands(entry)), f"{name}: fuzz names {sorted(fuzz)}, no operand of its"
+    if isinstance(fuzz, dict):  # keys are operands and attributes, each given a word the fuzzer knows for it
+        from gradspec.fuzz.strategies import problems_of_fuzz
+        assert problems_of_fuzz(name, entry, fuzz) == []
+    else:
+        assert fuzz is None or entry.get("fuzz_reason"), f"{name}: fuzz: false without a fuzz_reason"
+
+
+def test_the_schema_refuses_fuzz_false_without_a_reason_and_a_reason_without_fuzz_false():
+    validator = jsonschema.validators.validator_for(SCHEMA)(SCHEMA)
+    entry = dict(OPS["sin"])
+
+    def errors(**fields):
+        return list(validator.iter_errors({"schema_version": 1, "ops": {"sin": {**entry, **fields}}}))
+    assert errors(fuzz=False)
+    assert errors(fuzz={}, fuzz_reason="no reason needed")
+    assert errors(fuzz=False, fuzz_reason="random graphs cannot feed it") == []
+    assert errors(fuzz={"a": "no_such_word"})
 
 
 @pytest.mark.parametrize("name", sorted(OPS))

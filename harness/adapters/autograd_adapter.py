@@ -45,7 +45,9 @@ class AutogradAdapter(FunctionalAdapter):
     # primitive + defvjp_argnums: one output, one VJP per argument (so another count is not expressible)
     capabilities = frozenset({"grad", "create_graph", "detach", "materialize_grads", "custom_function"})
     lacks_ops = {**dict.fromkeys(("softplus", "silu", "gelu", "leaky_relu", "elu", "rsqrt", "softmax", "log_softmax"),
-                                 "autograd has no neural-network functions"), "lerp": "autograd.numpy has no lerp"}
+                                 "autograd has no neural-network functions"), "lerp": "autograd.numpy has no lerp",
+                 **dict.fromkeys(("copysign", "fmod"), "autograd.numpy has the function but no derivative "
+                                                       "(NotImplementedError: VJP not defined)")}
 
     def __init__(self, device: str, dtype: str):
         super().__init__(device, dtype)

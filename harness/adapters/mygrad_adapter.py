@@ -57,6 +57,11 @@ class MygradAdapter(Absent, Adapter):
     dtypes = ("float64", "float32")
     capabilities = frozenset({"backward", "detach", "inplace", "setitem", "views", "view_ops", "index_ops",
                               "introspection", "integer_tensors", "one_element_implicit", "custom_function"})
+    # mygrad applies the NumPy ufuncs it does not implement to constant tensors only (ValueError "<ufunc 'floor'>
+    # cannot involve non-constant mygrad tensors"): these ops have no derivative there
+    lacks_ops = dict.fromkeys(("fmod", "remainder", "sign", "floor", "ceil", "trunc"),
+                              "NumPy's ufunc on constants only: a tensor that requires grad raises ValueError, so "
+                              "there is no derivative")
     ops = _ops() if mygrad is not None else {}
 
     @classmethod

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from gradspec.absent import Unsupported
-from gradspec.adapter import OPERATOR_OPS
+from gradspec.adapter import OPERATOR_OPS, CrashAvoided
 from gradspec.adapters.torch_like import TorchLikeAdapter, call_method, custom_forward
 
 paddle: Any = None  # the module, once load() imported it
@@ -191,7 +191,7 @@ OPS: dict[str, Any] = {
 INPLACE = {"add": "add_", "sub": "sub_", "mul": "mul_", "div": "div_"}
 
 
-class PyLayerRerunRefused(RuntimeError):
+class PyLayerRerunRefused(CrashAvoided):
     """Paddle 3.3 kills the process (SIGSEGV in GradNodePyLayer) when a pass reaches a PyLayer node that a backward
     pass has run before, even over a retained graph; the adapter refuses such a pass instead, so that an in-process
     run (the fuzzer's) survives it."""

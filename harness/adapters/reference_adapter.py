@@ -45,7 +45,8 @@ class ReferenceAdapter(TorchLikeAdapter):
     dtypes = ("float64", "float32")
     # It implements the whole rule book and follows PyTorch's kink conventions, but not every PyTorch choice: its
     # detach_() moves the version counter (MODE-8) and its views under no_grad do not require grad (VIEW-9).
-    capabilities = frozenset(contracts.capabilities()) - {"torch_detach_inplace", "torch_no_grad_views"}
+    capabilities = frozenset(contracts.capabilities()) - {"torch_detach_inplace", "torch_no_grad_views",
+                                                          "torch_leaf_requires_grad_at_pass"}
     errors, warnings = ERRORS, WARNINGS
 
     @classmethod

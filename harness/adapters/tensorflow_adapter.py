@@ -118,8 +118,10 @@ class TensorFlowAdapter(FunctionalAdapter):
     capabilities = frozenset({"grad", "create_graph", "detach", "allow_unused", "materialize_grads", "custom_function",
                               "custom_multiple_outputs"})
     # tf.math has none of these; tf.nn.elu has no alpha
-    lacks_ops = frozenset({"log2", "log10", "trunc", "elu", "hypot", "copysign", "lerp",
-                           "var", "std"})  # reduce_variance and reduce_std have no correction
+    lacks_ops = {**dict.fromkeys(("log2", "log10", "trunc", "hypot", "copysign", "lerp"),
+                                 "no such function in tf or tf.math"), "elu": "tf.nn.elu has no alpha",
+                 **dict.fromkeys(("var", "std"), "reduce_variance and reduce_std have no correction"),
+                 "fmod": "tf.truncatemod has no registered gradient (LookupError: no entry for TruncateMod)"}
     errors = ERRORS
 
     def __init__(self, device: str, dtype: str):

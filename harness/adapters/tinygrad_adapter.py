@@ -83,6 +83,15 @@ OPS = {
 }
 
 
+def _made(value: np.ndarray, dtype: Any) -> Any:
+    """A tensor of the value. A 0-d one is made from a one-element buffer: `Tensor(np.array(0.3))` is a device-less
+    constant that backward never fills .grad of (and two made from one number are one shared constant), while the
+    same value reshaped from a buffer of one element is an ordinary tensor."""
+    if value.ndim == 0:
+        return Tensor(value.reshape(1), dtype=dtype).reshape(())
+    return Tensor(value, dtype=dtype)
+
+
 class TinygradAdapter(Absent, Adapter):
     name = "tinygrad"
     devices = ("cpu",)
@@ -106,16 +115,19 @@ class TinygradAdapter(Absent, Adapter):
         return version("tinygrad") if tinygrad is not None else "not installed"
 
     def tensor(self, value: np.ndarray, requires_grad: bool, dtype: str) -> Any:
-        return Tensor(np.asarray(value, dtype=dtype), dtype=getattr(dtypes, dtype))
+        return _made(np.asarray(value, dtype=dtype), getattr(dtypes, dtype))
 
     def like(self, value: np.ndarray, reference: Any) -> Any:
-        return Tensor(np.asarray(value, dtype=self.dtype_name(reference)), dtype=reference.dtype)
+        return _made(np.asarray(value, dtype=self.dtype_name(reference)), reference.dtype)
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         return np.array(tensor.numpy(), copy=True)
 
     def dtype_name(self, tensor: Any) -> str:
         return np.dtype(tensor.dtype.fmt).name if tensor.dtype.fmt else str(tensor.dtype)
+
+    def op_table(self) -> dict:
+        return OPS
 
     def apply(self, op: str, args, kwargs) -> Any:
         return OPS[op](*args, **kwargs)

@@ -71,9 +71,9 @@ OPS.update({
     "narrow": lambda a, dim, start, length: a.narrow(dim, start, length),
     "unsqueeze": lambda a, dim: a.unsqueeze(dim),
     "squeeze": lambda a, dim=None: a.squeeze() if dim is None else a.squeeze(dim),
-    "expand": lambda a, shape: a.expand(*shape),
-    "view": lambda a, shape: a.view(*shape),
-    "permute": lambda a, dims: a.permute(*dims),
+    "expand": lambda a, shape: a.expand(tuple(shape)),  # a tuple: expand(*()) is refused, expand(()) is not
+    "view": lambda a, shape: a.view(tuple(shape)),
+    "permute": lambda a, dims: a.permute(tuple(dims)),
     "diagonal": lambda a, offset=0, dim1=0, dim2=1: a.diagonal(offset, dim1, dim2),
     "unbind": lambda a, dim=0: a.unbind(dim),
     "split": lambda a, split_size, dim=0: a.split(split_size, dim),

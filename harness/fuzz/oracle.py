@@ -38,17 +38,23 @@ class Problem:
 
     def __post_init__(self):
         self.case = self.draw.case
-        self.point = {t.name: t.value.astype(np.float64) for t in self.case.tensors}
+        # int64 tensors (indices, masks) keep their dtype: they are never perturbed
+        self.point = {t.name: t.value if t.dtype == "int64" else t.value.astype(np.float64) for t in self.case.tensors}
         # Terms inside the graph scale with its inputs even where they cancel (x/x, x - x), so the
         # rounding noise of a difference quotient does too.
-        self.magnitude = 1.0 + max(float(np.max(np.abs(v))) for v in self.point.values())
+        self.magnitude = 1.0 + max(float(np.max(np.abs(v), initial=0.0)) for v in self.point.values()
+                                   if v.dtype != np.int64)
         self.weights = np.ones(1) if self.draw.grad_output is None else np.asarray(self.draw.grad_output)
-        self.on_numpy = definition.numpy_function(self.case, self.draw.output)
+        # detach and data are constants of the function, held at their value at the drawn point (definition.CUTS)
+        self.frozen = definition.frozen_cuts(self.case, self.draw.output, self.point)
+        self.on_numpy = definition.numpy_function(self.case, self.draw.output, self.frozen)
         self.on_engine = definition.engine_function(self.case, self.draw.output, self.adapter)
+        self.held_on_engine = self.on_engine if not self.frozen else definition.engine_function(
+            self.case, self.draw.output, self.adapter, self.frozen)
 
     def objective(self, values: dict[str, np.ndarray]) -> float:
         """f(x) = <v, output(x)> (or the output itself when it has one element), from the case's definition."""
-        output = self.on_numpy(values)
+        output = self.on_numpy({**self.point, **values})  # constants (indices, masks, shifts) stay put
         return output.item() if self.draw.grad_output is None else float(np.vdot(output, self.weights))
 
     def gradient(self, values: dict[str, np.ndarray] | None = None, create_graph: bool = False):
@@ -56,10 +62,11 @@ class Problem:
 
         Fresh leaves each time, so that an engine without grad answers through backward and .grad alike.
         """
+        evaluate = self.on_engine if values is None else self.held_on_engine  # the engine's own cuts at the point
         values = self.point if values is None else {**self.point, **values}
         tensors = {t.name: self.adapter.tensor(values[t.name], t.requires_grad, t.dtype or self.adapter.dtype)
                    for t in self.case.tensors}
-        output = self.on_engine(tensors)
+        output = evaluate(tensors)
         inputs = [tensors[name] for name in self.draw.leaves]
         if not by_grad(self.adapter):
             weights = self.weights if self.draw.grad_output is not None else np.ones(self.adapter.to_numpy(output).shape)

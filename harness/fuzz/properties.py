@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from gradspec import contracts
 from gradspec.adapter import Adapter
 from gradspec.adapters.reference_adapter import ReferenceAdapter
 from gradspec.fuzz import kinks, oracle, sequences, staging, wrapping
@@ -82,10 +83,21 @@ def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Pat
 
     # a sequence may differentiate a create_graph result again
     twice = "create_graph" in adapter.capabilities
-    default = sequences.sequences(exclude=excluded_ops(adapter, twice), extras=adapter.capabilities & sequences.OPTIONAL)
+    both, agreed = common_capabilities(adapter, reference)
+    default = sequences.sequences(exclude=excluded_ops(adapter, twice), extras=both, agreed=agreed)
     _run_and_stage("sequence", default if strategy is None else strategy,
                    lambda sequence: sequences.compare(sequence, adapter, reference),
                    sequences.Disagreement, write, adapter, fuzz_settings, engine)
+
+
+def common_capabilities(adapter: Adapter, reference: Adapter) -> tuple[frozenset[str], frozenset[str]]:
+    """What both engines can do (so what a sequence may call), and the engine-specific capabilities (those no step
+    implies: conventions such as torch_detach_inplace) on which they agree, so that a draw may meet the situations
+    they decide."""
+    from gradspec.running.interpreter import effective_capabilities
+    ours, theirs = effective_capabilities(type(adapter)), effective_capabilities(type(reference))
+    conventions = {name for name, entry in contracts.capabilities().items() if not entry.get("implied_by")}
+    return frozenset(ours & theirs), frozenset(name for name in conventions if (name in ours) == (name in theirs))
 
 
 def excluded_ops(adapter: Adapter, twice: bool = False) -> frozenset[str]:
@@ -139,6 +151,9 @@ def _run_and_stage(noun: str, strategy, judge: Callable, failure_type: type[Asse
         if "example" not in failing:
             raise
         path = write(failing["example"], exc)
-        raise failure_type(f"{exc}\nshrunk {noun} written to {path}; replay it with: "
+        detail = str(exc)
+        for inner in getattr(exc, "exceptions", ()):  # a group of distinct failures: each one's first line
+            detail += f"\n  - {(str(inner).splitlines() or [''])[0]}"
+        raise failure_type(f"{detail}\nshrunk {noun} written to {path}; replay it with: "
                            f"pytest {path} --engine {engine or adapter.name} --device {adapter.device} "
                            "--dtype float64") from None

@@ -11,31 +11,25 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from gradspec.fuzz.staging import plain
 from gradspec.fuzz.strategies import graphs
 from gradspec.language.errors import CaseFileError
-from gradspec.language.loader import build_case
+from gradspec.language.loader import build_case, needed_capabilities
+from gradspec.language.step_kinds import needs, step_keys
 from gradspec.running.interpreter import Session
 from hypothesis import reject
 from hypothesis import strategies as st
 
 RTOL, ATOL = 1e-9, 1e-12
-EITHER_ERROR = {"freed_graph", "inplace_modified", "custom_grad_count", "custom_grad_shape"}  # LIFE-7
+EITHER_ERROR = {"freed_graph", "inplace_modified", "custom_grad_count", "custom_grad_shape", "hook_error",
+                "unused_input"}  # LIFE-7
 
 # What a drawn sequence may call: an engine lacking any of these cannot be compared so.
 CAPABILITIES = frozenset({"grad", "backward", "allow_unused", "create_graph", "graph_lifetime", "retain_grad",
                           "tensor_hooks", "grad_assignment"})
-# What it calls besides, where the engine has them: post-accumulate hooks, hooks on the nodes of intermediates,
-# backward over some inputs (and with create_graph), the grad mode inside hooks and custom backwards (compared),
-# calls of custom functions (FUNCTIONS), and inference_mode blocks that update a leaf in place (with inplace, and
-# version_counters: a later pass through a node that saved the leaf raises inplace_modified on the reference engine).
-OPTIONAL = frozenset({"post_accumulate_grad_hooks", "node_hooks", "backward_inputs", "backward_create_graph",
-                      "grad_mode", "custom_function", "custom_multiple_outputs", "argument_forms", "several_roots",
-                      "inference_mode", "inplace", "version_counters", "grad_mode_forms"})
-BLOCKS = frozenset({"inplace", "version_counters"})  # what a grad-mode block's in-place update of a leaf needs
 # How a call's tensor arguments may be written (argument_forms): a bare tensor only where it stands for one.
 FORMS = ("tensor", "list", "tuple")
 # Every sequence multiplies, sums and adds (its loss): an engine lacking one of them has nothing to draw here.
@@ -51,7 +45,38 @@ FUNCTIONS = {
                   "backward": ["gx = sum(grad_y) * 2"], "returns": ["gx"]},
     "Pair": {"inputs": ["x"], "forward": ["u = x * 2", "v = x * x"], "outputs": ["u", "v"], "save": ["x"],
              "backward": ["gx = grad_u * 2 + grad_v * 2 * x"], "returns": ["gx"]},
+    # ctx's options, one function each: an output marked non-differentiable (it never requires grad, and backward
+    # gets no gradient for it), gradients left None for an output unused (materialize_grads false: the backward
+    # reads only grad_u), a backward that refuses to be differentiated, an input modified in place and returned
+    # (mark_dirty; a saved value of it then raises inplace_modified), saved values read twice (saved-tensor hooks
+    # unpack twice).
+    "WithIndex": {"inputs": ["x"], "forward": ["y = x * 3", "m = x * 1"], "outputs": ["y", "m"],
+                  "non_differentiable": ["m"], "backward": ["gx = grad_y * 3"], "returns": ["gx"]},
+    "Lazy": {"inputs": ["x"], "forward": ["u = x * 2", "v = x * 5"], "outputs": ["u", "v"],
+             "materialize_grads": False, "backward": ["gx = grad_u * 2"], "returns": ["gx"]},
+    "Once": {"inputs": ["x"], "forward": ["y = x * x"], "outputs": ["y"], "save": ["x"], "once_differentiable": True,
+             "backward": ["gx = grad_y * 2 * x"], "returns": ["gx"]},
+    "Doubled": {"inputs": ["x"], "forward": ["x *= 2"], "outputs": ["x"], "dirty": ["x"],
+                "backward": ["gx = grad_x * 2"], "returns": ["gx"]},
+    "ReadTwice": {"inputs": ["x"], "forward": ["y = x * x * x"], "outputs": ["y"], "save": ["x"], "reads_saved": 2,
+                  "backward": ["gx = grad_y * 3 * x * x"], "returns": ["gx"]},
 }
+# What a function's ctx options need of an engine (the loader's FUNCTION_OPTIONS), besides custom_function.
+_OPTION_NEEDS = {"non_differentiable": "custom_non_differentiable", "dirty": "custom_dirty",
+                 "materialize_grads": "custom_materialize_grads", "once_differentiable": "custom_once_differentiable"}
+
+
+def function_options() -> tuple[str, ...]:
+    """The optional keys of a case function (spec/case.schema.json): what ctx offers a custom function."""
+    from gradspec import contracts
+    schema = contracts.case_schema()["$defs"]["function"]
+    return tuple(key for key in schema["properties"] if key not in schema["required"])
+
+
+def function_needs(function: dict) -> frozenset[str]:
+    """The capabilities a custom function of FUNCTIONS needs."""
+    return frozenset({"custom_function", *(["custom_multiple_outputs"] if len(function["outputs"]) > 1 else []),
+                      *(need for option, need in _OPTION_NEEDS.items() if option in function)})
 
 
 @dataclass(frozen=True)
@@ -64,13 +89,16 @@ class Sequence:
 
 
 @st.composite
-def sequences(draw, max_calls: int = 5, exclude: frozenset = frozenset(), extras: frozenset = frozenset()) -> Sequence:
-    """A graph, `loss` over it (and over calls of custom functions, with `custom_function` in `extras`), then
-    autograd calls; `extras` are the OPTIONAL capabilities the engine under test has."""
+def sequences(draw, max_calls: int = 8, exclude: frozenset = frozenset(), extras: frozenset = frozenset(),
+              agreed: frozenset = frozenset()) -> Sequence:
+    """A graph, `loss` over it (and over calls of custom functions, with `custom_function` in `extras`), maybe a
+    second root, then autograd calls; `extras` are the capabilities both engines have (CAPABILITIES where not
+    given), `agreed` the engine-specific ones on which they agree."""
     graph = draw(graphs(max_ops=4, exclude=exclude))
     data = copy.deepcopy(graph.data)
     steps = list(data["steps"])
-    intermediates = [step.split(" = ")[0] for step in graph.data["steps"]]
+    shapes = _shapes(data)
+    intermediates = [name for name in shapes if name not in data["tensors"]]
     if graph.grad_output is None:
         loss = f"sum({graph.output})"
     else:
@@ -78,177 +106,556 @@ def sequences(draw, max_calls: int = 5, exclude: frozenset = frozenset(), extras
         loss = f"sum(mul({graph.output}, weights))"
     used = set()
     if "custom_function" in extras:
-        custom_steps, outputs, used = draw(custom_calls(list(graph.leaves) + intermediates, extras, exclude))
+        custom_steps, outputs, used = draw(custom_calls(list(graph.leaves) + intermediates, extras, exclude,
+                                                        tuple(intermediates)))
         steps += custom_steps
         loss = " + ".join([loss, *(f"sum({name})" for name in outputs)])
         if used:
             data["functions"] = {name: FUNCTIONS[name] for name in sorted(used)}
     steps.append(f"loss = {loss}")
+    roots = ["loss"]
+    names = list(graph.leaves) + intermediates
+    if draw(st.booleans(), label="second root"):  # several roots, and grad of several outputs, have two to take
+        a, b = (draw(st.sampled_from(names), label=f"operand {n} of the second root") for n in range(2))
+        if _broadcast(shapes[a], shapes[b]):
+            steps.append(f"loss2 = sum({a} * {b})")
+            roots.append("loss2")
+    if draw(st.booleans(), label="gradient that requires grad"):  # a user's output gradient in the graph (HIGHER-10)
+        data["tensors"]["gw"] = {"value": 1.25, "requires_grad": True}
+        shapes["gw"] = ()
     first_call = len(steps)
-    steps += draw(calls(list(graph.leaves), intermediates, intermediates, max_calls, extras))
-    needed = used and {"custom_function"} | ({"custom_multiple_outputs"} if "Pair" in used else set())
-    data.update(steps=steps, capabilities=sorted(CAPABILITIES | (extras & (_called(steps) | set(needed or ())))))
-    if used:  # a custom call's operands may not broadcast together (Product): such a draw is not a case
-        try:
-            build_case(data, "<fuzz sequence>", "fuzz/sequence.yaml")
-        except CaseFileError:
+    depends = _dependencies(steps, frozenset(used))
+    # hooks go on results that have a node: computed from a leaf (every leaf requires grad) along a gradient path
+    hookable = [name for name in intermediates if depends.get(name, set()) & set(graph.leaves)]
+    steps += draw(calls(list(graph.leaves), intermediates, hookable, max_calls, extras, shapes=shapes,
+                        roots=tuple(roots), agreed=agreed, depends=depends, views=_views(graph.data["steps"])))
+    data["steps"] = steps
+    try:  # a custom call's operands may not broadcast together (Product): such a draw is not a case
+        data["capabilities"] = sorted(needed_capabilities(data))
+        build_case(data, "<fuzz sequence>", "fuzz/sequence.yaml")
+    except CaseFileError:
+        if used:
             reject()
-    return Sequence(data, tuple(graph.leaves), first_call)
+        raise
+    leaves = tuple(graph.leaves) + (("gw",) if "gw" in shapes else ())
+    return Sequence(data, leaves, first_call, values=tuple(name for name in shapes if name not in leaves))
+
+
+def _shapes(data: dict) -> dict[str, tuple]:
+    """The shape of every tensor and compute step's result of a drawn graph (on its values, in numpy)."""
+    from gradspec.language.expressions import parse_statement
+    from gradspec.language.forwards import numpy_forward
+    values = {name: np.asarray(entry["value"], dtype=np.float64) for name, entry in data["tensors"].items()}
+
+    def evaluate(expr):
+        if hasattr(expr, "name"):
+            return values[expr.name]
+        if hasattr(expr, "value"):
+            return expr.value
+        return numpy_forward(expr.op, [evaluate(arg) for arg in expr.args], dict(expr.kwargs))
+
+    for text in data["steps"]:
+        statement = parse_statement(text)
+        result = evaluate(statement.expr)
+        for target, value in zip(statement.targets or (statement.target,),
+                                 result if statement.targets else (result,), strict=True):
+            values[target] = np.asarray(value)
+    return {name: value.shape for name, value in values.items()}
+
+
+def _dependencies(steps: list, functions: frozenset[str]) -> dict[str, set[str]]:
+    """Per name a compute step binds, the names a gradient can flow to from it, transitively: never through detach,
+    data, an op without a derivative (comparisons, argmax) or an index or condition operand."""
+    from gradspec import contracts
+    from gradspec.language.expressions import parse_statement
+    depends: dict[str, set[str]] = {}
+
+    def refs(expr):
+        if hasattr(expr, "name"):
+            yield expr.name
+        entry = contracts.ops().get(getattr(expr, "op", None), {})
+        if getattr(expr, "op", None) in ("detach", "data") or entry.get("differentiable", True) is False:
+            return
+        cut = {entry.get("index_operand"), entry.get("condition_operand")}
+        for position, arg in enumerate(getattr(expr, "args", ())):
+            if position not in cut:
+                yield from refs(arg)
+
+    for text in steps:
+        statement = parse_statement(text, functions)
+        found = set()
+        for name in refs(statement.expr):
+            found |= {name} | depends.get(name, set())
+        for target in statement.targets or (statement.target,):
+            depends[target] = found
+    return depends
+
+
+def _views(steps: list) -> frozenset[str]:
+    """The names that compute steps bind to results of view ops (spec/ops.yaml's `view: true`)."""
+    from gradspec import contracts
+    from gradspec.language.expressions import parse_statement
+    found = set()
+    for text in steps:
+        statement = parse_statement(text)
+        if contracts.ops().get(getattr(statement.expr, "op", None), {}).get("view"):
+            found.update(statement.targets or (statement.target,))
+    return frozenset(found)
+
+
+def _broadcast(a: tuple, b: tuple) -> bool:
+    try:
+        np.broadcast_shapes(a, b)
+    except ValueError:
+        return False
+    return True
 
 
 @st.composite
-def custom_calls(draw, names: list[str], extras: frozenset,
-                 exclude: frozenset = frozenset()) -> tuple[list[str], list[str], set[str]]:
-    """Up to two calls of custom functions on values of the graph: the steps, the outputs, the functions used; none
-    whose steps call an op in `exclude`."""
+def custom_calls(draw, names: list[str], extras: frozenset, exclude: frozenset = frozenset(),
+                 intermediates: tuple = ()) -> tuple[list[str], list[str], set[str]]:
+    """Up to two calls of custom functions on values of the graph: the steps, the outputs for the loss to sum, the
+    functions used; none whose steps call an op in `exclude` or needs what `extras` lacks."""
     steps, outputs, used = [], [], set()
-    choices = sorted(name for name, function in FUNCTIONS.items()
-                     if (name != "Pair" or "custom_multiple_outputs" in extras)
+    choices = sorted(name for name, function in FUNCTIONS.items() if function_needs(function) <= extras
                      and not set(re.findall(r"(\w+)\(", " ".join(function["forward"] + function["backward"]))) & exclude)
     if not choices:
         return steps, outputs, used
     for index in range(draw(st.integers(0, 2), label="custom calls")):
         name = draw(st.sampled_from(choices), label=f"custom function {index}")
-        operands = [draw(st.sampled_from(names), label=f"operand {slot} of custom call {index}")
+        # a dirty input is an intermediate where there is one (a leaf's in-place update is refused: leaf_inplace)
+        pool = [n for n in names if n in intermediates] or names if "dirty" in FUNCTIONS[name] else names
+        operands = [draw(st.sampled_from(pool), label=f"operand {slot} of custom call {index}")
                     for slot in FUNCTIONS[name]["inputs"]]
-        results = [f"c{index}_{output}" for output in FUNCTIONS[name]["outputs"]]
+        function = FUNCTIONS[name]
+        results = [f"c{index}_{output}" for output in function["outputs"]]
         steps.append(f"{', '.join(results)} = {name}({', '.join(operands)})")
-        outputs += results
+        # the loss sums the outputs, but for one marked non-differentiable, and Lazy's last (its gradient stays None)
+        outputs += [result for result, output in zip(results, function["outputs"], strict=True)
+                    if output not in function.get("non_differentiable", ())
+                    and not (function.get("materialize_grads") is False and output == function["outputs"][-1])]
         used.add(name)
     return steps, outputs, used
 
 
-def _called(steps: list) -> set[str]:
-    """The optional capabilities the drawn calls use."""
-    found = set()
-    for step in steps:
-        if isinstance(step, dict):
-            if "register_post_accumulate_grad_hook" in step:
-                found.add("post_accumulate_grad_hooks")
-            if "inputs" in step and "backward" in step:
-                found.add("backward_inputs")
-            if step.get("create_graph") and "backward" in step:
-                found.add("backward_create_graph")
-            forms = step.get("forms") or (step.get("grad") or {}).get("forms")
-            if forms:
-                found.add("argument_forms")
-                if forms.get("backward") in ("list", "tuple"):
-                    found.add("several_roots")  # autograd.backward([loss])
-            if "register_node_prehook" in step or "register_node_hook" in step:
-                found.add("node_hooks")
-            if "inference_mode" in step:
-                found |= {"inference_mode", *BLOCKS}  # the block updates a leaf in place
-            if "no_grad" in step or "set_grad_enabled" in step:
-                found |= {"grad_mode", *BLOCKS}
-            if "form" in step:
-                found.add("grad_mode_forms")
-            if any(key.startswith("register_") for key in step):
-                found.add("grad_mode")  # the grad mode inside hooks is compared (PASS-1)
-    return found
+# What calls() draws of each step kind and option of the case language (harness/language/step_kinds.py), and why the
+# rest is not drawn: tests/test_step_kinds.py keeps both complete, and the README's table is made from them.
+DRAWN = {
+    "compute": "the graph's ops; detach; in-place updates and setitem on leaves and intermediates",
+    "backward": "of one root or of two (several_roots), over some inputs",
+    "backward.create_graph": "true, false or left out", "backward.retain_graph": "true, false or left out",
+    "backward.inputs": "leaves and intermediates", "backward.gradient": "a number, or a 0-d leaf that requires grad",
+    "backward.gradients": "one per root: a number, a leaf that requires grad, or null",
+    "backward.forms": "tensor, list, tuple",
+    "grad": "of one or two roots, with respect to leaves and intermediates",
+    "grad.allow_unused": "true, false or left out", "grad.create_graph": "true, false or left out",
+    "grad.retain_graph": "true, false or left out", "grad.materialize_grads": "true, with allow_unused",
+    "grad.grad_outputs": "a number or a 0-d leaf that requires grad, per root", "grad.forms": "tensor, list, tuple",
+    "derivative": "of a root with respect to leaves", "derivative.gradient": "a number",
+    "retain_grad": "intermediates", "register_hook": "leaves and intermediates",
+    "register_hook.returns": "scale or value (leaves), raise (any)",
+    "register_post_accumulate_grad_hook": "leaves", "register_post_accumulate_grad_hook.modifies": "scale, clear",
+    "register_post_accumulate_grad_hook.returns": "scale (PASS-12: refused)",
+    "register_node_prehook": "intermediates", "register_node_prehook.returns": "scale",
+    "register_node_hook": "intermediates", "remove_hook": "a hook registered before",
+    "set_grad": "None or an array, on leaves", "zero_grad": "leaves",
+    "requires_grad_": "true, false, null on leaves and intermediates (LEAF-7: a leaf turned off is turned on again "
+                      "where the engines differ)",
+    "detach_": "intermediates (a new one where the engines differ on MODE-8), then used",
+    "no_grad": "a new result and an in-place update of a leaf", "no_grad.form": "context, decorator, generator",
+    "enable_grad": "inside no_grad, a new result", "enable_grad.form": "context, decorator, generator",
+    "set_grad_enabled": "false or true, as no_grad and enable_grad",
+    "set_grad_enabled.form": "context, decorator, generator",
+    "inference_mode": "a new result and an in-place update of a leaf",
+    "inference_mode.form": "context, decorator, generator",
+    "saved_tensor_hooks": "around a new root that a later call differentiates", "saved_tensor_hooks.pack": "scale",
+    "saved_tensor_hooks.unpack": "scale", "repeat": "a backward that retains the graph, 2 or 3 times",
+    "threads": "two threads, each a backward that retains the graph", "barrier": "at the start of each thread",
+    "functions": "up to two calls of a custom function (FUNCTIONS) on values of the graph, before the loss",
+    "functions.save": "Cube, Product, Pair, Once, ReadTwice", "functions.non_differentiable": "WithIndex",
+    "functions.materialize_grads": "Lazy (false; its second output unused)", "functions.once_differentiable": "Once",
+    "functions.dirty": "Doubled (on an intermediate)", "functions.reads_saved": "ReadTwice (2)",
+}
+NOT_DRAWN = {
+    "expect": "the fuzzer's own comparison after every step is its expectation; staged cases write expect steps",
+}
+
+
+def coverage_markdown() -> str:
+    """The README's table: each step kind and option of the case language, and what the sequence property draws of
+    it or why it does not."""
+    from gradspec.language.step_kinds import step_kinds
+    rows = ["| step kind or option | drawn by the sequence property |", "|---|---|"]
+    keys = [key for name, kind in step_kinds().items() for key in (name, *(f"{name}.{o}" for o in kind.options))]
+    for key in keys + ["functions", *(f"functions.{option}" for option in function_options())]:
+        said = DRAWN.get(key)
+        rows.append(f"| `{key}` | {said if said is not None else 'not drawn: ' + NOT_DRAWN[key]} |")
+    return "\n".join(rows) + "\n"
+
+
+@dataclass
+class _Draw:
+    """What the calls drawn so far know: names by role, hooks by label, and what both engines can do."""
+
+    leaves: list[str]
+    intermediates: list[str]
+    hookable: list[str]
+    roots: list[str]
+    shapes: dict[str, tuple]
+    allowed: frozenset[str]  # capabilities both engines have
+    agreed: frozenset[str]  # engine-specific capabilities (no implied_by) on which both engines agree
+    depends: dict = field(default_factory=dict)  # name -> the names its value was computed from, transitively
+    views: frozenset = frozenset()  # results of view ops (MODE-7 says nothing of detach_ on them)
+    hooks: dict = field(default_factory=dict)  # label -> tensor
+    updated_leaf: bool = False  # a leaf was updated in place: no hook is registered after (_without_hooks)
+    modified: bool = False  # something was updated in place
+    packed: bool = False  # a saved-tensor hooks block ran
+
+    def may_modify(self) -> bool:
+        """Whether an in-place update may be drawn: not after values were packed by saved-tensor hooks where the
+        engines differ on SAVED-6 (whether a packed value's version is checked: saved_hooks_version_check)."""
+        return not self.packed or "saved_hooks_version_check" in self.agreed
+
+    def can(self, *keys: str) -> bool:
+        """Whether both engines have what steps using these keys need (spec/capabilities.yaml)."""
+        return needs(keys) <= self.allowed
+
+    def used_by(self, roots) -> list[str]:
+        """The leaves and intermediates that some of the roots were computed from."""
+        found = set().union(*(self.depends.get(root, set()) for root in roots))
+        return [name for name in self.leaves + self.intermediates if name in found]
 
 
 @st.composite
 def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str], max_calls: int = 5,
-          extras: frozenset = frozenset()) -> list:
-    """Autograd calls on `loss`: backward (over some inputs, with backward_inputs), grad, retain_grad (on
-    intermediates), hooks (on leaves and `hookable`; returning nothing or a scaled gradient, so that their order
-    shows), post-accumulate hooks on leaves, pre- and post-hooks on the nodes of intermediates (PASS-7), and
-    resetting a leaf's .grad."""
-    steps: list = []
-    hooks = 0
-    kinds = ["backward", "grad", "retain_grad", "register_hook", "set_grad"]
-    if "post_accumulate_grad_hooks" in extras:
-        kinds.append("register_post_accumulate_grad_hook")
+          extras: frozenset = frozenset(), shapes: dict | None = None, roots: tuple = ("loss",),
+          agreed: frozenset = frozenset(), depends: dict | None = None, views: frozenset = frozenset()) -> list:
+    """Autograd calls on the roots (`loss`, and others a sequence made): every step kind of DRAWN whose needs both
+    engines have (`extras`: their common capabilities; CAPABILITIES where not given), each with the options both
+    have.
+
+    Hooks on leaves and `hookable` return nothing, a scaled or a literal gradient, or raise, so that their order and
+    effect show; node hooks go on intermediates; blocks make new results and update leaves in place.
+    """
+    state = _Draw(list(leaves), list(intermediates), list(hookable), list(roots), dict(shapes or {}),
+                  frozenset(extras or CAPABILITIES), agreed, dict(depends or {}), frozenset(views))
+    kinds = [kind for kind in KIND_DRAWERS if state.can(kind) and kind not in ("enable_grad", "barrier")
+             for _ in range(WEIGHTS.get(kind, 1))]
     # Whether `backward` over a listed non-leaf runs that tensor's node (so its node hooks fire) is engine-specific
     # (PASS-11): a draw with node hooks lists only leaves.
-    node_hooks = "node_hooks" in extras and bool(hookable) and draw(st.booleans(), label="node hooks")
-    if node_hooks:
-        kinds += ["register_node_prehook", "register_node_hook"]
-    # Grad-mode blocks update a leaf in place, after which no hook is registered (_without_hooks): one sequence in
-    # four has them, so that hooks keep most of the draws.
-    blocks = draw(st.integers(0, 3), label="grad-mode blocks") == 0
-    if blocks and {"inference_mode", *BLOCKS} <= extras:
-        kinds.append("inference_mode")
-    if blocks and {"grad_mode", *BLOCKS} <= extras:
-        kinds.append("grad_mode_block")
-    for index in range(draw(st.integers(1, max_calls), label="calls")):
-        kind = draw(st.sampled_from(kinds), label=f"call {index}")
-        if kind in ("backward", "grad"):
-            # Paddle's backward has no create_graph (backward_create_graph); grad always has it
-            keys = ("retain_graph", "create_graph") if kind == "grad" or "backward_create_graph" in extras \
-                else ("retain_graph",)
-            options = {key: draw(st.sampled_from([None, False, True]), label=f"{key} of call {index}")
-                       for key in keys}
-            options = {key: value for key, value in options.items() if value is not None}
-            if kind == "backward":
-                if "backward_inputs" in extras and draw(st.booleans(), label=f"inputs of call {index}"):
-                    listable = leaves if node_hooks else leaves + intermediates
-                    options["inputs"] = draw(st.lists(st.sampled_from(listable), min_size=1,
-                                                      max_size=2, unique=True), label=f"listed inputs of {index}")
-                forms = {}
-                if "argument_forms" in extras:  # loss.backward, or autograd.backward([loss]) / ((loss,))
-                    if "several_roots" in extras:
-                        forms["backward"] = draw(st.sampled_from(FORMS), label=f"form of the output of {index}")
-                    if "inputs" in options:
-                        forms["inputs"] = draw(_form(len(options["inputs"])), label=f"form of the inputs of {index}")
-                steps.append({"backward": "loss", **options, **({"forms": forms} if forms else {})})
-            else:
-                inputs = draw(st.lists(st.sampled_from(leaves + intermediates), min_size=1, max_size=3, unique=True),
-                              label=f"inputs of call {index}")
-                names = [f"g{index}_{n}" for n in inputs]
-                if "argument_forms" in extras:
-                    options["forms"] = {"outputs": draw(_form(1), label=f"form of the output of {index}"),
-                                        "inputs": draw(_form(len(inputs)), label=f"form of the inputs of {index}")}
-                steps.append({"grad": {"outputs": "loss", "inputs": inputs, "allow_unused": True, "as": names,
-                                       **options}})
-        elif kind == "retain_grad" and intermediates:
-            steps.append({"retain_grad": draw(st.sampled_from(intermediates), label=f"tensor of call {index}")})
-        elif kind == "register_hook":
-            tensor = draw(st.sampled_from(leaves + hookable), label=f"tensor of call {index}")
-            for _ in range(draw(st.integers(1, 2), label=f"hooks of call {index}")):  # two: their order shows
-                # Hooks on leaves may return a scaled gradient. On a non-leaf, what grad returns for it when it is
-                # requested and also on the way to another requested input is engine-specific (HOOK-14).
-                returns = draw(st.sampled_from([None, 2.0, -0.5]), label=f"hook result of call {index}") \
-                    if tensor in leaves else None
-                steps.append({"register_hook": tensor, "as": f"h{hooks}", **({} if returns is None else
-                                                                            {"returns": {"scale": returns}})})
-                hooks += 1
-        elif kind == "register_post_accumulate_grad_hook":
-            tensor = draw(st.sampled_from(leaves), label=f"leaf of call {index}")
-            steps.append({"register_post_accumulate_grad_hook": tensor, "as": f"h{hooks}"})
-            hooks += 1
-        elif kind in ("register_node_prehook", "register_node_hook"):
-            tensor = draw(st.sampled_from(hookable), label=f"tensor of call {index}")
-            returns = draw(st.sampled_from([None, 3.0]), label=f"pre-hook result of call {index}") \
-                if kind == "register_node_prehook" else None
-            steps.append({kind: tensor, "as": f"h{hooks}", **({} if returns is None else
-                                                              {"returns": {"scale": returns}})})
-            hooks += 1
-        elif kind == "set_grad":
-            steps.append({"set_grad": {draw(st.sampled_from(leaves), label=f"leaf of call {index}"): None}})
-        elif kind == "inference_mode":
-            # MODE-11: an in-place update of a leaf inside inference_mode is allowed and unrecorded, and moves its
-            # version, so a later pass through a node that saved it raises inplace_modified; MODE-9: a result made
-            # there (unused) is recorded nowhere. Never a pass inside it: its gradients are engine-specific (MODE-13).
-            leaf = draw(st.sampled_from(leaves), label=f"leaf of call {index}")
-            steps.append({"inference_mode": [f"{leaf} *= 1.5", f"i{index} = {leaf} * 2"]})
-            kinds = _without_hooks(kinds)
-        elif kind == "grad_mode_block":
-            # MODE-1, MODE-3: a leaf updated in place under no_grad (an optimizer's step) is allowed, unrecorded, and
-            # moves its version; written as a with block, a decorated function or a decorated generator resumed
-            # once per step, so a mode that lapses between resumes makes the second update raise leaf_inplace.
-            leaf = draw(st.sampled_from(leaves), label=f"leaf of call {index}")
-            body = [f"{leaf} *= 0.5", f"{leaf} *= 3"]
-            mode = draw(st.sampled_from(["no_grad", "set_grad_enabled"]), label=f"grad mode of call {index}")
-            block = {"no_grad": body} if mode == "no_grad" else {"set_grad_enabled": False, "steps": body}
-            form = "context"
-            if "grad_mode_forms" in extras:
-                form = draw(st.sampled_from(["context", "decorator", "generator"]), label=f"form of call {index}")
-            if form != "context":
-                block["form"] = form
-            steps.append(block)
-            kinds = _without_hooks(kinds)
+    node_hooks = state.can("register_node_prehook") and bool(hookable) and draw(st.booleans(), label="node hooks")
+    if not node_hooks:
+        kinds = [kind for kind in kinds if kind not in ("register_node_prehook", "register_node_hook")]
+    steps: list = []
+    wanted, made_calls = draw(st.integers(min(3, max_calls), max_calls), label="calls"), 0
+    for index in range(3 * max_calls):  # a drawer finds nothing to do now and then: draw another kind
+        if made_calls == wanted:
+            break
+        usable = _without_hooks(kinds) if state.updated_leaf else kinds
+        kind = draw(st.sampled_from(usable), label=f"call {index}")
+        made = [step for step in KIND_DRAWERS[kind](draw, state, index, node_hooks)
+                if needs(step_keys([step])) <= state.allowed]
+        steps += made
+        made_calls += bool(made)
+    registered = [i for i, step in enumerate(steps) if isinstance(step, dict) and any(k.startswith("register_")
+                                                                                       or k == "retain_grad" for k in step)]
+    passes = [i for i, step in enumerate(steps) if isinstance(step, dict) and {"backward", "grad"} & set(step)]
+    if registered and not [i for i in passes if i > registered[-1]]:  # a hook drawn last would never be called
+        kind = "backward" if state.can("backward") else "grad"
+        steps += KIND_DRAWERS[kind](draw, state, 3 * max_calls, node_hooks)
     return steps
+
+
+def _gradient(draw, state: _Draw, label: str):
+    """An output gradient for a 0-d root: a number, or the 0-d leaf `gw` that requires grad (HIGHER-10's edge)."""
+    choices = [1.5, -2.0] + (["gw"] if "gw" in state.shapes else [])
+    return draw(st.sampled_from(choices), label=label)
+
+
+# A pass's options, the likeliest first (hypothesis favours it): a graph retained, so that later calls run; unused
+# inputs allowed, so that later calls are not ended by unused_input.
+_CHOICES = {"retain_graph": (True, None, False), "create_graph": (None, False, True), "allow_unused": (True, None, False)}
+
+
+def _draw_backward(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    keys = ["retain_graph", "create_graph"] if state.can("backward.create_graph") else ["retain_graph"]
+    options = {key: draw(st.sampled_from(_CHOICES[key]), label=f"{key} of call {index}") for key in keys}
+    step: dict = {"backward": "loss", **{key: value for key, value in options.items() if value is not None}}
+    if len(state.roots) > 1 and state.can("several_roots") and draw(st.booleans(), label=f"two roots of {index}"):
+        step["backward"] = draw(st.lists(st.sampled_from(state.roots), min_size=2, max_size=2, unique=True),
+                                label=f"roots of call {index}")
+        if draw(st.integers(0, 3), label=f"gradients of call {index}"):
+            step["gradients"] = [draw(st.sampled_from([None, 1.5, *(["gw"] if "gw" in state.shapes else [])]),
+                                      label=f"gradient {n} of call {index}") for n in range(2)]
+    else:
+        step["backward"] = draw(st.sampled_from(state.roots), label=f"root of call {index}")
+        if draw(st.integers(0, 3), label=f"explicit gradient of call {index}") == 0:
+            step["gradient"] = _gradient(draw, state, f"gradient of call {index}")
+    if state.can("backward.inputs") and draw(st.booleans(), label=f"inputs of call {index}"):
+        listable = state.leaves if node_hooks else state.leaves + state.intermediates
+        step["inputs"] = draw(st.lists(st.sampled_from(listable), min_size=1, max_size=2, unique=True),
+                              label=f"listed inputs of {index}")
+    if state.can("backward.forms"):
+        forms = {}
+        if isinstance(step["backward"], str) and state.can("several_roots"):
+            forms["backward"] = draw(st.sampled_from(FORMS), label=f"form of the output of {index}")
+        if "inputs" in step:
+            forms["inputs"] = draw(_form(len(step["inputs"])), label=f"form of the inputs of {index}")
+        if forms:
+            step["forms"] = forms
+    return [step]
+
+
+def _draw_grad(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    keys = ("retain_graph", "create_graph", "allow_unused")
+    options = {key: draw(st.sampled_from(_CHOICES[key]), label=f"{key} of call {index}") for key in keys}
+    options = {key: value for key, value in options.items() if value is not None}
+    if options.get("allow_unused") and draw(st.booleans(), label=f"materialize of call {index}"):
+        options["materialize_grads"] = True
+    outputs = draw(st.lists(st.sampled_from(state.roots), min_size=1, max_size=2, unique=True),
+                   label=f"outputs of call {index}")
+    # an input no output uses raises unused_input on the reference engine; an engine without allow_unused has no
+    # such error (JAX, TensorFlow, torch.func give zeros or None): it is asked only for inputs that are used
+    pool = state.leaves + state.intermediates if state.can("grad.allow_unused") else state.used_by(outputs)
+    if not pool:
+        return []
+    inputs = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True), label=f"inputs of call {index}")
+    call = {"outputs": outputs if len(outputs) > 1 else outputs[0], "inputs": inputs,
+            "as": [f"g{index}_{n}" for n in inputs], **options}
+    if draw(st.integers(0, 3), label=f"grad_outputs of call {index}") == 0:
+        call["grad_outputs"] = [_gradient(draw, state, f"grad_output {n} of call {index}") for n in outputs]
+    if state.can("grad.forms"):
+        call["forms"] = {"outputs": draw(_form(len(outputs)), label=f"form of the outputs of {index}"),
+                         "inputs": draw(_form(len(inputs)), label=f"form of the inputs of {index}")}
+        if "grad_outputs" in call:
+            call["forms"]["grad_outputs"] = draw(_form(len(outputs)), label=f"form of grad_outputs of {index}")
+    return [{"grad": call}]
+
+
+def _draw_derivative(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    """A derivative of a root with respect to leaves it uses (of an unused one, engines give an error, zeros or None:
+    a derivative step checks values)."""
+    root = draw(st.sampled_from(state.roots), label=f"root of call {index}")
+    used = [name for name in state.used_by([root]) if name in state.leaves]
+    if not used:
+        return []
+    wrt = draw(st.lists(st.sampled_from(used), min_size=1, max_size=2, unique=True), label=f"wrt of {index}")
+    call = {"of": root, "wrt": wrt,
+            "as": [f"d{index}_{n}" for n in wrt]}
+    if draw(st.booleans(), label=f"gradient of derivative {index}"):
+        call["gradient"] = 0.5
+    return [{"derivative": call}]
+
+
+def _draw_retain_grad(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    if not state.intermediates:
+        return []
+    return [{"retain_grad": draw(st.sampled_from(state.intermediates), label=f"tensor of call {index}")}]
+
+
+def _hook_label(state: _Draw, tensor: str) -> str:
+    label = f"h{len(state.hooks)}"
+    state.hooks[label] = tensor
+    return label
+
+
+def _draw_register_hook(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    hooked = [name for name in state.leaves + state.hookable if name in state.hooks.values()]
+    pool = hooked if hooked and draw(st.booleans(), label=f"hooked tensor of {index}") else state.leaves + state.hookable
+    tensor = draw(st.sampled_from(pool), label=f"tensor of call {index}")
+    steps = []
+    for _ in range(draw(st.integers(1, 2), label=f"hooks of call {index}")):  # two: their order shows
+        # Hooks on leaves may return a gradient. On a non-leaf, what grad returns for it when it is requested and
+        # also on the way to another requested input is engine-specific (HOOK-14): those only observe or raise.
+        choices = ["none"] + (["scale", "value"] if tensor in state.leaves else []) + ["raise"]
+        returns = draw(st.sampled_from(choices), label=f"hook result of call {index}")
+        step: dict = {"register_hook": tensor, "as": _hook_label(state, tensor)}
+        if returns == "scale":
+            step["returns"] = {"scale": draw(st.sampled_from([2.0, -0.5]), label=f"scale of call {index}")}
+        elif returns == "value":
+            step["returns"] = {"value": np.full(state.shapes[tensor], 0.25).tolist()}
+        elif returns == "raise":
+            step["returns"] = "raise"
+        steps.append(step)
+    return steps
+
+
+def _draw_post_accumulate(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    tensor = draw(st.sampled_from(state.leaves), label=f"leaf of call {index}")
+    step: dict = {"register_post_accumulate_grad_hook": tensor, "as": _hook_label(state, tensor)}
+    effect = draw(st.sampled_from(["none", "none", "scale", "clear", "returns"]), label=f"effect of call {index}")
+    if effect == "scale":
+        step["modifies"] = {"scale": 3.0}
+    elif effect == "clear":
+        step["modifies"] = "clear"
+    elif effect == "returns":
+        step["returns"] = {"scale": 2.0}
+    return [step]
+
+
+def _draw_node_hook(kind: str):
+    def drawer(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+        if not state.hookable:
+            return []
+        hooked = [name for name in state.hookable if name in state.hooks.values()]  # where the order across kinds
+        pool = hooked if hooked and draw(st.booleans(), label=f"hooked tensor of {index}") else state.hookable  # shows
+        tensor = draw(st.sampled_from(pool), label=f"tensor of call {index}")
+        step: dict = {kind: tensor, "as": _hook_label(state, tensor)}
+        if kind == "register_node_prehook" and draw(st.booleans(), label=f"pre-hook result of call {index}"):
+            step["returns"] = {"scale": 3.0}
+        return [step]
+    return drawer
+
+
+def _draw_remove_hook(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    if not state.hooks:
+        return []
+    return [{"remove_hook": draw(st.sampled_from(sorted(state.hooks)), label=f"hook of call {index}")}]
+
+
+def _draw_set_grad(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    leaf = draw(st.sampled_from(state.leaves), label=f"leaf of call {index}")
+    value = None if draw(st.booleans(), label=f"None of call {index}") else np.full(state.shapes[leaf], 0.5).tolist()
+    return [{"set_grad": {leaf: value}}]
+
+
+def _draw_zero_grad(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    return [{"zero_grad": [draw(st.sampled_from(state.leaves), label=f"leaf of call {index}")]}]
+
+
+def _draw_requires_grad(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    """requires_grad_ on a leaf or an intermediate (False there: nonleaf_requires_grad). Where the engines differ on
+    LEAF-7 (torch_leaf_requires_grad_at_pass), a leaf turned off is turned on again before any pass."""
+    tensor = draw(st.sampled_from(state.leaves + state.intermediates), label=f"tensor of call {index}")
+    flag = draw(st.sampled_from([False, True, None]), label=f"flag of call {index}")
+    step = {"requires_grad_": {tensor: flag}}
+    if flag is False and tensor in state.leaves and "torch_leaf_requires_grad_at_pass" not in state.agreed:
+        return [step, {"requires_grad_": {tensor: True}}]
+    return [step]
+
+
+def _draw_detach_(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    """detach_ of an intermediate; where the engines disagree on MODE-8 (whether a node that saved the tensor may
+    still run is engine-specific: torch_detach_inplace), of a new result that no node has saved."""
+    leaf = draw(st.sampled_from(state.leaves), label=f"leaf of call {index}")
+    plain = [name for name in state.intermediates if name not in state.views]
+    if "torch_detach_inplace" in state.agreed and plain:
+        target = draw(st.sampled_from(plain), label=f"tensor of call {index}")
+        if target in state.hookable:  # now a leaf without a node: a node hook has nothing to go on
+            state.hookable.remove(target)
+        return [{"detach_": target}]
+    state.shapes[f"t{index}"] = state.shapes[leaf]
+    return [f"t{index} = {leaf} * 2", {"detach_": f"t{index}"}, f"q{index} = t{index} * {leaf}"]
+
+
+def _draw_compute(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    """A detach, or an in-place update or assignment of a leaf (refused: leaf_inplace) or of an intermediate (a later
+    pass through a node that saved it raises inplace_modified)."""
+    kind = draw(st.sampled_from(["detach", "inplace", "setitem"]), label=f"compute of call {index}")
+    # mostly an intermediate: a leaf's update is refused (leaf_inplace), which ends the sequence
+    pool = state.intermediates if state.intermediates and draw(st.integers(0, 3), label=f"leaf of {index}") else \
+        state.leaves
+    target = draw(st.sampled_from(pool), label=f"target of call {index}")
+    if kind == "detach":
+        state.shapes[f"c{index}"] = state.shapes[target]
+        return [f"c{index} = detach({target})"]
+    if not state.can("raises:inplace_modified") or not state.may_modify():
+        return []  # the reference engine's version counters would refuse what the engine runs
+    state.modified = True
+    if kind == "setitem":
+        if not state.shapes[target]:
+            return []
+        return [f"{target}[0] = 0.5"]
+    return [f"{target} {draw(st.sampled_from(['*=', '+=']), label=f'update of call {index}')} 2"]
+
+
+def _draw_grad_mode(kind: str):
+    def drawer(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+        """MODE-1, MODE-3, MODE-9, MODE-11: a result made in the block (its requires_grad and is_leaf are compared
+        after) and a leaf updated in place there (an optimizer's step): allowed, unrecorded, and it moves the leaf's
+        version, so a later pass through a node that saved it raises inplace_modified; written as a with block, a
+        decorated function or a decorated generator resumed once per step, so a mode that lapses between resumes makes
+        the second update raise leaf_inplace. Never a pass inside it: its gradients are engine-specific (MODE-13)."""
+        leaf = draw(st.sampled_from(state.leaves), label=f"leaf of call {index}")
+        body: list = [f"n{index} = {leaf} * 2"]
+        state.shapes[f"n{index}"] = state.shapes[leaf]
+        if kind != "enable_grad" and state.can("inplace", "raises:inplace_modified") and state.may_modify():
+            body += [f"{leaf} *= 0.5", f"{leaf} *= 3"]
+            state.updated_leaf = state.modified = True
+        if kind == "no_grad" and state.can("enable_grad") and draw(st.booleans(), label=f"enable_grad in {index}"):
+            inner: dict = {"enable_grad": [f"e{index} = {leaf} * 3"]}
+            state.shapes[f"e{index}"] = state.shapes[leaf]
+            body.append(_with_form(draw, state, inner, "enable_grad", index))
+        if kind == "set_grad_enabled":
+            block: dict = {"set_grad_enabled": draw(st.sampled_from([False, True]), label=f"mode of call {index}"),
+                           "steps": body}
+            if block["set_grad_enabled"]:
+                block["steps"] = body[:1]  # grad on: an in-place update of a leaf would be refused (leaf_inplace)
+        else:
+            block = {kind: body}
+        return [_with_form(draw, state, block, kind, index)]
+    return drawer
+
+
+def _with_form(draw, state: _Draw, block: dict, kind: str, index: int) -> dict:
+    if state.can(f"{kind}.form"):
+        form = draw(st.sampled_from(["context", "decorator", "generator"]), label=f"form of {kind} {index}")
+        if form != "context":
+            block["form"] = form
+    return block
+
+
+def _draw_saved_tensor_hooks(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    """A new root made inside saved-tensor hooks that scale what they pack and unpack: later calls differentiate it
+    (SAVED-1..3: the unpacked values are what backward uses)."""
+    if state.modified and "saved_hooks_version_check" not in state.agreed:
+        return []  # SAVED-6: see _Draw.may_modify
+    a, b = (draw(st.sampled_from(state.leaves + state.intermediates), label=f"operand {n} of call {index}")
+            for n in range(2))
+    try:
+        np.broadcast_shapes(state.shapes[a], state.shapes[b])
+    except ValueError:
+        return []
+    root = f"s{index}"
+    block = {"saved_tensor_hooks": f"k{index}", "steps": [f"{root} = sum({a} * {b})"]}
+    if draw(st.booleans(), label=f"pack of call {index}"):
+        block["pack"] = {"scale": 2.0}
+    if draw(st.booleans(), label=f"unpack of call {index}"):
+        block["unpack"] = {"scale": 0.5}
+    state.roots.append(root)
+    state.shapes[root] = ()
+    state.depends[root] = {a, b} | state.depends.get(a, set()) | state.depends.get(b, set())
+    state.packed = True
+    return [block]
+
+
+def _draw_repeat(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    root = draw(st.sampled_from(state.roots), label=f"root of call {index}")
+    return [{"repeat": draw(st.integers(2, 3), label=f"count of call {index}"),
+             "steps": [{"backward": root, "retain_graph": True}]}]
+
+
+def _draw_threads(draw, state: _Draw, index: int, node_hooks: bool) -> list:
+    root = draw(st.sampled_from(state.roots), label=f"root of call {index}")
+    body = [{"barrier": "all"}, {"backward": root, "retain_graph": True}]
+    return [{"threads": [body, copy.deepcopy(body)]}]
+
+
+# How many times each kind is in the list drawn from: passes and hooks most, as most rules are about them.
+WEIGHTS = {"backward": 4, "grad": 3, "register_hook": 3, "register_node_prehook": 2, "register_node_hook": 2,
+           "register_post_accumulate_grad_hook": 2, "retain_grad": 2}
+KIND_DRAWERS = {  # hypothesis shrinks toward the first: a hook, then a pass
+    "register_hook": _draw_register_hook, "backward": _draw_backward, "grad": _draw_grad, "compute": _draw_compute,
+    "derivative": _draw_derivative, "retain_grad": _draw_retain_grad,
+    "register_post_accumulate_grad_hook": _draw_post_accumulate,
+    "register_node_prehook": _draw_node_hook("register_node_prehook"),
+    "register_node_hook": _draw_node_hook("register_node_hook"), "remove_hook": _draw_remove_hook,
+    "set_grad": _draw_set_grad, "zero_grad": _draw_zero_grad, "requires_grad_": _draw_requires_grad,
+    "detach_": _draw_detach_, "no_grad": _draw_grad_mode("no_grad"), "enable_grad": _draw_grad_mode("enable_grad"),
+    "set_grad_enabled": _draw_grad_mode("set_grad_enabled"), "inference_mode": _draw_grad_mode("inference_mode"),
+    "saved_tensor_hooks": _draw_saved_tensor_hooks, "repeat": _draw_repeat, "threads": _draw_threads,
+    "barrier": _draw_threads,  # drawn inside threads
+}
 
 
 def _without_hooks(kinds: list[str]) -> list[str]:
@@ -268,25 +675,37 @@ def _form(count: int) -> st.SearchStrategy[str]:
 
 
 def _ran_and_freed_everything(earlier, step) -> bool:
-    """Whether an earlier pass over the same output, retaining nothing, freed what its nodes had saved.
+    """Whether an earlier pass, retaining nothing, freed what its nodes had saved (over any output: two roots share
+    the nodes of their common part).
 
     If so, and the reference engine can still run the nodes this pass needs, those saved nothing
     there: whether such a node may run again is engine-specific (LIFE-5), not a disagreement. (A
     node may save in one engine what is an attribute in the other: PyTorch's indexing saves its
-    index tensor, found by the view-sequence property.)
+    index tensor, found by the view-sequence property; masked_fill its mask.) Passes inside repeat and threads
+    blocks count too.
     """
-    output = _output_of(step)
-    return any(s.kind in ("backward", "grad") and _output_of(s) == output and not _options(s).get("retain_graph")
+    return any(not _options(s).get("retain_graph")
                and not (_options(s).get("create_graph") and _options(s).get("retain_graph") is None)
-               for s in earlier)
+               for s in _passes(earlier))
+
+
+def _passes(steps):
+    """The backward, grad and derivative steps among `steps`, inside blocks and threads too."""
+    for step in steps:
+        if step.kind in ("backward", "grad", "derivative"):
+            yield step
+        yield from _passes(step.body)
 
 
 def _options(step) -> dict:
+    """A pass's options (a derivative step retains nothing)."""
     return step.args if step.kind == "backward" else step.args.get("grad", {})
 
 
-def _output_of(step):
-    return step.args.get("backward") or step.args.get("grad", {}).get("outputs")
+def _outputs_of(step) -> list[str]:
+    found = (step.args.get("backward") or step.args.get("grad", {}).get("outputs")
+             or step.args.get("derivative", {}).get("of"))
+    return list(found) if isinstance(found, (list, tuple)) else [found]
 
 
 class Disagreement(AssertionError):
@@ -294,54 +713,107 @@ class Disagreement(AssertionError):
 
 
 def compare(sequence: Sequence, engine, reference) -> list[dict]:
-    """Run the sequence on both; raise Disagreement at the first difference; return the reference's observations."""
+    """Run the sequence on both; raise Disagreement at the first difference; return the reference's observations.
+
+    After every step: the error kind, the values of `sequence.values`; after every call besides: .grad of every leaf
+    (where the sequence reads .grad), grad's and derivative's results, each hook's gradients, the order of the hooks
+    of one tensor, the grad mode inside hooks (grad_mode), and requires_grad, is_leaf and grad_fn of every name
+    (introspection).
+    """
     case = build_case(sequence.data, "<fuzz sequence>", "fuzz/sequence.yaml")
     ours, theirs = Session(case, engine), Session(case, reference)
+    reads_grad = bool({"backward", "grad_assignment"} & case.capabilities)
+    introspects = "introspection" in engine.capabilities and "introspection" in reference.capabilities
+    modes = "grad_mode" in engine.capabilities and "grad_mode" in reference.capabilities
+    hooked = _hooked_tensors(case.steps)
     observed = []
     for index, step in enumerate(case.steps):
         kind, expected_kind = ours.run(step), theirs.run(step)
+        where = f"step {index + 1} ({step.kind})"
         if expected_kind == "unclassified":
-            raise Disagreement(f"step {index + 1} ({step.kind}): the reference engine itself raised an unclassified "
+            raise Disagreement(f"{where}: the reference engine itself raised an unclassified "
                                f"error, a bug in gradspec's reference engine or its adapter: {theirs.last_error!r}")
+        if kind == "crash_avoided":
+            break  # the adapter refused what its engine crashes on (a recorded bug): nothing more to compare
         if kind == "freed_graph" and expected_kind is None and _ran_and_freed_everything(case.steps[:index], step):
             break  # LIFE-5: the nodes left to run saved nothing in the reference engine, and may run again or not
         if kind != expected_kind and {kind, expected_kind} <= EITHER_ERROR:
             break  # LIFE-7: a pass that meets both may raise either, by the order it runs independent nodes
+        if expected_kind == "freed_graph" and kind is None and "graph_lifetime" not in engine.capabilities:
+            break  # an engine that differentiates functions frees nothing: the LIFE rules are not its (graph_lifetime)
         if kind != expected_kind:
-            raise Disagreement(f"step {index + 1} ({step.kind}): the engine raised {kind or 'nothing'}, "
+            detail = f" ({ours.last_error!r})" if kind is not None else ""
+            raise Disagreement(f"{where}: the engine raised {kind or 'nothing'}{detail}, "
                                f"the reference engine {expected_kind or 'nothing'}")
         for name in sequence.values:
-            _same(f"step {index + 1} ({step.kind}): value of {name}", ours.value(name), theirs.value(name))
+            _same(f"{where}: value of {name}", ours.value(name), theirs.value(name))
         if index < sequence.first_call:
             if expected_kind is not None and step.kind == "compute":
                 break  # both refused to make a value; the steps that read it cannot run
             continue
-        seen = {"raised": expected_kind, "grad": {}, "value": {}, "hooks": theirs.hook_calls()}
+        seen = {"raised": expected_kind, "grad": {}, "value": {}, "hooks": theirs.hook_calls(), "flags": {}}
         if expected_kind is not None:
             ours.hook_calls()
             observed.append(seen)
             break  # .grad is unspecified after an error (LIFE-6)
-        for leaf in sequence.leaves:
-            _same(f"step {index + 1} ({step.kind}): .grad of {leaf}", ours.grad(leaf), theirs.grad(leaf))
-            seen["grad"][leaf] = theirs.grad(leaf)
-        for name in step.args.get("grad", {}).get("as", ()):
-            _same(f"step {index + 1} (grad): result {name}", ours.value(name), theirs.value(name))
+        if reads_grad:
+            for leaf in sequence.leaves:
+                _same(f"{where}: .grad of {leaf}", ours.grad(leaf), theirs.grad(leaf))
+                seen["grad"][leaf] = theirs.grad(leaf)
+        call = step.args.get("grad") or step.args.get("derivative") or {}
+        for name in call.get("as", ()):
+            _same(f"{where}: result {name}", ours.value(name), theirs.value(name))
             seen["value"][name] = theirs.value(name)
         mine = ours.hook_calls()
         if sorted(mine) != sorted(seen["hooks"]):
-            raise Disagreement(f"step {index + 1} ({step.kind}): hooks called {sorted(mine)}, "
-                               f"the reference engine called {sorted(seen['hooks'])}")
-        if "grad_mode" in case.capabilities and ours.last_hook_modes != theirs.last_hook_modes:
-            raise Disagreement(f"step {index + 1} ({step.kind}): grad mode inside the hooks was "
+            raise Disagreement(f"{where}: hooks called {sorted(mine)}, the reference engine called {sorted(seen['hooks'])}")
+        concurrent = step.kind == "threads"  # which thread's pass a hook sees first is the scheduler's
+        if not concurrent:
+            _same_hook_order(where, ours.last_hook_order, theirs.last_hook_order, hooked)
+        if modes and not concurrent and ours.last_hook_modes != theirs.last_hook_modes:
+            raise Disagreement(f"{where}: grad mode inside the hooks was "
                                f"{ours.last_hook_modes}, in the reference engine {theirs.last_hook_modes} (PASS-1)")
         for label, grads in seen["hooks"].items():
             if len(grads) != len(mine[label]):
-                raise Disagreement(f"step {index + 1}: hook {label} called {len(mine[label])} times, "
+                raise Disagreement(f"{where}: hook {label} called {len(mine[label])} times, "
                                    f"the reference engine {len(grads)}")
-            for call, (a, b) in enumerate(zip(mine[label], grads, strict=True), start=1):
-                _same(f"step {index + 1}: hook {label}, call {call}", a, b)
+            for number, (a, b) in enumerate(zip(mine[label], grads, strict=True), start=1):
+                if not concurrent:  # in threads, calls are counted: what each saw depends on the interleaving
+                    _same(f"{where}: hook {label}, call {number}", a, b)
+        if introspects:
+            for name in sorted(set(ours.names()) & set(theirs.names())):
+                flags = theirs.introspect(name)
+                if flags is None:
+                    continue
+                if ours.introspect(name) != flags:
+                    raise Disagreement(f"{where}: {name} has (requires_grad, is_leaf, has grad_fn) "
+                                       f"{ours.introspect(name)}, in the reference engine {flags}")
+                seen["flags"][name] = flags
         observed.append(seen)
     return observed
+
+
+def _hooked_tensors(steps) -> dict[str, str]:
+    """Hook label -> the tensor it is registered on, through blocks too."""
+    found = {}
+    for step in steps:
+        for key in ("register_hook", "register_post_accumulate_grad_hook", "register_node_prehook",
+                    "register_node_hook"):
+            if key in step.args:
+                found[step.args["as"]] = step.args[key]
+        found.update(_hooked_tensors(step.body))
+    return found
+
+
+def _same_hook_order(where: str, mine: list[str], theirs: list[str], hooked: dict[str, str]) -> None:
+    """The hooks of one tensor (and one kind) run in the order they were registered (HOOK-2, PASS-2): the calls of each
+    tensor's hooks, in order, must agree; the order across tensors follows the graph and is free."""
+    for target in set(hooked.values()):
+        a = [label for label in mine if hooked.get(label) == target]
+        b = [label for label in theirs if hooked.get(label) == target]
+        if a != b:
+            raise Disagreement(f"{where}: the hooks of {target} ran in the order {a}, in the "
+                               f"reference engine {b}")
 
 
 def _same(what: str, got: np.ndarray | None, expected: np.ndarray | None) -> None:
@@ -356,24 +828,38 @@ def as_case(sequence: Sequence, observed: list[dict], engine: str) -> dict:
     """The sequence with the reference engine's observations as expectations after every call."""
     data = copy.deepcopy(sequence.data)
     steps = data["steps"][:sequence.first_call]
+    raised_in_block = None
     for call, seen in zip(data["steps"][sequence.first_call:], observed, strict=False):
         call = call if isinstance(call, dict) else {"compute": call}
         if seen["raised"] is not None:
-            steps.append({**call, "raises": seen["raised"]})
+            if {"repeat", "threads"} & set(call):  # blocks that expect nothing themselves: the block, then the end
+                steps.append(call)
+                raised_in_block = seen["raised"]
+            else:
+                steps.append({**call, "raises": seen["raised"]})
             break
         steps.append(call)
-        expect = {"grad": {leaf: plain(value) for leaf, value in seen["grad"].items()}}
+        expect = {"grad": {leaf: plain(value) for leaf, value in seen["grad"].items()}} if seen["grad"] else {}
         if seen["value"]:
             expect["value"] = {name: plain(value) for name, value in seen["value"].items()}
         if seen["hooks"]:
             expect["hook_grads"] = {label: [plain(g) for g in grads] for label, grads in seen["hooks"].items()}
-        steps.append({"expect": expect})
+        flags = {name: f for name, f in seen["flags"].items() if f[0] != "raises"}
+        if flags:
+            expect.update(requires_grad={name: f[0] for name, f in flags.items()},
+                          is_leaf={name: f[1] for name, f in flags.items()},
+                          has_grad_fn={name: f[2] for name, f in flags.items()})
+        if expect:
+            steps.append({"expect": expect})
     data.update(
         steps=steps,
         title=f"fuzz: a sequence of autograd calls where {engine} and the reference engine disagree",
         rules=list(sequence.rules),
         derivation="Expected values are what gradspec's reference engine observed after each call of a shrunk fuzz "
-                   "draw. Derive them by hand from the rule book before moving this case into cases/.",
+                   "draw. Derive them by hand from the rule book before moving this case into cases/."
+                   + (f" The last block raised {raised_in_block} on the reference engine (a repeat or threads block "
+                      "cannot expect an error)." if raised_in_block else ""),
         tolerance={"rtol": RTOL, "atol": ATOL, "reason": "two engines in float64 on the same graph"},
     )
+    data["capabilities"] = sorted(needed_capabilities(data))  # the expectations need some too (expect.grad: backward)
     return data

@@ -142,7 +142,8 @@ def _hessian_vector_by_backward(draw, u: list, expected: dict, adapter, derivati
 
 def _dependencies(case, name: str) -> set[str]:
     """Every tensor name that `name` is computed from, itself included (forward steps only)."""
-    made = {step.statement.target: step.statement.expr for step in case.steps if step.statement is not None}
+    made = {bound: step.statement.expr for step in case.steps if step.statement is not None
+            for bound in step.statement.names_bound}  # `a, b = split(x)` makes both from x
     found, stack = set(), [name]
     while stack:
         current = stack.pop()

@@ -78,7 +78,7 @@ def view_sequences(draw, max_steps: int = 8, max_calls: int = 3, exclude: frozen
     steps.append(f"loss = {' + '.join(terms)}")
     first_call = len(steps)
     hookable = ["b", *(name for name in summed if name.startswith("p"))]  # products, never views
-    steps += draw(calls(["x", "w"], ["b", *views], hookable, max_calls))
+    steps += draw(calls(["x", "w"], ["b", *views], hookable, max_calls, shapes={**shapes, "w": ()}))
     data = {
         "schema_version": 1,
         "title": "views and in-place updates drawn by gradspec's fuzzer",

@@ -80,7 +80,8 @@ def wrapped_graphs(draw, exclude: frozenset = frozenset(), second_order: bool = 
         chain = [op for op in chain if op not in ("square", "exp")] or ["scale"]
     leaves = list(graph.leaves)
     base = copy.deepcopy(graph.data)
-    base["capabilities"] = ["grad", "create_graph"] if second_order else ["derivatives"]
+    base["capabilities"] = sorted((set(graph.data["capabilities"]) - {"grad"})  # what its ops need (detach, ...)
+                                  | ({"grad", "create_graph"} if second_order else {"derivatives"}))
     for leaf in leaves:  # a direction for the Hessian-vector product, one per leaf
         shape = np.shape(base["tensors"][leaf]["value"])
         base["tensors"][f"d_{leaf}"] = {"value": draw(leaf_values(shape), label=f"direction for {leaf}").tolist()}

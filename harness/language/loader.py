@@ -36,10 +36,11 @@ from gradspec.language.expressions import (
 )
 from gradspec.language.limits import limit
 from gradspec.language.static_checks import advice, shape_problems
+from gradspec.language.step_kinds import block_kinds, step_kinds
 from gradspec.language.yaml_positions import YamlError, load_with_positions, position_of
 
-BLOCK_STEPS = ("no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "repeat", "saved_tensor_hooks")
-NESTED_UNDER_STEPS = ("set_grad_enabled", "repeat", "saved_tensor_hooks")  # the others nest under their own key
+BLOCK_STEPS = block_kinds()  # no_grad, enable_grad, set_grad_enabled, inference_mode, repeat, saved_tensor_hooks
+NESTED_UNDER_STEPS = tuple(k for k in BLOCK_STEPS if step_kinds()[k].body == "steps")  # others: under their own key
 # What a `functions:` entry implies (capabilities.yaml's implied_by): each option an engine may lack.
 FUNCTION_OPTIONS = {"non_differentiable": "custom_non_differentiable", "dirty": "custom_dirty",
                     "materialize_grads": "custom_materialize_grads", "once_differentiable": "custom_once_differentiable"}
@@ -74,14 +75,16 @@ def is_case_file(path: str | Path) -> bool:
     A file under a `cases` folder that has steps and another case key but no `schema_version` is a case
     that forgot it: it is collected, so that loading it says so at its line, instead of being skipped
     without a word (another project's data in a folder named `cases`, `steps: 4`, is still left alone).
-    Only the first 64 KiB are read, and only of a regular file.
+    Only a regular file is read, and of it no more than a case file may hold (GRADSPEC_MAX_FILE_BYTES): its keys
+    may come in any order, so a valid case whose `steps:` comes late is still found (`validate` and pytest agree),
+    and a larger file with those keys early is collected, to be refused by loading, not skipped.
     """
     path = Path(path)
     if path.suffix not in (".yaml", ".yml") or not path.is_file():
         return False
     try:
         with path.open("r", encoding="utf-8", errors="replace") as handle:
-            head = handle.read(65536)
+            head = handle.read(limit("GRADSPEC_MAX_FILE_BYTES"))
     except OSError:
         return False
     version, steps = (bool(marker.search(head)) for marker in CASE_MARKERS)
@@ -156,6 +159,15 @@ def build_case(data: Any, path: str, identifier: str, positions: dict | None = N
     return _Builder(path, positions or {}, schema).build(data, identifier)
 
 
+def needed_capabilities(data: dict) -> frozenset[str]:
+    """The capabilities a case's steps, functions and expectations need (what its `capabilities` must list), for code
+    that writes cases: the fuzzer's draws and staged cases."""
+    builder = _Builder("<needed capabilities>", {}, schema=False)
+    builder.build({**data, "capabilities": sorted(contracts.capabilities())}, "<needed capabilities>")
+    return frozenset(name for name, entry in contracts.capabilities().items()
+                     if builder.implied & set(entry.get("implied_by", [])))
+
+
 @cache
 def _validator(kind: str | None) -> jsonschema.protocols.Validator:
     """A validator for one step kind, or for the file around its steps (kind None).
@@ -172,14 +184,11 @@ def _validator(kind: str | None) -> jsonschema.protocols.Validator:
     return jsonschema.validators.validator_for(schema)(schema)
 
 
-def step_kinds() -> list[str]:
-    return list(contracts.case_schema()["$defs"]["steps"])
-
-
 class _Builder:
     def __init__(self, path: str, positions: dict, schema: bool = True):
         self.path, self.positions, self.schema = path, positions, schema
         self.defined: set[str] = set()
+        self.leaves: set[str] = set()  # declared tensors no step has rebound or updated yet: they have no node
         self.hooks: set[str] = set()
         self.saved_hook_labels: set[str] = set()
         self.blocks: list[str] = []  # the kinds of the blocks around the step being read, outermost first
@@ -247,6 +256,7 @@ class _Builder:
             if len(set(names)) != len(names):
                 self.fail(base + (key,), f"each of the function's {key} is named once")
         outer, self.defined = self.defined, set(inputs)  # the forward sees its inputs only
+        leaves, self.leaves = self.leaves, set()  # and its names are its own
         try:
             forward = tuple(self.statement(text, base + ("forward", i)) for i, text in enumerate(raw["forward"]))
             for key in ("outputs", "save"):
@@ -261,7 +271,15 @@ class _Builder:
                 if value is not None:
                     self.require_defined(value, base + ("returns", index), "what backward returns")
         finally:
-            self.defined = outer
+            self.defined, self.leaves = outer, leaves
+        for key, statements in (("forward", forward), ("backward", backward)):
+            for index, statement in enumerate(statements):
+                if reads_grad(statement.expr):
+                    self.fail(base + (key, index), f"a function's {key} computes from plain values (the engine runs "
+                                                   "it outside autograd): reading a `.grad` has no meaning there")
+                if statement.inplace_op == "setitem":
+                    self.fail(base + (key, index), f"a function's {key} updates whole names (`o += 1`), never a "
+                                                   "subscript (`o[0] = v`): write the value out of place")
         for key, among, what in (("non_differentiable", outputs, "outputs"), ("dirty", inputs, "inputs")):
             for index, value in enumerate(raw.get(key, [])):
                 if value not in among:
@@ -296,6 +314,7 @@ class _Builder:
                 self.fail(where, "an int64 tensor needs whole, finite numbers")
             value = value.astype(np.int64)
         self.defined.add(name)
+        self.leaves.add(name)
         return TensorDecl(name, value, bool(decl.get("requires_grad", False)), dtype)
 
     def array(self, value: Any, where: tuple) -> np.ndarray:
@@ -331,7 +350,7 @@ class _Builder:
         if isinstance(text, str) and "=" in text:
             target = text.split("=", 1)[0].strip().rstrip("+-*/").strip()
             if target.isidentifier():
-                self.defined.add(target)
+                self.bind([target])
         if isinstance(raw, dict):
             for call in (raw.get("grad"), raw.get("derivative")):
                 if isinstance(call, dict) and "as" in call:
@@ -369,6 +388,10 @@ class _Builder:
             if kind == "repeat" and any(inner.raises or inner.warns for inner in body):
                 self.fail(nested_where, "the steps of a repeat expect no error or warning: expect those outside it")
         elif kind == "threads":
+            if "threads" in self.blocks:
+                self.fail(where, "a threads block inside a body of `threads` is refused: its barriers could not be told "
+                                 "from the outer block's, and nested blocks multiply their threads; run the blocks one "
+                                 "after another")
             body = self.threads(raw["threads"], where + ("threads",))
         elif kind == "barrier":
             if "threads" not in self.blocks:
@@ -431,8 +454,14 @@ class _Builder:
         self.check_function_calls(statement, where, text)
         if reads_grad(statement.expr):
             self.implied.add("read_grad")
-        self.defined.update(statement.names_bound)
+        self.bind(statement.names_bound)
         return statement
+
+    def bind(self, names: Iterable[str]) -> None:
+        """Names a step (re)binds or updates in place: defined from here on, and no longer surely leaves."""
+        names = set(names)
+        self.defined |= names
+        self.leaves -= names
 
     def check_function_calls(self, statement, where: tuple, text: str) -> None:
         """A call of a case function gives it one tensor per input; several outputs are unpacked, each once."""
@@ -473,6 +502,9 @@ class _Builder:
         elif kind in ("backward", "retain_grad", "register_hook", "register_post_accumulate_grad_hook", "detach_",
                       "register_node_prehook", "register_node_hook"):
             self.require_defined(value, where + (kind,))
+            if kind.startswith("register_node") and value in self.leaves:
+                self.fail(where + (kind,), f"{value!r} is a declared tensor, a leaf: it has no node (grad_fn) to hook; "
+                                           "register node hooks on a value a step computes from it")
             returns = raw.get("returns")
             if kind == "register_hook" and isinstance(returns, dict) and "backward" in returns:
                 self.require_defined(returns["backward"], where + ("returns", "backward"))
@@ -515,7 +547,7 @@ class _Builder:
             bound = as_list(call["as"])
             if len(bound) != len(as_list(call["inputs"])):
                 self.fail(where + ("as",), f"`as` binds {len(bound)} name(s) but `inputs` has {len(as_list(call['inputs']))}")
-            self.defined.update(bound)
+            self.bind(bound)
 
     def check_forms(self, raw: dict, where: tuple, arguments: dict) -> None:
         """`forms`: each names an argument the call has, and a bare tensor stands for one tensor only."""
@@ -540,7 +572,7 @@ class _Builder:
         bound = as_list(call["as"])
         if len(bound) != len(as_list(call["wrt"])):
             self.fail(where + ("as",), f"`as` binds {len(bound)} name(s) but `wrt` has {len(as_list(call['wrt']))}")
-        self.defined.update(bound)
+        self.bind(bound)
 
     def check_expect(self, expect: dict, where: tuple) -> None:
         for key in ("value", "grad", "requires_grad", "is_leaf", "has_grad_fn", "is_inference", "grad_dtype"):

@@ -8,6 +8,7 @@ Outcome names that step, what was expected and what happened.
 from __future__ import annotations
 
 import contextlib
+import dis
 import re
 import sys
 import threading
@@ -20,11 +21,12 @@ from typing import Any
 
 import numpy as np
 from gradspec import contracts
-from gradspec.adapter import Adapter
-from gradspec.language.case import NO_WARNING, Case, Step, argument_forms, as_list, thawed, written
+from gradspec.adapter import Adapter, CrashAvoided
+from gradspec.language.case import NO_WARNING, Case, Step, argument_forms, as_list, written
 from gradspec.language.expressions import Apply, Call, Expr, GradOf, Num, Ref, call_kwargs, python_index
-from gradspec.running.compare import array_mismatch, judged_dtype
+from gradspec.language.step_kinds import grad_mode_blocks
 from gradspec.running.custom import FunctionProgram
+from gradspec.running.judge import FLAGS, Judgment, Observed, Read, expect_steps, judge_expect, snapshot
 from gradspec.running.saved_hooks import SavedHookLog
 from gradspec.running.threads import Threads
 
@@ -34,6 +36,7 @@ PASSED, FAILED, ERROR, NOT_APPLICABLE = "passed", "failed", "error", "not_applic
 Expected = tuple[frozenset[str], str]  # the floating dtypes a value may have (none: not judged), and the rule
 MESSAGE_LIMIT = 2000  # characters of an engine's message kept in outcomes and reports
 REPORT_LIMIT = 20000  # characters of one outcome's whole text
+GRAD_MODE_BLOCKS = grad_mode_blocks()  # no_grad, enable_grad, set_grad_enabled, inference_mode
 
 
 @dataclass(frozen=True)
@@ -98,27 +101,39 @@ def effective_capabilities(adapter_cls: type[Adapter]) -> set[str]:
                        if set(entry.get("provided_by", ())) & declared}
 
 
-def run_case(case: Case, adapter: Adapter, tracebacks: bool = False) -> Outcome:
+def run_case(case: Case, adapter: Adapter, tracebacks: bool = False, judgments: list[Judgment] | None = None) -> Outcome:
     """Run every step of `case` on `adapter`; not applicable if the engine lacks a capability.
 
-    With `tracebacks`, an engine exception that fails a step comes with its whole traceback.
+    With `tracebacks`, an engine exception that fails a step comes with its whole traceback. With `judgments`, each
+    judged `expect` step is appended there with what it observed (the isolation worker sends them back to be judged
+    again outside the engine's process).
     """
     missing = missing_capabilities(case, adapter)
     if missing:
         return Outcome(NOT_APPLICABLE, f"{adapter.name} lacks {', '.join(missing)}")
-    return _Run(case, adapter, tracebacks).run()
+    run = _Run(case, adapter, tracebacks)
+    run.judgments = judgments
+    return run.run()
+
+
+class AdapterFault(RuntimeError):
+    """What a fuzzer's step raised came from the adapter's or gradspec's own code, not the engine: nothing observed of
+    the engine, so no disagreement to stage as the engine's (the property errors, naming the adapter)."""
 
 
 class Session:
     """Run steps one at a time on an engine and look at it between them (the fuzzer compares two engines so).
 
-    `run` returns the error kind a step raised (spec/errors.yaml, "hook_error", or "unclassified"), or None.
+    `run` returns the error kind a step raised (spec/errors.yaml, "hook_error", or "unclassified"), "crash_avoided"
+    where the adapter refused a call its engine crashes on (adapter.CrashAvoided), or None; it raises
+    AdapterFault where the adapter's or gradspec's own code raised (no verdict on the engine, as in run_case).
     """
 
     def __init__(self, case: Case, adapter: Adapter):
         self.adapter = adapter
         self.last_error: BaseException | None = None  # what the last step that raised raised, for messages
         self.last_hook_modes: dict[str, list[bool | None]] = {}  # per hook, the grad mode of each call hook_calls saw
+        self.last_hook_order: list[str] = []  # the labels of the calls hook_calls saw, in order
         self._run = _Run(case, adapter)
         self._run.make_tensors()
 
@@ -137,7 +152,14 @@ class Session:
 
     def _observed(self, exc: BaseException) -> str:
         self.last_error = exc
-        return "hook_error" if self._run.raised_by_hook(exc) else (self.adapter.classify(exc) or "unclassified")
+        if isinstance(exc, CrashAvoided):
+            return "crash_avoided"  # the adapter kept the engine from a known crash: nothing observed beyond
+        if self._run.raised_by_hook(exc):
+            return "hook_error"
+        kind = self.adapter.classify(exc)
+        if kind is None and _raised_by_harness(exc, self.adapter):  # as a case's step would be an error, not a failure
+            raise AdapterFault(no_verdict(exc, False)[0]) from exc
+        return kind or "unclassified"
 
     def value(self, name: str) -> np.ndarray | None:
         tensor = self._run.env.get(name)
@@ -150,10 +172,28 @@ class Session:
         return None if grad is None else self.adapter.to_numpy(grad)
 
     def hook_calls(self) -> dict[str, list[np.ndarray | None]]:
-        """Per hook label, the gradients it received since the last call (the order across hooks is free)."""
+        """Per hook label, the gradients it received since the last call (the order across hooks is free; the
+        labels in the order of their calls are kept in last_hook_order)."""
         log = self._run.take_hook_log()
         self.last_hook_modes = _by_label([(label, mode) for label, _, mode in log])
+        self.last_hook_order = [label for label, _, _ in log]
         return _by_label([(label, grad) for label, grad, _ in log])
+
+    def names(self) -> list[str]:
+        """Every name bound so far: tensors, results, gradients (None where an engine gave none)."""
+        return list(self._run.env)
+
+    def introspect(self, name: str) -> tuple | None:
+        """requires_grad, is_leaf and whether a grad_fn is there, of the tensor bound to `name` (None if unbound), or
+        ("raises", error kind) where reading them raises (a stale output of unbind: VIEW-7)."""
+        tensor = self._run.env.get(name)
+        if tensor is None:
+            return None
+        adapter = self.adapter
+        try:
+            return adapter.requires_grad(tensor), adapter.is_leaf(tensor), adapter.has_grad_fn(tensor)
+        except Exception as exc:  # noqa: BLE001 - an engine's refusal is an observation here
+            return "raises", adapter.classify(exc) or "unclassified"
 
 
 class _Run:
@@ -173,6 +213,8 @@ class _Run:
         self.dtypes: dict[str, Expected] = {}
         self.hook_dtypes: dict[str, Expected] = {}
         self.local = threading.local()  # per thread of a `threads` step: the step running, the block's Threads
+        self.judgments: list[Judgment] | None = None  # where judged expect steps go (run_case's `judgments`)
+        self.expect_index = {id(step): index for index, (step, _) in enumerate(expect_steps(case.steps))}
 
     @property
     def current(self) -> str:
@@ -275,7 +317,7 @@ class _Run:
                 for inner in step.body:  # the body's steps, without a label or warning capture each time
                     self.dispatch(inner, label)
             return
-        if step.kind in ("no_grad", "enable_grad", "set_grad_enabled", "inference_mode"):
+        if step.kind in GRAD_MODE_BLOCKS:
             try:
                 self.run_in_mode(step, label)
             except _StepFailed as failure:
@@ -621,139 +663,77 @@ class _Run:
             self.adapter.set_grad(tensor, new)
 
     def do_zero_grad(self, step: Step) -> None:
+        """Zero each .grad in place where there is one, as optimizer.zero_grad(set_to_none=False) does: a None .grad
+        has nothing to zero (and `None.zero_()` would be Python's AttributeError, not the engine's behaviour)."""
         for name in as_list(step.args["zero_grad"]):
-            self.adapter.zero_grad(self.tensor(name))
+            tensor = self.tensor(name)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a non-leaf's unset .grad warns on reading (RETAIN-6)
+                present = self.adapter.read_grad(tensor) is not None
+            if present:
+                self.adapter.zero_grad(tensor)
 
     def do_requires_grad_(self, step: Step) -> None:
         for name, flag in step.args["requires_grad_"].items():
             self.adapter.set_requires_grad(self.tensor(name), flag)
 
     def do_expect(self, step: Step) -> None:
-        problems: list[str] = []
-        first: list[str] = []  # the tensor of the first problem, for reports to mark in the case's graph
-
-        def about(name: str) -> None:
-            if problems and not first:
-                first.append(name)
-
+        """Read what the step looks at (observe), then judge it (judge.py); the judgment is kept where the caller
+        asked (run_case's `judgments`), so that another process can judge the same observations again."""
         expect = step.args["expect"]
-        for name, want in expect.get("value", {}).items():
-            value = self.env[name]
-            self.check_array(problems, f"value of {name}", want, value, self.dtypes.get(name, self.case_dtypes))
-            about(name)
-        for name, want in expect.get("grad", {}).items():
-            self.check_array(problems, f".grad of {name}", want, self.adapter.read_grad(self.tensor(name)),
-                             self.gradient_dtypes(name))
-            about(name)
-        for name, want in expect.get("grad_dtype", {}).items():
-            grad = self.adapter.read_grad(self.tensor(name))
-            got = None if grad is None else self.adapter.dtype_name(grad)
-            if got != want:
-                problems.append(f"dtype of .grad of {name}: expected {want}, got {got}")
-            about(name)
-        for flag, read in (("requires_grad", self.adapter.requires_grad), ("is_leaf", self.adapter.is_leaf),
-                           ("has_grad_fn", self.adapter.has_grad_fn), ("is_inference", self.adapter.is_inference)):
-            for name, want in expect.get(flag, {}).items():
-                got = bool(read(self.tensor(name)))
-                if got != want:
-                    problems.append(f"{flag} of {name}: expected {want}, got {got}")
-                about(name)
-        if "hook_calls" in expect:
-            self.check_hook_calls(problems, expect["hook_calls"])
-        if "hook_grads" in expect:
-            self.check_hook_grads(problems, expect["hook_grads"])
-        if "backward_calls" in expect:
-            self.check_backward_calls(problems, expect["backward_calls"])
-        if "saved_hook_calls" in expect:
-            self.saved_hooks.check(problems, expect["saved_hook_calls"], self.case.tolerance, self.case_dtypes[0])
+        observed = self.observe(expect)
+        problems, tensor = judge_expect(expect, observed, self.case.tolerance)
+        if self.judgments is not None:  # a copy: an engine may change the arrays it gave after this step
+            self.judgments.append(Judgment(self.expect_index[id(step)], self.current, snapshot(observed),
+                                           tuple(problems), tensor))
         if problems:
             failure = _StepFailed(problems[0] if len(problems) == 1 else f"{len(problems)} expectations failed",
                                   tuple(problems) if len(problems) > 1 else ())
-            failure.tensor = first[0] if first else None
+            failure.tensor = tensor
             raise failure
 
-    def check_array(self, problems: list[str], what: str, want: Any, value: Any, expected: Expected) -> None:
-        """The value against `want`, judged in the dtype asked for (`expected`), whose dtype is itself checked."""
+    def observe(self, expect: Mapping[str, Any]) -> Observed:
+        """Everything an `expect` step looks at, read from the engine in the order the step writes its checks."""
+        values = {name: self.read(self.env[name], self.dtypes.get(name, self.case_dtypes))
+                  for name in expect.get("value", {})}
+        grads = {name: self.read(self.adapter.read_grad(self.tensor(name)), self.gradient_dtypes(name))
+                 for name in expect.get("grad", {})}
+        grad_dtypes = {}
+        for name in expect.get("grad_dtype", {}):
+            grad = self.adapter.read_grad(self.tensor(name))
+            grad_dtypes[name] = None if grad is None else self.adapter.dtype_name(grad)
+        readers = {"requires_grad": self.adapter.requires_grad, "is_leaf": self.adapter.is_leaf,
+                   "has_grad_fn": self.adapter.has_grad_fn, "is_inference": self.adapter.is_inference}
+        flags = {flag: {name: bool(readers[flag](self.tensor(name))) for name in expect.get(flag, {})}
+                 for flag in FLAGS}
+        hooks = self.take_hook_log() if "hook_calls" in expect or "hook_grads" in expect else None
+        backward = None
+        if "backward_calls" in expect:
+            # Emptied in place: the engine's custom functions (made once per run) keep appending to this very list,
+            # so a second check sees the calls since the first (a fresh list would hide them).
+            backward = list(self.backward_log)
+            self.backward_log.clear()
+        saved = None
+        if "saved_hook_calls" in expect:
+            saved, self.saved_hooks.calls = self.saved_hooks.calls, []
+        return Observed(values, grads, grad_dtypes, flags, hooks, dict(self.hook_dtypes), backward, saved,
+                        self.case_dtypes, self.adapter.dtype, tuple(type(self.adapter).dtypes))
+
+    def read(self, value: Any, expected: Expected) -> Read:
+        """A value as a user reads it (to_numpy), with the dtypes it came in."""
         try:
             got = None if value is None else self.adapter.to_numpy(value)
         except _ADAPTER_BUGS:
             raise
         except Exception as exc:  # noqa: BLE001 - the engine's own reading of its result failed (SHAPE-5)
-            problems.append(f"{what}: the result cannot be read as a user reads it ({_exception(exc)}), SHAPE-5")
-            return
+            return Read(None, (), expected, _exception(exc))
         given = () if value is None else (self.adapter.dtype_name(value), str(got.dtype))
-        self.compare(problems, what, want, got, given, expected)
-
-    def compare(self, problems: list[str], what: str, want: Any, got: np.ndarray | None, given: tuple[str, ...],
-                expected: Expected) -> None:
-        """One problem line for `what`: its dtype (judged_dtype), then its values in the tolerance of the dtype asked
-        for; `given` holds the dtypes the engine gave it (none where it gave None)."""
-        dtype, wrong = judged_dtype(expected[0], given or (self.adapter.dtype,), type(self.adapter).dtypes)
-        mismatch = array_mismatch(thawed(want), got, dtype, self.case.tolerance)
-        found = [f"{wrong} ({expected[1]})"] if wrong else []
-        found += [mismatch] if mismatch else []
-        if found:
-            problems.append(f"{what}: {'; '.join(found)}")
+        return Read(got, given, expected)
 
     def take_hook_log(self) -> list[tuple[str, np.ndarray | None, bool | None]]:
         """Every hook call since the last time the log was taken, in order; the log starts afresh."""
         log, self.hook_log = self.hook_log, []
         return log
-
-    @staticmethod
-    def logged(grad: np.ndarray | None) -> tuple[str, ...]:
-        """The dtype a logged gradient came in (none where the hook saw None)."""
-        return () if grad is None else (str(grad.dtype),)
-
-    def check_hook_grads(self, problems: list[str], expected: Any) -> None:
-        """Per hook, the gradients it saw in order; the order across hooks is not checked."""
-        calls = _by_label([(label, grad) for label, grad, _ in self.take_hook_log()])
-        if sorted(calls) != sorted(expected):
-            problems.append(f"hooks called: expected {sorted(expected)}, got {sorted(calls)}")
-            return
-        for label, wanted in expected.items():
-            seen = calls[label]
-            if len(seen) != len(wanted):
-                problems.append(f"hook {label}: expected {len(wanted)} call(s), got {len(seen)}")
-                continue
-            for index, (want, grad) in enumerate(zip(wanted, seen, strict=True), start=1):
-                self.compare(problems, f"hook {label}, call {index}", want, grad, self.logged(grad),
-                             self.hook_dtypes.get(label, self.case_dtypes))
-
-    def check_hook_calls(self, problems: list[str], expected: Any) -> None:
-        log = self.take_hook_log()
-        got_labels, want_labels = [label for label, _, _ in log], [call["hook"] for call in expected]
-        if got_labels != want_labels:
-            problems.append(f"hook calls: expected {want_labels}, got {got_labels}")
-            return
-        for index, (call, (label, grad, mode)) in enumerate(zip(expected, log, strict=True), start=1):
-            if "grad" in call:
-                self.compare(problems, f"hook call {index} ({label})", call["grad"], grad, self.logged(grad),
-                             self.hook_dtypes.get(label, self.case_dtypes))
-            if "grad_mode" in call and mode != call["grad_mode"]:
-                problems.append(f"hook call {index} ({label}): grad mode inside was {mode}, expected {call['grad_mode']}")
-
-    def check_backward_calls(self, problems: list[str], expected: Any) -> None:
-        """The calls of case functions' backwards since the last check, in order: which, what arrived, grad mode."""
-        # Emptied in place: the engine's custom functions (made once per run) keep appending to this very list,
-        # so a second check sees the calls since the first (a fresh list would hide them).
-        log = list(self.backward_log)
-        self.backward_log.clear()
-        got, want = [call["function"] for call in log], [call["function"] for call in expected]
-        if got != want:
-            problems.append(f"backward calls: expected {want}, got {got}")
-            return
-        for number, (call, seen) in enumerate(zip(expected, log, strict=True), start=1):
-            if len(call["grads"]) != len(seen["grads"]):
-                problems.append(f"backward call {number} ({seen['function']}): expected {len(call['grads'])} "
-                                f"gradient(s), got {len(seen['grads'])}")
-                continue
-            for slot, (want_grad, grad) in enumerate(zip(call["grads"], seen["grads"], strict=True)):
-                self.compare(problems, f"backward call {number} ({seen['function']}), gradient {slot}", want_grad,
-                             grad, self.logged(grad), self.case_dtypes)
-            if "grad_mode" in call and seen["grad_mode"] != call["grad_mode"]:
-                problems.append(f"backward call {number} ({seen['function']}): grad mode inside was "
-                                f"{seen['grad_mode']}, expected {call['grad_mode']}")
 
 
 # Steps whose own argument names the tensor (or tensors, first one counts) they act on.
@@ -804,24 +784,49 @@ _GRADSPEC = str(Path(__file__).resolve().parent.parent)  # the gradspec package,
 _ADAPTER_BUGS = (AttributeError, TypeError, NameError, ImportError, KeyError, IndexError, AssertionError)
 
 
+# Python's own complaints about a program: raised at an adapter's line, the adapter's mistake (a name it misspelt, an
+# argument the engine's function does not take), whoever's compiled code raised them.
+_PROGRAM_MISTAKES = (AttributeError, TypeError, NameError, ImportError, KeyError, AssertionError, NotImplementedError)
+
+
 def _raised_by_harness(exc: BaseException, adapter: Adapter) -> bool:
     """Whether the innermost frame of `exc` is gradspec's code or the adapter's (any class it inherits from).
 
-    An exception from inside the engine's Python code is the engine's behaviour and is judged; one
-    from the adapter's own lines (a bug, an API the installed engine lacks, or a compiled function
-    of the engine that the adapter called with arguments it refused) says nothing about conformance.
+    An exception from inside the engine's Python code is the engine's behaviour and is judged; so is one that a
+    compiled function raised at an adapter's line while the adapter applied an op (apply, apply_inplace, setitem: an
+    index out of range, a RuntimeError): the engine refusing an op on the case's operands, as the same refusal from
+    an engine written in Python is (the reference engine's numpy raising inside it). The adapter's own `raise`,
+    Python's complaints about a program (_PROGRAM_MISTAKES), and anything else raised at its lines or gradspec's
+    (an adapter writing into a read-only value) say nothing about conformance.
     """
     frame = exc.__traceback__
     if frame is None:
         return False
-    while frame.tb_next is not None:
+    entries = []
+    while frame is not None:
+        entries.append(frame)
         frame = frame.tb_next
-    filename = str(Path(frame.tb_frame.f_code.co_filename).resolve())
-    if filename.startswith(_GRADSPEC):
-        return True
+    frame = entries[-1]
     modules = {sys.modules.get(cls.__module__) for cls in type(adapter).__mro__}
-    return any(filename == str(Path(module.__file__).resolve()) for module in modules
-               if module is not None and getattr(module, "__file__", None))
+    files = {str(Path(module.__file__).resolve()) for module in modules
+             if module is not None and getattr(module, "__file__", None)}
+
+    def file_of(entry) -> str:
+        return str(Path(entry.tb_frame.f_code.co_filename).resolve())
+
+    if file_of(frame) in files:
+        applying = any(entry.tb_frame.f_code.co_name in _OP_METHODS and file_of(entry) in files for entry in entries)
+        return not applying or isinstance(exc, _PROGRAM_MISTAKES) or _raise_statement(frame)
+    return file_of(frame).startswith(_GRADSPEC)
+
+
+_OP_METHODS = frozenset({"apply", "apply_inplace", "setitem"})  # the adapter's methods that apply the case's ops
+
+
+def _raise_statement(frame) -> bool:
+    """Whether a traceback entry stopped at a `raise` (or an assert) of its own code, not inside a call it made."""
+    return any(instruction.offset == frame.tb_lasti and instruction.opname in ("RAISE_VARARGS", "RERAISE")
+               for instruction in dis.get_instructions(frame.tb_frame.f_code))
 
 
 
