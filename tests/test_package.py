@@ -14,6 +14,16 @@ import pytest
 from .conftest import CASES, REPO
 
 
+def _setuptools_builds_it() -> bool:
+    """Whether the installed setuptools reads pyproject.toml's SPDX license (77 and later); if not, pip builds in an
+    isolated environment with the setuptools pyproject.toml asks for (a fresh Python 3.11 venv has 65)."""
+    if importlib.util.find_spec("setuptools") is None:
+        return False
+    from importlib.metadata import version
+    from packaging.version import Version
+    return Version(version("setuptools")) >= Version("77")
+
+
 @pytest.fixture(scope="module")
 def wheel_names(tmp_path_factory) -> list[str]:
     """The wheel of a clean copy of the source tree: setuptools reuses a `build/` folder, whose stale files (a case
@@ -26,7 +36,7 @@ def wheel_names(tmp_path_factory) -> list[str]:
         return {n for n in names if (top and n in outputs) or n == "__pycache__" or n.endswith(".egg-info")
                 or n.startswith(".hypothesis")}
     shutil.copytree(REPO, source, ignore=ignored)
-    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    isolation = ["--no-build-isolation"] if _setuptools_builds_it() else []
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", *isolation, str(source),
                     "-w", str(folder)], check=True, capture_output=True, timeout=300)
     (wheel,) = folder.glob("gradspec-*.whl")
