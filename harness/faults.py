@@ -1145,6 +1145,20 @@ def _unpack_skipped(patch):
             None if value is None else value.packed for value in saved))
 
 
+def _unpacked_as_constants(patch):
+    """Under create_graph, an unpacked value enters the gradient's graph as a constant, without the saved history."""
+    import gradspec.reference_engine.saved_hooks as H
+    patch(H.Packed, "unpack", lambda unpack: lambda self: _without_source(unpack, self))
+
+
+def _without_source(unpack, packed):
+    source, packed.source = packed.source, None
+    try:
+        return unpack(packed)
+    finally:
+        packed.source = source
+
+
 def _post_hook_result_kept(patch):
     """A value a post-accumulate-grad hook returns becomes the leaf's .grad instead of raising."""
     def make(accumulate_leaf):
@@ -1415,6 +1429,8 @@ FAULTS: dict[str, Fault] = {fault.rule: fault for fault in [
     Fault("SAVED-3", "the outermost block's hooks apply, not the innermost's", _pack_all_fault(_outermost_hooks)),
     Fault("SAVED-4", "saved-tensor hooks are shared by every thread", _state_shared_by_threads(("saved_hooks",))),
     Fault("SAVED-5", "a pack hook may modify its input in place unnoticed", _pack_all_fault(_pack_unchecked)),
+    Fault("SAVED-7", "under create_graph, unpacked values enter the gradient's graph as constants",
+          _unpacked_as_constants),
     Fault("PASS-6", "several outputs are differentiated in one pass each", lambda patch: patch(
         reference_engine, "backward", lambda original: lambda *args, **kwargs: _one_pass_per_output(
             original, *args, **kwargs))),

@@ -344,8 +344,10 @@ def _flip(a, dim):
 
 
 def _pow_base_grad(g, a, b, out, attrs):
-    """b * a^(b-1), and 0 where b == 0 (a^0 is constant in a), not 0 * 0^-1 = nan at a = 0."""
-    at_zero = constant((data_of(b) == 0).astype(data_of(b).dtype), b)
+    """b * a^(b-1), and 0 where a == 0 and b == 0 (a^0 is constant in a), not 0 * 0^-1 = nan. Only there is the
+    exponent shifted (to b, whose factor b makes the value 0): elsewhere the rule stays b * a^(b-1), so that its own
+    derivative with respect to b at b == 0 is a^-1 (DERIV-2), which a mask over every b == 0 would make 0 or 1."""
+    at_zero = constant(((data_of(a) == 0) & (data_of(b) == 0)).astype(data_of(b).dtype), b)
     return g * b * a ** (b - 1 + at_zero)
 
 

@@ -32,13 +32,14 @@ class saved_tensors_hooks:
 
 
 class Packed:
-    """What pack returned for one saved tensor, with the unpack that turns it back into one, and the tensor's
-    version counter and its version when saved."""
+    """What pack returned for one saved tensor, with the unpack that turns it back into one, the tensor's version
+    counter and its version when saved, and the tensor itself where it requires grad (`source`: its history)."""
 
-    __slots__ = ("packed", "unpack_hook", "counter", "version")
+    __slots__ = ("packed", "unpack_hook", "counter", "version", "source")
 
-    def __init__(self, packed: Any, unpack_hook: Callable[[Any], Any], counter: Any, version: int):
+    def __init__(self, packed: Any, unpack_hook: Callable[[Any], Any], counter: Any, version: int, source: Any = None):
         self.packed, self.unpack_hook, self.counter, self.version = packed, unpack_hook, counter, version
+        self.source = source
 
     def unpack(self) -> Any:
         from .tensor import Tensor  # here, not at the top: tensor imports graph, which imports this module
@@ -51,6 +52,10 @@ class Packed:
         if not isinstance(value, Tensor):
             raise TypeError(f"Output of saved tensor unpack_hook expected to be a Tensor but got result of type "
                             f"{type(value).__name__}")
+        if self.source is not None and grad_mode.is_grad_enabled():
+            # a pass with create_graph records its gradient: the unpacked value stands there for the saved one, with
+            # unpack's values and the saved tensor's history (SAVED-7), as without hooks (HIGHER-2)
+            return self.source + (value - self.source).detach()
         return value
 
 
@@ -77,7 +82,7 @@ def pack_all(saved: tuple) -> PackedValues:
                 raise PackHookInplaceError("A saved tensor pack hook is modifying its input in place. Tensors "
                                            "provided as input to pack hook can not be modified by in-place "
                                            "operations.")
-            packed.append(Packed(value, unpack_hook, counter, before))
+            packed.append(Packed(value, unpack_hook, counter, before, tensor if tensor.requires_grad else None))
     return PackedValues(packed)
 
 
