@@ -133,6 +133,11 @@ def _print_lacking_ops(adapter: type, unavailable: str | None) -> None:
         print(f"  ops without a second derivative: {len(once)}")
         for op, why in sorted(once.items()):
             print(f"    {op}: {why}")
+    tolerates = adapter.fuzz_tolerates
+    if tolerates:
+        print(f"  differences the sequence fuzzer tolerates: {len(tolerates)}")
+        for name, case in sorted(tolerates.items()):
+            print(f"    {name}: recorded by {case}")
 
 
 def check_faults(paths: Sequence[str], coverage_path: str | None = None) -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from gradspec import __version__, contracts, paths
-from gradspec.fuzz import campaign
+from gradspec.fuzz import campaign, isolated
 from gradspec.language.case import Case
 from gradspec.language.errors import CaseFileError, did_you_mean
 from gradspec.language.graph import case_graph, node_at
@@ -31,7 +31,7 @@ from gradspec.printable import shown
 from gradspec.reports import html, markdown
 from gradspec.reports.report import UNFINISHED, ReportBuilder, is_final
 from gradspec.reports.tables import JUDGED, OUTCOMES
-from gradspec.running import expectations
+from gradspec.running import expectations, import_probe
 from gradspec.running.interpreter import ERROR, FAILED, NOT_APPLICABLE, Outcome, run_case
 from gradspec.running.isolation import Request, Workers
 from gradspec.running.registry import EngineNotFound, default_engines, load_adapter, registered
@@ -108,11 +108,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gradspec-traceback", action="store_true",
                     help="show the whole traceback of an engine or adapter exception in a failure")
     group.addoption("--gradspec-isolation", choices=("process", "none"), default="process",
-                    help="run engines in a worker process, so that a crash or a hang costs one case (default), "
-                         "or in pytest's own process (none: for a debugger)")
+                    help="run engines in a worker process, so that a crash or a hang costs one case or fuzz "
+                         "property (default), or in pytest's own process (none: for a debugger)")
     group.addoption("--gradspec-timeout", type=time_limit, default=600.0, metavar="SECONDS",
-                    help="the longest one case may take before it is an error and its process is killed "
-                         "(default 600; with --gradspec-isolation process)")
+                    help="the longest one case, or one fuzz draw, may take before it is an error and its process is "
+                         "killed (default 600; with --gradspec-isolation process)")
     fuzz = parser.getgroup("gradspec-fuzz", "gradspec fuzzing (pytest --pyargs gradspec.fuzz)")
     fuzz.addoption("--fuzz-examples", type=int, default=100, metavar="N",
                    help="random graphs per fuzz property and engine (0 turns fuzzing off; default 100)")
@@ -269,16 +269,21 @@ class _Session:
         self.skip_reasons: dict[str, str] = {}  # why a whole engine-device-dtype run could not start
         self.case_file_errors: set[str] = set()
 
-    def prestart(self) -> None:
-        """Start the first engine's worker once a case file is collected, so that its start-up (importing the
-        engine) overlaps the rest of collection instead of delaying the first case."""
-        if self.prestarted or self.config.getoption("--gradspec-isolation") != "process" or \
-                self.config.getoption("collectonly"):
+    def prestart(self, engine: str | None = None) -> None:
+        """Start the first engine's worker without waiting (`engine`: before this process imports it), so that its
+        start-up (importing the engine) overlaps this process's own import and collection instead of delaying the first
+        case or fuzz property. Not in pytest-xdist's controller, which runs nothing."""
+        config = self.config
+        if self.prestarted or config.getoption("--gradspec-isolation") != "process" or \
+                config.getoption("collectonly") or config.getoption("help", False) or \
+                (config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput")):
             return
         self.prestarted = True
-        runnable = [engine for engine in self.engines if engine.adapter.unavailable_reason() is None]
-        if runnable:
-            self.worker.prestart(runnable[0].name)
+        if engine is None:
+            runnable = [choice for choice in self.engines if choice.adapter.unavailable_reason() is None]
+            engine = runnable[0].name if runnable else None
+        if engine is not None:
+            self.worker.prestart(engine)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """Remember broken case files (only this plugin collects YAML); pytest-xdist forwards these too."""
@@ -424,8 +429,9 @@ class _Session:
                 names = [n for n in names if n != "all"] + sorted(optional)
             if not names:
                 raise pytest.UsageError("no gradspec engine is registered; is gradspec installed (pip install -e .)?")
+            self.prestart(names[0])  # its worker imports the engine while this process does
             try:
-                self._engines = [EngineChoice(name, load_adapter(name)) for name in names]
+                self._engines = [EngineChoice(name, _imported(name)) for name in names]
             except EngineNotFound as exc:
                 raise pytest.UsageError(str(exc)) from None
             labels = [engine.label for engine in self._engines]
@@ -458,6 +464,13 @@ class _Session:
                     raise pytest.UsageError(f"--device {device}: engine {engine.label!r} cannot use it here: {reason}")
 
 
+def _imported(name: str) -> type:
+    """The adapter class, once a process of its own has survived importing it (import_probe: an adapter gradspec does
+    not ship may segfault or exit there, which would end this process with no word)."""
+    import_probe.check(name)
+    return load_adapter(name)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Fuzz properties run once per chosen engine and device, in float64 (finite differences need it)."""
     if "gradspec_fuzz_engine" not in metafunc.fixturenames:
@@ -466,6 +479,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     runs = [(engine, device) for engine in session.engines for device in (session.devices or engine.adapter.devices)]
     metafunc.parametrize("gradspec_fuzz_engine", runs,
                          ids=[f"{engine.label}-{device}-float64" for engine, device in runs])
+    if metafunc.config.getoption("--fuzz-examples") > 0:
+        session.prestart()  # the properties run in the engine's worker: its import overlaps the rest of collection
 
 
 @pytest.fixture
@@ -477,7 +492,22 @@ def gradspec_fuzz_adapter(request, gradspec_fuzz_engine):
     reason = engine.adapter.why_not_runnable(device, "float64")
     if reason:
         pytest.skip(reason)
+    if isolated.applies(request.node):  # the worker makes the adapter: no engine code runs in pytest's process
+        return isolated.InWorker(engine.name, device)
     return engine.adapter(device, "float64")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function):
+    """A fuzz property runs in its engine's worker process (gradspec.fuzz.isolated), as a case does: a draw that
+    crashes or hangs is an error of that property, with the draw staged, and the run goes on."""
+    if not isolated.applies(pyfuncitem):
+        return None
+    __tracebackhide__ = True  # the property's own failure, not this hook, is what a failure shows
+    session: _Session = pyfuncitem.config._gradspec  # type: ignore[attr-defined]
+    request = isolated.PropertyRequest.of(pyfuncitem)
+    isolated.run(session.worker.for_engine(request.engine), request, pyfuncitem.config.getoption("--gradspec-timeout"))
+    return True
 
 
 @pytest.fixture

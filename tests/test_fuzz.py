@@ -394,9 +394,9 @@ def test_the_sequence_property_finds_a_derivative_computed_in_float32_inside_flo
         properties.run_sequences(TorchAdapter("cpu", "float64"), settings(QUICK, max_examples=500), tmp_path)
 
 
-@pytest.mark.parametrize("rule", ["HOOK-2", "PASS-1", "CUSTOM-4", "PASS-7"],
+@pytest.mark.parametrize("rule", ["HOOK-2", "PASS-1", "CUSTOM-4", "PASS-7", "LIFE-1", "LIFE-4"],
                          ids=["hook order", "grad mode during backward", "a custom backward's shape check",
-                              "order around a node"])
+                              "order around a node", "a pass that frees nothing", "a shared node left usable"])
 def test_the_sequence_property_finds_planted_faults_of_the_backward_pass(rule, tmp_path):
     """PyTorch is the engine under test and the reference engine, the judge, carries the fault (gradspec.faults):
     hooks on one tensor run in reverse, hooks run without grad mode under create_graph, a custom backward's

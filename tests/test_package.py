@@ -20,6 +20,7 @@ def _setuptools_builds_it() -> bool:
     if importlib.util.find_spec("setuptools") is None:
         return False
     from importlib.metadata import version
+
     from packaging.version import Version
     return Version(version("setuptools")) >= Version("77")
 

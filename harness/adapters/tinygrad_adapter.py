@@ -42,7 +42,8 @@ ERRORS = [
 
 
 def _transpose(a):
-    return a if a.ndim < 2 else a.transpose(0, 1)
+    """A new tensor for any rank, as the vocabulary's transpose (a view) is: not the operand itself below 2-d."""
+    return a.reshape(a.shape) if a.ndim < 2 else a.transpose(0, 1)
 
 
 def _reduce(method: str):
@@ -97,6 +98,9 @@ class TinygradAdapter(Absent, Adapter):
     devices = ("cpu",)
     dtypes = ("float64", "float32")
     capabilities = frozenset({"backward", "grad", "create_graph", "detach", "setitem"})
+    fuzz_tolerates = {"unreached_leaf_gets_zeros": "accumulation/leaf-only-in-a-condition-gets-no-gradient.yaml",
+                      "one_output_per_grad": "vjp/several-outputs-sum.yaml",
+                      **{f"op:{op}": f"derivatives/{op}.yaml" for op in ("asin", "acos", "atan", "gelu", "erf")}}
     lacks_ops = frozenset({"expm1", "log1p", "erfc", "atan2", "hypot", "remainder",
                            "norm", "take", "outer", "trace", "diag", "inv", "det", "solve"})
     errors = ERRORS

@@ -9,7 +9,8 @@ import numpy as np
 from gradspec import contracts
 from gradspec.adapter import Adapter
 from gradspec.adapters.reference_adapter import ReferenceAdapter
-from gradspec.fuzz import kinks, oracle, sequences, staging, wrapping
+from gradspec.fuzz import draws, kinks, oracle, sequences, staging, wrapping
+from gradspec.fuzz.differences import tolerated_ops
 from gradspec.fuzz.strategies import Draw, graphs
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -55,7 +56,7 @@ def run(check: Callable, adapter: Adapter, fuzz_settings: settings, staging_fold
         else:
             data = staging.with_gradient_expectation(draw, oracle.elementwise_gradient(problem), adapter,
                                                      FD_DERIVATION, ["VJP-2"])
-        return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}")
+        return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}", failure)
 
     exclude = excluded_ops(adapter, twice=check is second_order)
     _run_and_stage("draw", st.tuples(graphs(indexing=indexing, exclude=exclude), st.integers(0, 2**32 - 1)),
@@ -65,26 +66,29 @@ def run(check: Callable, adapter: Adapter, fuzz_settings: settings, staging_fold
 
 
 def run_sequences(adapter: Adapter, fuzz_settings: settings, staging_folder: Path, engine: str | None = None,
-                  strategy=None, stem: str = "sequence") -> None:
+                  strategy=None, stem: str = "sequence", judge: type[Adapter] = ReferenceAdapter) -> None:
     """Random sequences of autograd calls must behave on `adapter` as on the reference engine.
 
     `strategy` draws the sequences (default `sequences.sequences()`; `view_sequences.view_sequences()` for views).
+    `judge` is the engine whose observations count as right (the discovery benchmark plants faults in the reference
+    engine and judges it by PyTorch, so that the fault sits where an engine's would).
     """
-    reference = ReferenceAdapter("cpu", "float64")
+    reference = judge("cpu", "float64")
 
     def write(sequence: sequences.Sequence, failure: Exception) -> Path:
-        try:  # the reference engine's observations, comparing it with itself (which cannot disagree)
-            observed = sequences.compare(sequence, reference, ReferenceAdapter("cpu", "float64"))
+        try:  # the judge's observations, comparing it with itself (which cannot disagree)
+            observed = sequences.compare(sequence, reference, judge("cpu", "float64"))
         except sequences.Disagreement:
-            raise sequences.Disagreement(f"{failure}\nno case written: the reference engine cannot run this "
+            raise sequences.Disagreement(f"{failure}\nno case written: the judge cannot run this "
                                          "sequence itself") from None
         data = sequences.as_case(sequence, observed, adapter.name)
-        return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}")
+        return staging.write_case(data, staging_folder, f"{stem}-{adapter.name}", failure)
 
     # a sequence may differentiate a create_graph result again
     twice = "create_graph" in adapter.capabilities
     both, agreed = common_capabilities(adapter, reference)
-    default = sequences.sequences(exclude=excluded_ops(adapter, twice), extras=both, agreed=agreed)
+    exclude = excluded_ops(adapter, twice) | excluded_ops(reference, twice)  # a judge's recorded bugs are no finding
+    default = sequences.sequences(exclude=exclude, extras=both, agreed=agreed)
     _run_and_stage("sequence", default if strategy is None else strategy,
                    lambda sequence: sequences.compare(sequence, adapter, reference),
                    sequences.Disagreement, write, adapter, fuzz_settings, engine)
@@ -103,17 +107,18 @@ def common_capabilities(adapter: Adapter, reference: Adapter) -> tuple[frozenset
 def excluded_ops(adapter: Adapter, twice: bool = False) -> frozenset[str]:
     """The ops a property does not draw for this engine: those it lacks (`lacking_ops`: declared, and its op table's
     gaps), those whose difference in the installed release spec/versions.yaml already records (its known failures are
-    the corpus's; fuzzing looks for new ones), and, for a property that differentiates `twice`, those the adapter
-    declares `once_differentiable_ops`."""
+    the corpus's; fuzzing looks for new ones), those whose values its expectation file records as different (`op:NAME`
+    in `fuzz_tolerates`), and, for a property that differentiates `twice`, those the adapter declares
+    `once_differentiable_ops`."""
     from gradspec.reports.versions import recorded_ops
     once = frozenset(adapter.once_differentiable_ops) if twice else frozenset()
-    return adapter.missing_ops() | recorded_ops(adapter.name, adapter.version()) | once
+    return adapter.missing_ops() | recorded_ops(adapter.name, adapter.version()) | once | tolerated_ops(adapter)
 
 
 def run_kinks(adapter: Adapter, fuzz_settings: settings, staging_folder: Path, engine: str | None = None) -> None:
     """Gradients exactly at kinks must follow the KINK rules (for engines that claim PyTorch's conventions)."""
     def write(example: kinks.KinkDraw, failure: Exception) -> Path:
-        return staging.write_case(kinks.case_of(example), staging_folder, f"kink-{adapter.name}")
+        return staging.write_case(kinks.case_of(example), staging_folder, f"kink-{adapter.name}", failure)
 
     _run_and_stage("kink draw", kinks.kink_draws(exclude=excluded_ops(adapter)), lambda e: kinks.check(e, adapter),
                    kinks.KinkMismatch, write, adapter, fuzz_settings, engine)
@@ -122,7 +127,8 @@ def run_kinks(adapter: Adapter, fuzz_settings: settings, staging_folder: Path, e
 def run_wrapping(adapter: Adapter, fuzz_settings: settings, staging_folder: Path, engine: str | None = None) -> None:
     """A chain of ops wrapped in a custom function with its own derivative must change no derivative."""
     def write(example: wrapping.Wrapped, failure: Exception) -> Path:
-        return staging.write_case(wrapping.case_of(example, adapter), staging_folder, f"wrapping-{adapter.name}")
+        return staging.write_case(wrapping.case_of(example, adapter), staging_folder, f"wrapping-{adapter.name}",
+                                  failure)
 
     second = {"grad", "create_graph"} <= adapter.capabilities  # else first derivatives, by grad or backward
     _run_and_stage("wrapped graph", wrapping.wrapped_graphs(exclude=excluded_ops(adapter, twice=second),
@@ -133,12 +139,22 @@ def run_wrapping(adapter: Adapter, fuzz_settings: settings, staging_folder: Path
 
 def _run_and_stage(noun: str, strategy, judge: Callable, failure_type: type[AssertionError], write: Callable,
                    adapter: Adapter, fuzz_settings: settings, engine: str | None) -> None:
-    """Run `judge` on drawn examples; on failure write the shrunk example as a case and name the file."""
+    """Run `judge` on drawn examples; on failure write the shrunk example as a case and name the file.
+
+    In a fuzz worker, each example is told to pytest's process before it is judged (draws.Watch), and a worker asked
+    to replay the example its predecessor died in stages that one instead of drawing."""
+    watch = draws.current
+    if watch is not None and watch.replay is not None:
+        path = write(watch.replay.example, watch.replay.crash)
+        raise draws.DrawCrashed(f"{watch.replay.crash}\n{noun} written to {path}; "
+                                f"{_replay_command(path, adapter, engine)}", watch.replay.crash.what)
     failing: dict = {}
 
     @fuzz_settings
     @given(example=strategy)
     def prop(example) -> None:
+        if watch is not None:
+            watch.drawing(noun, example)
         try:
             judge(example)
         except failure_type:
@@ -150,10 +166,15 @@ def _run_and_stage(noun: str, strategy, judge: Callable, failure_type: type[Asse
     except Exception as exc:  # also hypothesis's Flaky and groups of distinct failures, which wrap ours
         if "example" not in failing:
             raise
+        if watch is not None:
+            watch.staging()
         path = write(failing["example"], exc)
         detail = str(exc)
         for inner in getattr(exc, "exceptions", ()):  # a group of distinct failures: each one's first line
             detail += f"\n  - {(str(inner).splitlines() or [''])[0]}"
-        raise failure_type(f"{detail}\nshrunk {noun} written to {path}; replay it with: "
-                           f"pytest {path} --engine {engine or adapter.name} --device {adapter.device} "
-                           "--dtype float64") from None
+        raise failure_type(f"{detail}\nshrunk {noun} written to {path}; "
+                           f"{_replay_command(path, adapter, engine)}") from None
+
+
+def _replay_command(path: Path, adapter: Adapter, engine: str | None) -> str:
+    return f"replay it with: pytest {path} --engine {engine or adapter.name} --device {adapter.device} --dtype float64"

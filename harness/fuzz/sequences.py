@@ -14,18 +14,20 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+from gradspec.absent import Unsupported
+from gradspec.fuzz.differences import tolerated
 from gradspec.fuzz.staging import plain
 from gradspec.fuzz.strategies import graphs
 from gradspec.language.errors import CaseFileError
 from gradspec.language.loader import build_case, needed_capabilities
 from gradspec.language.step_kinds import needs, step_keys
-from gradspec.running.interpreter import Session
+from gradspec.running.interpreter import AdapterFault, Session
 from hypothesis import reject
 from hypothesis import strategies as st
 
 RTOL, ATOL = 1e-9, 1e-12
-EITHER_ERROR = {"freed_graph", "inplace_modified", "custom_grad_count", "custom_grad_shape", "hook_error",
-                "unused_input"}  # LIFE-7
+EITHER_ERROR = {"freed_graph", "inplace_modified", "custom_grad_count", "custom_grad_shape", "once_differentiable",
+                "hook_error", "hook_shape", "post_accumulate_returned", "unused_input"}  # LIFE-7
 
 # What a drawn sequence may call: an engine lacking any of these cannot be compared so.
 CAPABILITIES = frozenset({"grad", "backward", "allow_unused", "create_graph", "graph_lifetime", "retain_grad",
@@ -61,6 +63,11 @@ FUNCTIONS = {
     "ReadTwice": {"inputs": ["x"], "forward": ["y = x * x * x"], "outputs": ["y"], "save": ["x"], "reads_saved": 2,
                   "backward": ["gx = grad_y * 3 * x * x"], "returns": ["gx"]},
 }
+# Ops whose result some engine saves where the reference engine keeps only what ops.yaml's `saves` says: updating
+# such a result in place (directly, or as a custom function's dirty input) raises inplace_modified in that engine
+# alone, which INPLACE-1 leaves to each engine (what a node saves is its own business), so the fuzzer does not.
+SAVED_BY_SOME = {"prod": "PyTorch's prod_backward reads the result as well as the input (its derivatives.yaml); the "
+                         "reference engine reads the input only"}
 # What a function's ctx options need of an engine (the loader's FUNCTION_OPTIONS), besides custom_function.
 _OPTION_NEEDS = {"non_differentiable": "custom_non_differentiable", "dirty": "custom_dirty",
                  "materialize_grads": "custom_materialize_grads", "once_differentiable": "custom_once_differentiable"}
@@ -99,6 +106,7 @@ def sequences(draw, max_calls: int = 8, exclude: frozenset = frozenset(), extras
     steps = list(data["steps"])
     shapes = _shapes(data)
     intermediates = [name for name in shapes if name not in data["tensors"]]
+    unsaveable = _results_of(steps, frozenset(SAVED_BY_SOME))
     if graph.grad_output is None:
         loss = f"sum({graph.output})"
     else:
@@ -107,7 +115,7 @@ def sequences(draw, max_calls: int = 8, exclude: frozenset = frozenset(), extras
     used = set()
     if "custom_function" in extras:
         custom_steps, outputs, used = draw(custom_calls(list(graph.leaves) + intermediates, extras, exclude,
-                                                        tuple(intermediates)))
+                                                        tuple(intermediates), unsaveable, shapes))
         steps += custom_steps
         loss = " + ".join([loss, *(f"sum({name})" for name in outputs)])
         if used:
@@ -128,7 +136,8 @@ def sequences(draw, max_calls: int = 8, exclude: frozenset = frozenset(), extras
     # hooks go on results that have a node: computed from a leaf (every leaf requires grad) along a gradient path
     hookable = [name for name in intermediates if depends.get(name, set()) & set(graph.leaves)]
     steps += draw(calls(list(graph.leaves), intermediates, hookable, max_calls, extras, shapes=shapes,
-                        roots=tuple(roots), agreed=agreed, depends=depends, views=_views(graph.data["steps"])))
+                        roots=tuple(roots), agreed=agreed, depends=depends, views=_views(graph.data["steps"]),
+                        unmodifiable=unsaveable))
     data["steps"] = steps
     try:  # a custom call's operands may not broadcast together (Product): such a draw is not a case
         data["capabilities"] = sorted(needed_capabilities(data))
@@ -191,6 +200,20 @@ def _dependencies(steps: list, functions: frozenset[str]) -> dict[str, set[str]]
     return depends
 
 
+def _results_of(steps: list, ops: frozenset[str]) -> frozenset[str]:
+    """The names that compute steps bind to results of `ops`."""
+    from gradspec.language.expressions import ExpressionError, parse_statement
+    found = set()
+    for text in steps:
+        try:
+            statement = parse_statement(text)
+        except ExpressionError:
+            continue  # a custom function's call
+        if getattr(statement.expr, "op", None) in ops:
+            found.update(statement.targets or (statement.target,))
+    return frozenset(found)
+
+
 def _views(steps: list) -> frozenset[str]:
     """The names that compute steps bind to results of view ops (spec/ops.yaml's `view: true`)."""
     from gradspec import contracts
@@ -213,7 +236,8 @@ def _broadcast(a: tuple, b: tuple) -> bool:
 
 @st.composite
 def custom_calls(draw, names: list[str], extras: frozenset, exclude: frozenset = frozenset(),
-                 intermediates: tuple = ()) -> tuple[list[str], list[str], set[str]]:
+                 intermediates: tuple = (), unmodifiable: frozenset = frozenset(), shapes: dict | None = None
+                 ) -> tuple[list[str], list[str], set[str]]:
     """Up to two calls of custom functions on values of the graph: the steps, the outputs for the loss to sum, the
     functions used; none whose steps call an op in `exclude` or needs what `extras` lacks."""
     steps, outputs, used = [], [], set()
@@ -224,9 +248,17 @@ def custom_calls(draw, names: list[str], extras: frozenset, exclude: frozenset =
     for index in range(draw(st.integers(0, 2), label="custom calls")):
         name = draw(st.sampled_from(choices), label=f"custom function {index}")
         # a dirty input is an intermediate where there is one (a leaf's in-place update is refused: leaf_inplace)
-        pool = [n for n in names if n in intermediates] or names if "dirty" in FUNCTIONS[name] else names
-        operands = [draw(st.sampled_from(pool), label=f"operand {slot} of custom call {index}")
-                    for slot in FUNCTIONS[name]["inputs"]]
+        # (and never a result of SAVED_BY_SOME: mark_dirty updates it in place)
+        modifiable = [n for n in names if n not in unmodifiable]
+        pool = ([n for n in modifiable if n in intermediates] or modifiable) if "dirty" in FUNCTIONS[name] else names
+        if not pool:
+            continue
+        operands = [draw(st.sampled_from(pool), label=f"operand 0 of custom call {index}")]
+        # operands of one shape: whether a backward's gradient of a broadcast shape is summed back to its input
+        # (PyTorch) or refused (JAX, TensorFlow) is engine-specific (CUSTOM-5)
+        alike = [n for n in pool if shapes is None or shapes.get(n) == shapes.get(operands[0])]
+        operands += [draw(st.sampled_from(alike), label=f"operand {slot} of custom call {index}")
+                     for slot in range(1, len(FUNCTIONS[name]["inputs"]))]
         function = FUNCTIONS[name]
         results = [f"c{index}_{output}" for output in function["outputs"]]
         steps.append(f"{', '.join(results)} = {name}({', '.join(operands)})")
@@ -310,6 +342,7 @@ class _Draw:
     updated_leaf: bool = False  # a leaf was updated in place: no hook is registered after (_without_hooks)
     modified: bool = False  # something was updated in place
     packed: bool = False  # a saved-tensor hooks block ran
+    unmodifiable: frozenset = frozenset()  # results of SAVED_BY_SOME ops: never updated in place
 
     def may_modify(self) -> bool:
         """Whether an in-place update may be drawn: not after values were packed by saved-tensor hooks where the
@@ -329,7 +362,8 @@ class _Draw:
 @st.composite
 def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str], max_calls: int = 5,
           extras: frozenset = frozenset(), shapes: dict | None = None, roots: tuple = ("loss",),
-          agreed: frozenset = frozenset(), depends: dict | None = None, views: frozenset = frozenset()) -> list:
+          agreed: frozenset = frozenset(), depends: dict | None = None, views: frozenset = frozenset(),
+          unmodifiable: frozenset = frozenset()) -> list:
     """Autograd calls on the roots (`loss`, and others a sequence made): every step kind of DRAWN whose needs both
     engines have (`extras`: their common capabilities; CAPABILITIES where not given), each with the options both
     have.
@@ -338,7 +372,8 @@ def calls(draw, leaves: list[str], intermediates: list[str], hookable: list[str]
     effect show; node hooks go on intermediates; blocks make new results and update leaves in place.
     """
     state = _Draw(list(leaves), list(intermediates), list(hookable), list(roots), dict(shapes or {}),
-                  frozenset(extras or CAPABILITIES), agreed, dict(depends or {}), frozenset(views))
+                  frozenset(extras or CAPABILITIES), agreed, dict(depends or {}), frozenset(views),
+                  unmodifiable=frozenset(unmodifiable))
     kinds = [kind for kind in KIND_DRAWERS if state.can(kind) and kind not in ("enable_grad", "barrier")
              for _ in range(WEIGHTS.get(kind, 1))]
     # Whether `backward` over a listed non-leaf runs that tensor's node (so its node hooks fire) is engine-specific
@@ -391,10 +426,16 @@ def _draw_backward(draw, state: _Draw, index: int, node_hooks: bool) -> list:
         step["backward"] = draw(st.sampled_from(state.roots), label=f"root of call {index}")
         if draw(st.integers(0, 3), label=f"explicit gradient of call {index}") == 0:
             step["gradient"] = _gradient(draw, state, f"gradient of call {index}")
-    if state.can("backward.inputs") and draw(st.booleans(), label=f"inputs of call {index}"):
+    # mostly a full pass: two of them over a node that saves is where LIFE-1 must raise on every engine
+    if state.can("backward.inputs") and draw(st.integers(0, 3), label=f"inputs of call {index}") == 0:
         listable = state.leaves if node_hooks else state.leaves + state.intermediates
         step["inputs"] = draw(st.lists(st.sampled_from(listable), min_size=1, max_size=2, unique=True),
                               label=f"listed inputs of {index}")
+    if "inputs" not in step and not _retains(_Options(step)) and draw(st.integers(0, 3), label=f"again {index}") == 0:
+        # a full pass again, over a root the first may share nodes with: LIFE-1 and LIFE-4's situation, which a user
+        # meets by calling backward twice, and which independent draws of two passes rarely make
+        again = draw(st.sampled_from(state.roots), label=f"root of the pass after {index}")
+        return [step, {"backward": again}]
     if state.can("backward.forms"):
         forms = {}
         if isinstance(step["backward"], str) and state.can("several_roots"):
@@ -556,6 +597,8 @@ def _draw_compute(draw, state: _Draw, index: int, node_hooks: bool) -> list:
     pool = state.intermediates if state.intermediates and draw(st.integers(0, 3), label=f"leaf of {index}") else \
         state.leaves
     target = draw(st.sampled_from(pool), label=f"target of call {index}")
+    if kind != "detach" and target in state.unmodifiable:
+        return []
     if kind == "detach":
         state.shapes[f"c{index}"] = state.shapes[target]
         return [f"c{index} = detach({target})"]
@@ -689,12 +732,127 @@ def _ran_and_freed_everything(earlier, step) -> bool:
                for s in _passes(earlier))
 
 
+# Call kinds after which the graph is still the one the compute steps built: nothing rebinds, updates, detaches,
+# toggles requires_grad or runs a block, so which nodes a full backward ran and freed follows from the steps alone.
+_PLAIN_CALLS = frozenset({"backward", "grad", "derivative", "retain_grad", "register_hook",
+                          "register_post_accumulate_grad_hook", "register_node_prehook", "register_node_hook",
+                          "remove_hook", "set_grad", "zero_grad"})
+
+
+def _reruns_a_freed_saving_node(sequence: Sequence, steps: list, index: int) -> bool:
+    """Whether LIFE-1 makes pass `index` raise freed_graph in every engine: an earlier pass that retained nothing ran a
+    node of an op that saves values by spec/ops.yaml's `saves` (sin, mul, ...), and this pass must run it again. A
+    pass runs the nodes between its outputs and its inputs (all that require grad, without inputs). Then the second
+    pass meets values that are gone, whatever else an engine saves. Unsure (a custom function that updates in place, an
+    update between, a block, a listed non-leaf): False, and either outcome stands (LIFE-5)."""
+    calls = steps[sequence.first_call:index + 1]
+    if any(step.kind not in _PLAIN_CALLS for step in calls):
+        return False
+    reaches = _saving_nodes(sequence.data, sequence.first_call)
+    if reaches is None:
+        return False
+    freed = set().union(*(_runs(earlier, reaches) for earlier in calls[:-1] if not _retains(earlier)))
+    return bool(freed & _runs(steps[index], reaches))
+
+
+def _runs(step, reaches: dict) -> set:
+    """The saving nodes a pass surely runs: those its outputs reach that lead to one of its inputs (every one, for a
+    backward without inputs); none where an input is no leaf (the pass may stop there)."""
+    if step.kind == "derivative":
+        inputs = _listed(step.args["derivative"]["wrt"])
+    elif step.kind == "grad":
+        inputs = _listed(step.args["grad"]["inputs"])
+    elif step.kind == "backward":
+        inputs = None if step.args.get("inputs") is None else _listed(step.args["inputs"])
+    else:
+        return set()
+    nodes = {}
+    for name in _outputs_of(step):
+        nodes.update(reaches.get(name, {}))
+    if inputs is None:
+        return set(nodes)
+    if set(inputs) - reaches.get(_LEAVES, set()):
+        return set()
+    return {node for node, leaves in nodes.items() if leaves & set(inputs)}
+
+
+_LEAVES = "<leaves>"  # the key under which _saving_nodes lists the leaves that require grad
+
+
+def _full_backward(step) -> bool:
+    return step.kind == "backward" and step.args.get("inputs") is None
+
+
+@dataclass(frozen=True)
+class _Options:
+    """A drawn step's dict as _options reads a built Step (kind and args)."""
+    args: dict
+    kind: str = "backward"
+
+
+def _retains(step) -> bool:
+    options = _options(step)
+    return bool(options.get("retain_graph") or (options.get("create_graph") and options.get("retain_graph") is None))
+
+
+def _saving_nodes(data: dict, first_call: int) -> dict[str, dict] | None:
+    """Per name the compute steps bind, the op applications that save values (ops.yaml `saves` other than nothing)
+    and require grad, which a full backward from that name runs, each with the leaves that require grad it leads to
+    (under _LEAVES, those leaves); None where a step is not plain (an in-place update, a function marking one dirty)."""
+    from gradspec import contracts
+    from gradspec.language.expressions import ExpressionError, parse_statement
+    ops, functions = contracts.ops(), data.get("functions", {})
+    leaves = {name for name, entry in data["tensors"].items() if entry.get("requires_grad")}
+    depends: dict[str, frozenset] = {name: frozenset({name}) for name in leaves}  # the requiring leaves behind it
+    reaches: dict = {_LEAVES: set(leaves)}
+
+    def walk(expr, where) -> tuple[frozenset, dict]:
+        """(the requiring leaves behind, saving nodes reached with theirs) of an expression."""
+        if hasattr(expr, "name"):
+            return depends.get(expr.name, frozenset()), dict(reaches.get(expr.name, {}))
+        op = getattr(expr, "op", None) or getattr(expr, "function", None)
+        if op is None:
+            return frozenset(), {}
+        entry = ops.get(op) or {"saves": "inputs" if functions[op].get("save") else "nothing"}  # ctx.save_for_backward
+        if op in ("detach", "data") or entry.get("differentiable", True) is False:
+            return frozenset(), {}
+        cut = {entry.get("index_operand"), entry.get("condition_operand")}
+        behind, found = frozenset(), {}
+        for position, arg in enumerate(getattr(expr, "args", ())):
+            if position not in cut:
+                arg_behind, arg_found = walk(arg, (*where, position))
+                behind, found = behind | arg_behind, {**found, **arg_found}
+        if behind and entry.get("saves", "nothing") != "nothing":
+            found[where] = behind
+        return behind, found
+
+    for number, text in enumerate(data["steps"][:first_call]):
+        try:
+            statement = parse_statement(text, frozenset(functions))
+        except ExpressionError:
+            return None
+        op = getattr(statement.expr, "op", None) or getattr(statement.expr, "function", None)
+        if statement.inplace_op is not None or op is None or "dirty" in functions.get(op, {}):
+            return None  # an update in place, in a step or inside a function (mark_dirty)
+        behind, found = walk(statement.expr, (number,))
+        constant = set(functions.get(op, {}).get("non_differentiable", ()))
+        outputs = functions[op]["outputs"] if op in functions else statement.targets or (statement.target,)
+        for target, output in zip(statement.targets or (statement.target,), outputs, strict=False):
+            reaches[target] = {} if output in constant else found
+            depends[target] = frozenset() if output in constant else behind
+    return reaches
+
+
 def _passes(steps):
     """The backward, grad and derivative steps among `steps`, inside blocks and threads too."""
     for step in steps:
         if step.kind in ("backward", "grad", "derivative"):
             yield step
         yield from _passes(step.body)
+
+
+def _listed(names) -> list[str]:
+    return [] if names is None else [names] if isinstance(names, str) else list(names)
 
 
 def _options(step) -> dict:
@@ -709,7 +867,16 @@ def _outputs_of(step) -> list[str]:
 
 
 class Disagreement(AssertionError):
-    """The engine under test and the reference engine observed different things."""
+    """The engine under test and the reference engine observed different things: `observable` (raised, value, grad,
+    result, hooks, hook_calls, hook_grad, hook_order, grad_mode, flags) of `name` (a tensor or a hook label, where
+    one is concerned), what the engine `got` and what the judge `expected`, at `step` (the step kind), and the
+    engine's `error` where it raised."""
+
+    def __init__(self, message: str, observable: str = "", name: str | None = None, got=None, expected=None,
+                 step: str | None = None, error: str = ""):
+        super().__init__(message)
+        self.observable, self.name, self.got, self.expected, self.step = observable, name, got, expected, step
+        self.error = error  # the engine's exception, where it raised one
 
 
 def compare(sequence: Sequence, engine, reference) -> list[dict]:
@@ -728,68 +895,91 @@ def compare(sequence: Sequence, engine, reference) -> list[dict]:
     hooked = _hooked_tensors(case.steps)
     observed = []
     for index, step in enumerate(case.steps):
-        kind, expected_kind = ours.run(step), theirs.run(step)
-        where = f"step {index + 1} ({step.kind})"
-        if expected_kind == "unclassified":
-            raise Disagreement(f"{where}: the reference engine itself raised an unclassified "
-                               f"error, a bug in gradspec's reference engine or its adapter: {theirs.last_error!r}")
-        if kind == "crash_avoided":
-            break  # the adapter refused what its engine crashes on (a recorded bug): nothing more to compare
-        if kind == "freed_graph" and expected_kind is None and _ran_and_freed_everything(case.steps[:index], step):
-            break  # LIFE-5: the nodes left to run saved nothing in the reference engine, and may run again or not
-        if kind != expected_kind and {kind, expected_kind} <= EITHER_ERROR:
-            break  # LIFE-7: a pass that meets both may raise either, by the order it runs independent nodes
-        if expected_kind == "freed_graph" and kind is None and "graph_lifetime" not in engine.capabilities:
-            break  # an engine that differentiates functions frees nothing: the LIFE rules are not its (graph_lifetime)
-        if kind != expected_kind:
-            detail = f" ({ours.last_error!r})" if kind is not None else ""
-            raise Disagreement(f"{where}: the engine raised {kind or 'nothing'}{detail}, "
-                               f"the reference engine {expected_kind or 'nothing'}")
-        for name in sequence.values:
-            _same(f"{where}: value of {name}", ours.value(name), theirs.value(name))
-        if index < sequence.first_call:
-            if expected_kind is not None and step.kind == "compute":
-                break  # both refused to make a value; the steps that read it cannot run
-            continue
-        seen = {"raised": expected_kind, "grad": {}, "value": {}, "hooks": theirs.hook_calls(), "flags": {}}
-        if expected_kind is not None:
-            ours.hook_calls()
+        try:
+            try:
+                kind = ours.run(step)
+            except AdapterFault as fault:  # the adapter refused: tolerated only where the engine records that it can't
+                refusal = Disagreement(str(fault), "unsupported", step=step.kind, error=str(fault.__cause__ or fault))
+                if isinstance(fault.__cause__, Unsupported) and tolerated(engine, refusal):
+                    break
+                raise
+            expected_kind = theirs.run(step)
+            where = f"step {index + 1} ({step.kind})"
+            if step.kind == "derivative" and not {"grad", "grad_assignment"} & engine.capabilities:
+                reads_grad = False  # its backward left the derivative in .grad, which nothing can put back
+            if expected_kind == "unclassified":
+                raise Disagreement(f"{where}: the reference engine itself raised an unclassified "
+                                   f"error, a bug in gradspec's reference engine or its adapter: {theirs.last_error!r}")
+            if kind == "crash_avoided":
+                break  # the adapter refused what its engine crashes on (a recorded bug): nothing more to compare
+            if ({kind, expected_kind} == {"freed_graph", None} and _ran_and_freed_everything(case.steps[:index], step)
+                    and not _reruns_a_freed_saving_node(sequence, case.steps, index)):
+                break  # LIFE-5: what a node saves is the engine's business, and a node that saved nothing may run again
+            if (step.kind == "backward" and kind != expected_kind and {kind, expected_kind} - {None} <= EITHER_ERROR
+                    and set(_listed(step.args.get("inputs"))) - set(sequence.leaves)):
+                break  # PASS-11: whether backward runs a listed non-leaf's own node (and meets its errors) is the engine's
+            if kind != expected_kind and {kind, expected_kind} <= EITHER_ERROR:
+                break  # LIFE-7: a pass that meets both may raise either, by the order it runs independent nodes
+            if expected_kind == "freed_graph" and kind is None and "graph_lifetime" not in engine.capabilities:
+                break  # an engine that differentiates functions frees nothing: the LIFE rules are not its (graph_lifetime)
+            if kind != expected_kind:
+                detail = f" ({ours.last_error!r})" if kind is not None else ""
+                raise Disagreement(f"{where}: the engine raised {kind or 'nothing'}{detail}, "
+                                   f"the reference engine {expected_kind or 'nothing'}", "raised", None, kind,
+                                   expected_kind, step.kind, error=repr(ours.last_error) if kind else "")
+            for name in sequence.values:
+                _same(where, "value", name, ours.value(name), theirs.value(name), step.kind)
+            if index < sequence.first_call:
+                if expected_kind is not None and step.kind == "compute":
+                    break  # both refused to make a value; the steps that read it cannot run
+                continue
+            seen = {"raised": expected_kind, "grad": {}, "value": {}, "hooks": theirs.hook_calls(), "flags": {}}
+            if expected_kind is not None:
+                ours.hook_calls()
+                observed.append(seen)
+                break  # .grad is unspecified after an error (LIFE-6)
+            if reads_grad:
+                for leaf in sequence.leaves:
+                    _same(where, "grad", leaf, ours.grad(leaf), theirs.grad(leaf), step.kind)
+                    seen["grad"][leaf] = theirs.grad(leaf)
+            call = step.args.get("grad") or step.args.get("derivative") or {}
+            for name in call.get("as", ()):
+                _same(where, "result", name, ours.value(name), theirs.value(name), step.kind)
+                seen["value"][name] = theirs.value(name)
+            mine = ours.hook_calls()
+            if sorted(mine) != sorted(seen["hooks"]):
+                raise Disagreement(f"{where}: hooks called {sorted(mine)}, the reference engine called "
+                                   f"{sorted(seen['hooks'])}", "hooks", None, sorted(mine), sorted(seen["hooks"]), step.kind)
+            concurrent = step.kind == "threads"  # which thread's pass a hook sees first is the scheduler's
+            if not concurrent:
+                _same_hook_order(where, ours.last_hook_order, theirs.last_hook_order, hooked, step.kind)
+            if modes and not concurrent and ours.last_hook_modes != theirs.last_hook_modes:
+                raise Disagreement(f"{where}: grad mode inside the hooks was "
+                                   f"{ours.last_hook_modes}, in the reference engine {theirs.last_hook_modes} (PASS-1)",
+                                   "grad_mode", None, ours.last_hook_modes, theirs.last_hook_modes, step.kind)
+            for label, grads in seen["hooks"].items():
+                if len(grads) != len(mine[label]):
+                    raise Disagreement(f"{where}: hook {label} called {len(mine[label])} times, "
+                                       f"the reference engine {len(grads)}", "hook_calls", label, len(mine[label]),
+                                       len(grads), step.kind)
+                for number, (a, b) in enumerate(zip(mine[label], grads, strict=True), start=1):
+                    if not concurrent:  # in threads, calls are counted: what each saw depends on the interleaving
+                        _same(where, "hook_grad", label, a, b, step.kind, f"hook {label}, call {number}")
+            if introspects:
+                for name in sorted(set(ours.names()) & set(theirs.names())):
+                    flags = theirs.introspect(name)
+                    if flags is None:
+                        continue
+                    if ours.introspect(name) != flags:
+                        raise Disagreement(f"{where}: {name} has (requires_grad, is_leaf, has grad_fn) "
+                                           f"{ours.introspect(name)}, in the reference engine {flags}", "flags", name,
+                                           ours.introspect(name), flags, step.kind)
+                    seen["flags"][name] = flags
             observed.append(seen)
-            break  # .grad is unspecified after an error (LIFE-6)
-        if reads_grad:
-            for leaf in sequence.leaves:
-                _same(f"{where}: .grad of {leaf}", ours.grad(leaf), theirs.grad(leaf))
-                seen["grad"][leaf] = theirs.grad(leaf)
-        call = step.args.get("grad") or step.args.get("derivative") or {}
-        for name in call.get("as", ()):
-            _same(f"{where}: result {name}", ours.value(name), theirs.value(name))
-            seen["value"][name] = theirs.value(name)
-        mine = ours.hook_calls()
-        if sorted(mine) != sorted(seen["hooks"]):
-            raise Disagreement(f"{where}: hooks called {sorted(mine)}, the reference engine called {sorted(seen['hooks'])}")
-        concurrent = step.kind == "threads"  # which thread's pass a hook sees first is the scheduler's
-        if not concurrent:
-            _same_hook_order(where, ours.last_hook_order, theirs.last_hook_order, hooked)
-        if modes and not concurrent and ours.last_hook_modes != theirs.last_hook_modes:
-            raise Disagreement(f"{where}: grad mode inside the hooks was "
-                               f"{ours.last_hook_modes}, in the reference engine {theirs.last_hook_modes} (PASS-1)")
-        for label, grads in seen["hooks"].items():
-            if len(grads) != len(mine[label]):
-                raise Disagreement(f"{where}: hook {label} called {len(mine[label])} times, "
-                                   f"the reference engine {len(grads)}")
-            for number, (a, b) in enumerate(zip(mine[label], grads, strict=True), start=1):
-                if not concurrent:  # in threads, calls are counted: what each saw depends on the interleaving
-                    _same(f"{where}: hook {label}, call {number}", a, b)
-        if introspects:
-            for name in sorted(set(ours.names()) & set(theirs.names())):
-                flags = theirs.introspect(name)
-                if flags is None:
-                    continue
-                if ours.introspect(name) != flags:
-                    raise Disagreement(f"{where}: {name} has (requires_grad, is_leaf, has grad_fn) "
-                                       f"{ours.introspect(name)}, in the reference engine {flags}")
-                seen["flags"][name] = flags
-        observed.append(seen)
+        except Disagreement as found:
+            if tolerated(engine, found) is None:
+                raise
+            break  # a difference the engine's expectation file records: what follows may differ for that reason
     return observed
 
 
@@ -805,7 +995,7 @@ def _hooked_tensors(steps) -> dict[str, str]:
     return found
 
 
-def _same_hook_order(where: str, mine: list[str], theirs: list[str], hooked: dict[str, str]) -> None:
+def _same_hook_order(where: str, mine: list[str], theirs: list[str], hooked: dict[str, str], kind: str) -> None:
     """The hooks of one tensor (and one kind) run in the order they were registered (HOOK-2, PASS-2): the calls of each
     tensor's hooks, in order, must agree; the order across tensors follows the graph and is free."""
     for target in set(hooked.values()):
@@ -813,15 +1003,22 @@ def _same_hook_order(where: str, mine: list[str], theirs: list[str], hooked: dic
         b = [label for label in theirs if hooked.get(label) == target]
         if a != b:
             raise Disagreement(f"{where}: the hooks of {target} ran in the order {a}, in the "
-                               f"reference engine {b}")
+                               f"reference engine {b}", "hook_order", target, a, b, kind)
 
 
-def _same(what: str, got: np.ndarray | None, expected: np.ndarray | None) -> None:
+_SAID = {"value": "value of {}", "grad": ".grad of {}", "result": "result {}"}
+
+
+def _same(where: str, observable: str, name: str, got: np.ndarray | None, expected: np.ndarray | None, kind: str,
+          said: str | None = None) -> None:
+    what = f"{where}: {said or _SAID[observable].format(name)}"
     if (got is None) != (expected is None):
         raise Disagreement(f"{what}: the engine has {'None' if got is None else got}, "
-                           f"the reference engine {'None' if expected is None else expected}")
+                           f"the reference engine {'None' if expected is None else expected}", observable, name,
+                           got, expected, kind)
     if got is not None and (got.shape != expected.shape or not np.allclose(got, expected, rtol=RTOL, atol=ATOL)):
-        raise Disagreement(f"{what}: the engine has {got}, the reference engine {expected}")
+        raise Disagreement(f"{what}: the engine has {got}, the reference engine {expected}", observable, name, got,
+                           expected, kind)
 
 
 def as_case(sequence: Sequence, observed: list[dict], engine: str) -> dict:

@@ -14,12 +14,18 @@ from pathlib import Path
 import numpy as np
 import yaml
 from gradspec.fuzz import definition
+from gradspec.fuzz.draws import DrawCrashed
 from gradspec.language.expressions import names_used
 from gradspec.language.loader import load_case
 
 
-def write_case(data: dict, folder: Path, stem: str) -> Path:
-    """Write the case dict to folder/cases/<stem>-<hash>.yaml, check that it loads, and return the path."""
+def write_case(data: dict, folder: Path, stem: str, failure: BaseException | None = None) -> Path:
+    """Write the case dict to folder/cases/<stem>-<hash>.yaml, check that it loads, and return the path.
+
+    A draw whose process died or hung (`failure` a draws.DrawCrashed) is titled by what happened: its expected values
+    are what the property would have checked, and replaying it on that engine shows the crash."""
+    if isinstance(failure, DrawCrashed):
+        data = {**data, "title": f"fuzz: {failure.what} in this draw (its expected values are the property's)"}
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
     digest = hashlib.sha1(text.encode()).hexdigest()[:8]
     path = Path(folder) / "cases" / f"{stem}-{digest}.yaml"  # a `cases` folder, so pytest collects it

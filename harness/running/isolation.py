@@ -23,6 +23,7 @@ a start-up time limit of its own (an engine that takes seconds to import is not 
 and is replaced when asked for another engine, when a case left grad mode off behind it, or when it grew
 past a memory limit, so that no engine's leftovers decide another case. It leads its own
 process group (killed whole, with whatever the engine started) and exits when its parent does.
+The same worker runs the engine's fuzz properties (gradspec.fuzz.isolated), each draw under the time limit.
 """
 
 from __future__ import annotations
@@ -123,18 +124,26 @@ class Worker:
         return Outcome(ERROR, "the engine's process answered another request than the one asked, twice, in fresh "
                               "processes: no verdict can be trusted to this case")
 
+    def start(self, engine: str) -> Outcome | None:
+        """None once a worker for `engine` is running and has imported it (started now if need be), or the error
+        Outcome saying why none could be."""
+        if self.process is not None and self.engine != engine:
+            self.recycled.append(f"another engine ({engine})")
+            self.stop()
+        if self.process is None or not self.process.is_alive():
+            self._spawn(engine)
+        return None if self.ready else self._await_ready()
+
+    def ended(self) -> str:
+        """How the worker's process ended, once its pipe has closed (it is then forgotten: the next use starts one)."""
+        return describe_exit(self._reap())
+
     def _ask(self, request: Request, timeout: float):
         """(id, outcome, why to recycle) as the worker answered, or an error Outcome of its own when it hung or
         died, or could not start."""
-        if self.process is not None and self.engine != request.engine:
-            self.recycled.append(f"another engine ({request.engine})")
-            self.stop()
-        if self.process is None or not self.process.is_alive():
-            self._spawn(request.engine)
-        if not self.ready:
-            failed = self._await_ready()
-            if failed is not None:
-                return failed
+        failed = self.start(request.engine)
+        if failed is not None:
+            return failed
         case = request.case
         if case is not None and case is self.last_case:  # the worker holds it: all dtypes of a case come in a row
             request = dataclasses.replace(request, case=None, same_case=True)
@@ -147,8 +156,7 @@ class Worker:
         try:
             return self.connection.recv()
         except (EOFError, OSError):
-            code = self._reap()
-            return Outcome(ERROR, f"the process running the engine died ({_describe_exit(code)}) before a verdict; "
+            return Outcome(ERROR, f"the process running the engine died ({self.ended()}) before a verdict; "
                                   "the run went on in a fresh one")
         except Exception as exc:  # noqa: BLE001 - an answer that cannot be unpickled is no verdict
             self.stop()
@@ -175,8 +183,7 @@ class Worker:
         try:
             ready = self.connection.recv()
         except (EOFError, OSError):
-            code = self._reap()
-            return Outcome(ERROR, f"the process importing the engine {engine!r} died ({_describe_exit(code)})")
+            return Outcome(ERROR, f"the process importing the engine {engine!r} died ({self.ended()})")
         self.startup_seconds = time.monotonic() - self.spawned
         self.ready = ready == "ready"
         return None if self.ready else ready  # an error Outcome: the engine could not be loaded
@@ -209,13 +216,13 @@ class Workers:
         self.by_engine: dict[str, Worker] = {}
 
     def run(self, request: Request, timeout: float) -> Outcome:
-        return self._worker(request.engine).run(request, timeout)
+        return self.for_engine(request.engine).run(request, timeout)
 
     def prestart(self, engine: str) -> None:
         """Start `engine`'s worker now, without waiting (Worker.prestart)."""
-        self._worker(engine).prestart(engine)
+        self.for_engine(engine).prestart(engine)
 
-    def _worker(self, engine: str) -> Worker:
+    def for_engine(self, engine: str) -> Worker:
         worker = self.by_engine.get(engine)
         if worker is None:
             worker = self.by_engine[engine] = Worker(**self.options)
@@ -279,7 +286,7 @@ def _load(path: str) -> Case:
     return load_case(path)
 
 
-def _describe_exit(code: int | None) -> str:
+def describe_exit(code: int | None) -> str:
     if code is None:
         return "exit status unknown"
     if code < 0:
@@ -292,7 +299,10 @@ def _describe_exit(code: int | None) -> str:
 
 def _serve(connection, path: list[str], parent: int, engine: str, memory_limit: int) -> None:
     """The worker: its own process group, a watch on its parent, the engine imported, then each requested case run
-    and answered with (id, outcome, why the worker should be replaced or None), until the parent closes the pipe."""
+    and answered with (id, outcome, why the worker should be replaced or None), until the parent closes the pipe.
+
+    A request of another kind (a fuzz property: gradspec.fuzz.isolated.PropertyRequest) serves itself: its `serve`
+    answers through the pipe as its own protocol says, so the same worker, its engine imported once, runs both."""
     os.setsid()  # a group of its own, which stop() kills whole
     threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="gradspec-parent-watch").start()
     sys.path[:] = path
@@ -311,6 +321,9 @@ def _serve(connection, path: list[str], parent: int, engine: str, memory_limit: 
             request = connection.recv()
         except (EOFError, OSError):
             return
+        if not isinstance(request, Request):
+            request.serve(connection, adapter_cls, memory_limit)
+            continue
         adapter, judgments = None, []
         try:
             case = last if request.same_case and last is not None else request.case or _load(request.case_path)
@@ -321,7 +334,7 @@ def _serve(connection, path: list[str], parent: int, engine: str, memory_limit: 
         except Exception as exc:  # noqa: BLE001 - whatever fails before a verdict is an error of this case
             message, details = no_verdict(exc, request.tracebacks)
             outcome = Outcome(ERROR, message, None, details)
-        recycle = _left_behind(adapter, memory_limit)
+        recycle = left_behind(adapter, memory_limit)
         try:
             connection.send((request.id, outcome, judgments, recycle))
         except Exception as exc:  # noqa: BLE001 - observations pickle cannot write (an engine's own objects)
@@ -337,7 +350,7 @@ def _read_only(case: Case) -> None:
         decl.value.flags.writeable = False
 
 
-def _left_behind(adapter, memory_limit: int) -> str | None:
+def left_behind(adapter, memory_limit: int) -> str | None:
     """Why this worker should not run another case: grad mode left off, or memory past the limit."""
     try:
         if adapter is not None and adapter.grad_enabled() is False:

@@ -45,13 +45,20 @@ def load_adapter(name: str) -> type[Adapter]:
                         f"run --engine {name}, where FOLDER holds {top}.py or the package {top}/), or install its "
                         "package (and register the class as a gradspec.adapters entry point)")
             raise EngineNotFound(f"cannot load adapter {name!r}: {exc}{hint}") from None
+        except (Exception, SystemExit) as exc:  # the adapter's own module broke at import: a usage error, with why
+            raise EngineNotFound(f"cannot load adapter {name!r}: importing {module_name} raised "
+                                 f"{_one_line(exc)}") from None
     else:
         names = registered()
         if name not in names:
             known = ", ".join(sorted(names)) or "none"
             raise EngineNotFound(f"unknown engine {name!r}{did_you_mean(name, names)}; registered engines: {known}; "
                                  "or give an adapter class as package.module:Class")
-        cls = names[name].load()
+        try:
+            cls = names[name].load()
+        except (Exception, SystemExit) as exc:
+            raise EngineNotFound(f"cannot load engine {name!r}: importing its adapter {names[name].value} raised "
+                                 f"{_one_line(exc)}") from None
     if not (isinstance(cls, type) and issubclass(cls, Adapter)):
         raise EngineNotFound(f"{name!r} is not a subclass of gradspec.adapter.Adapter")
     problems = adapter_problems(cls)
@@ -59,6 +66,12 @@ def load_adapter(name: str) -> type[Adapter]:
         raise EngineNotFound(f"adapter {name!r} ({cls.__module__}.{cls.__qualname__}) is not usable: "
                              + "; ".join(problems))
     return cls
+
+
+def _one_line(exc: BaseException) -> str:
+    """`Type: message` on one line (a usage error is one line), at most 300 characters of the message."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 def adapter_problems(cls: type[Adapter]) -> list[str]:
