@@ -65,7 +65,8 @@ FUNCTIONS = {
 }
 # Ops whose result some engine saves where the reference engine keeps only what ops.yaml's `saves` says: updating
 # such a result in place (directly, or as a custom function's dirty input) raises inplace_modified in that engine
-# alone, which INPLACE-1 leaves to each engine (what a node saves is its own business), so the fuzzer does not.
+# alone, which INPLACE-1 leaves to each engine (what a node saves is its own business), so the fuzzer does not
+# (_unmodifiable: these, and the results and operands of ops that save their output).
 SAVED_BY_SOME = {"prod": "PyTorch's prod_backward reads the result as well as the input (its derivatives.yaml); the "
                          "reference engine reads the input only"}
 # What a function's ctx options need of an engine (the loader's FUNCTION_OPTIONS), besides custom_function.
@@ -106,7 +107,7 @@ def sequences(draw, max_calls: int = 8, exclude: frozenset = frozenset(), extras
     steps = list(data["steps"])
     shapes = _shapes(data)
     intermediates = [name for name in shapes if name not in data["tensors"]]
-    unsaveable = _results_of(steps, frozenset(SAVED_BY_SOME))
+    unsaveable = _unmodifiable(steps)
     if graph.grad_output is None:
         loss = f"sum({graph.output})"
     else:
@@ -198,6 +199,30 @@ def _dependencies(steps: list, functions: frozenset[str]) -> dict[str, set[str]]
         for target in statement.targets or (statement.target,):
             depends[target] = found
     return depends
+
+
+def _unmodifiable(steps: list) -> frozenset[str]:
+    """The names no draw updates in place, since engines may save them or not (INPLACE-1 leaves what a node saves to
+    each engine): results of SAVED_BY_SOME ops, and the results and operands of ops that save their output by
+    ops.yaml (`output`, `both`), for which another engine may save the input instead (PyTorch's elu saves its input,
+    the reference engine both)."""
+    from gradspec import contracts
+    from gradspec.language.expressions import ExpressionError, parse_statement
+    output_saving = frozenset(op for op, entry in contracts.ops().items() if entry.get("saves") in ("output", "both"))
+    found = set(_results_of(steps, frozenset(SAVED_BY_SOME) | output_saving))
+
+    def operands(expr):
+        if getattr(expr, "op", None) in output_saving:
+            found.update(arg.name for arg in expr.args if hasattr(arg, "name"))
+        for arg in getattr(expr, "args", ()):
+            operands(arg)
+
+    for text in steps:
+        try:
+            operands(parse_statement(text).expr)
+        except ExpressionError:
+            continue  # a custom function's call
+    return frozenset(found)
 
 
 def _results_of(steps: list, ops: frozenset[str]) -> frozenset[str]:
