@@ -81,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=300)
     parser.add_argument("--rules", default="", help="comma-separated rule ids: only their faults")
+    parser.add_argument("--skip", type=int, default=0, help="leave out the first N faults (resume a run)")
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()
     failing, seconds, message = discover(None, args.examples)
@@ -88,7 +89,7 @@ def main() -> None:
         raise SystemExit(f"property {failing} fails with no fault planted, so its findings would mean nothing:\n{message}")
     print(f"no fault planted: every property passes ({seconds:.1f} s for all rounds)", flush=True)
     wanted = set(filter(None, args.rules.split(",")))
-    faults = [f for f in [*FAULTS.values(), *REALISTIC] if not wanted or f.rule in wanted]
+    faults = [f for f in [*FAULTS.values(), *REALISTIC] if not wanted or f.rule in wanted][args.skip:]
     results = []
     for fault in faults:
         finder, seconds, _ = discover(fault, args.examples)
