@@ -26,7 +26,7 @@ from .errors import (
 )
 from .graph import FREED, NOTHING_SAVED, Node, _versions_of
 from .saved_hooks import PackedValues, pack_all, unpack_all
-from .tensor import Tensor, copy_slices, result
+from .tensor import Tensor, result
 
 SLOTS = object()  # the "shape" and "dtype" of a CustomNode's gradient: a Slots, never conformed to a tensor
 
@@ -163,14 +163,10 @@ class CustomNode:
                 output._requires_grad, output._grad_fn = False, None  # CUSTOM-7
                 continue
             node = Node(self.name, (_into_slot,), (self,), output, NOTHING_SAVED, {"slot": slot, "count": len(outputs)})
-            if not any(output is t for t in ctx.dirty):
+            if any(output is t for t in ctx.dirty):
+                output._take_update(node)  # as an in-place op would: a view's base takes it (VIEW-3)
+            else:
                 _give_history(output, node)
-            elif output._view is None:
-                output._rebase(node)
-            else:  # a dirty view: its base takes the update, as for an in-place op on the view (VIEW-3)
-                base = output._view.base
-                base._rebase(copy_slices(base, output._view.steps, node))
-                output._view.seen = -1  # the view's own history is made again from the base's, when next read
 
     def take_saved_tensors(self) -> tuple:
         """The saved tensors, checked as a Node checks its own (LIFE-1, INPLACE-1), or unpacked (SAVED-2)."""

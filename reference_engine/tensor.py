@@ -412,12 +412,19 @@ class Tensor:
         (self._version or self._shared_version()).value += 1
         if not record:
             return self
-        if self._view is None:
-            self._rebase(updated._grad_fn)
-        else:
-            base = self._view.base
-            base._rebase(copy_slices(base, self._view.steps, updated._grad_fn))
+        self._take_update(updated._grad_fn)
         return self
+
+    def _take_update(self, node: Node) -> None:
+        """Take `node`, an in-place update's, as this tensor's history; for a view its base takes a CopySlices node
+        instead, and the view's own history is made again from the base's when next read (VIEW-3). An in-place op
+        and a custom function's dirty output (CUSTOM-13) both end here."""
+        if self._view is None:
+            self._rebase(node)
+            return
+        base = self._view.base
+        base._rebase(copy_slices(base, self._view.steps, node))
+        self._view.seen = -1
 
     def _check_not_inference(self) -> None:
         """An inference tensor, or a view of one, takes in-place updates only inside inference_mode (MODE-11)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ from gradspec.absent import Unsupported
 from gradspec.fuzz.differences import tolerated
 from gradspec.fuzz.staging import plain
 from gradspec.fuzz.strategies import graphs
+from gradspec.language.case import as_list
 from gradspec.language.errors import CaseFileError
 from gradspec.language.loader import build_case, needed_capabilities
 from gradspec.language.step_kinds import needs, step_keys
@@ -242,13 +244,7 @@ def _results_of(steps: list, ops: frozenset[str]) -> frozenset[str]:
 def _views(steps: list) -> frozenset[str]:
     """The names that compute steps bind to results of view ops (spec/ops.yaml's `view: true`)."""
     from gradspec import contracts
-    from gradspec.language.expressions import parse_statement
-    found = set()
-    for text in steps:
-        statement = parse_statement(text)
-        if contracts.ops().get(getattr(statement.expr, "op", None), {}).get("view"):
-            found.update(statement.targets or (statement.target,))
-    return frozenset(found)
+    return _results_of(steps, frozenset(op for op, entry in contracts.ops().items() if entry.get("view")))
 
 
 def _broadcast(a: tuple, b: tuple) -> bool:
@@ -456,7 +452,7 @@ def _draw_backward(draw, state: _Draw, index: int, node_hooks: bool) -> list:
         listable = state.leaves if node_hooks else state.leaves + state.intermediates
         step["inputs"] = draw(st.lists(st.sampled_from(listable), min_size=1, max_size=2, unique=True),
                               label=f"listed inputs of {index}")
-    if "inputs" not in step and not _retains(_Options(step)) and draw(st.integers(0, 3), label=f"again {index}") == 0:
+    if "inputs" not in step and not _retains(step) and draw(st.integers(0, 3), label=f"again {index}") == 0:
         # a full pass again, over a root the first may share nodes with: LIFE-1 and LIFE-4's situation, which a user
         # meets by calling backward twice, and which independent draws of two passes rarely make
         again = draw(st.sampled_from(state.roots), label=f"root of the pass after {index}")
@@ -752,9 +748,7 @@ def _ran_and_freed_everything(earlier, step) -> bool:
     index tensor, found by the view-sequence property; masked_fill its mask.) Passes inside repeat and threads
     blocks count too.
     """
-    return any(not _options(s).get("retain_graph")
-               and not (_options(s).get("create_graph") and _options(s).get("retain_graph") is None)
-               for s in _passes(earlier))
+    return any(not _retains(_options(s)) for s in _passes(earlier))
 
 
 # Call kinds after which the graph is still the one the compute steps built: nothing rebinds, updates, detaches,
@@ -776,7 +770,7 @@ def _reruns_a_freed_saving_node(sequence: Sequence, steps: list, index: int) -> 
     reaches = _saving_nodes(sequence.data, sequence.first_call)
     if reaches is None:
         return False
-    freed = set().union(*(_runs(earlier, reaches) for earlier in calls[:-1] if not _retains(earlier)))
+    freed = set().union(*(_runs(earlier, reaches) for earlier in calls[:-1] if not _retains(_options(earlier))))
     return bool(freed & _runs(steps[index], reaches))
 
 
@@ -784,11 +778,11 @@ def _runs(step, reaches: dict) -> set:
     """The saving nodes a pass surely runs: those its outputs reach that lead to one of its inputs (every one, for a
     backward without inputs); none where an input is no leaf (the pass may stop there)."""
     if step.kind == "derivative":
-        inputs = _listed(step.args["derivative"]["wrt"])
+        inputs = as_list(step.args["derivative"]["wrt"])
     elif step.kind == "grad":
-        inputs = _listed(step.args["grad"]["inputs"])
+        inputs = as_list(step.args["grad"]["inputs"])
     elif step.kind == "backward":
-        inputs = None if step.args.get("inputs") is None else _listed(step.args["inputs"])
+        inputs = None if step.args.get("inputs") is None else as_list(step.args["inputs"])
     else:
         return set()
     nodes = {}
@@ -804,19 +798,8 @@ def _runs(step, reaches: dict) -> set:
 _LEAVES = "<leaves>"  # the key under which _saving_nodes lists the leaves that require grad
 
 
-def _full_backward(step) -> bool:
-    return step.kind == "backward" and step.args.get("inputs") is None
-
-
-@dataclass(frozen=True)
-class _Options:
-    """A drawn step's dict as _options reads a built Step (kind and args)."""
-    args: dict
-    kind: str = "backward"
-
-
-def _retains(step) -> bool:
-    options = _options(step)
+def _retains(options: Mapping) -> bool:
+    """Whether a pass with these options keeps its graph: retain_graph, or by default create_graph (LIFE-2)."""
     return bool(options.get("retain_graph") or (options.get("create_graph") and options.get("retain_graph") is None))
 
 
@@ -876,10 +859,6 @@ def _passes(steps):
         yield from _passes(step.body)
 
 
-def _listed(names) -> list[str]:
-    return [] if names is None else [names] if isinstance(names, str) else list(names)
-
-
 def _options(step) -> dict:
     """A pass's options (a derivative step retains nothing)."""
     return step.args if step.kind == "backward" else step.args.get("grad", {})
@@ -888,7 +867,7 @@ def _options(step) -> dict:
 def _outputs_of(step) -> list[str]:
     found = (step.args.get("backward") or step.args.get("grad", {}).get("outputs")
              or step.args.get("derivative", {}).get("of"))
-    return list(found) if isinstance(found, (list, tuple)) else [found]
+    return as_list(found)
 
 
 class Disagreement(AssertionError):
@@ -941,7 +920,7 @@ def compare(sequence: Sequence, engine, reference) -> list[dict]:
                     and not _reruns_a_freed_saving_node(sequence, case.steps, index)):
                 break  # LIFE-5: what a node saves is the engine's business, and a node that saved nothing may run again
             if (step.kind == "backward" and kind != expected_kind and {kind, expected_kind} - {None} <= EITHER_ERROR
-                    and set(_listed(step.args.get("inputs"))) - set(sequence.leaves)):
+                    and set(as_list(step.args.get("inputs") or ())) - set(sequence.leaves)):
                 break  # PASS-11: whether backward runs a listed non-leaf's own node (and meets its errors) is the engine's
             if kind != expected_kind and {kind, expected_kind} <= EITHER_ERROR:
                 break  # LIFE-7: a pass that meets both may raise either, by the order it runs independent nodes
